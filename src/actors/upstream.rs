@@ -1,0 +1,260 @@
+//! `UpstreamActor`: performs upstream requests with retries, backoff and deadlines.
+//!
+//! `awc::Client` is not `Send` and its docs ask for one client per thread, so one actor (with
+//! one connection pool) lives on each worker thread. The client is rebuilt when the
+//! configuration generation changes (new upstream, new connect timeout).
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::{Actor, Context, Handler, Message, ResponseFuture};
+use actix_web::http::header::{self, HeaderMap, HttpDate};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::Bytes;
+use awc::error::{PayloadError, SendRequestError};
+use backon::{ExponentialBuilder, Retryable};
+
+use crate::config::RuntimeConfig;
+use crate::error::UpstreamError;
+
+/// Pooled connections kept per worker thread.
+const POOL_LIMIT: usize = 256;
+
+/// One upstream request to perform.
+pub struct Forward {
+    /// The configuration the request was routed with.
+    pub config: Arc<RuntimeConfig>,
+    /// Method sent upstream.
+    pub method: Method,
+    /// Absolute upstream URL.
+    pub url: String,
+    /// Headers sent upstream (already filtered).
+    pub headers: HeaderMap,
+    /// Request body (empty for GET).
+    pub body: Bytes,
+}
+
+impl Message for Forward {
+    type Result = Result<UpstreamResponse, UpstreamError>;
+}
+
+/// The upstream's answer, read whole.
+#[derive(Debug, Clone)]
+pub struct UpstreamResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers as received.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Bytes,
+    /// Attempts it took.
+    pub attempts: u32,
+}
+
+/// Owns the thread's `awc::Client`.
+#[derive(Default)]
+pub struct UpstreamActor {
+    client: Option<(u64, awc::Client)>,
+}
+
+impl UpstreamActor {
+    /// A new actor; its client is built on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn client_for(&mut self, cfg: &RuntimeConfig) -> awc::Client {
+        match &self.client {
+            Some((generation, client)) if *generation == cfg.generation => client.clone(),
+            _ => {
+                let client = build_client(cfg);
+                self.client = Some((cfg.generation, client.clone()));
+                client
+            }
+        }
+    }
+}
+
+fn build_client(cfg: &RuntimeConfig) -> awc::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+    .with_no_client_auth();
+    awc::Client::builder()
+        .no_default_headers()
+        .disable_redirects()
+        .timeout(cfg.per_try_timeout)
+        .connector(
+            awc::Connector::new()
+                .timeout(cfg.connect_timeout)
+                .limit(POOL_LIMIT)
+                .rustls_0_23(Arc::new(tls)),
+        )
+        .finish()
+}
+
+impl Actor for UpstreamActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Forward> for UpstreamActor {
+    type Result = ResponseFuture<Result<UpstreamResponse, UpstreamError>>;
+
+    fn handle(&mut self, msg: Forward, _: &mut Self::Context) -> Self::Result {
+        let client = self.client_for(&msg.config);
+        Box::pin(forward(client, msg))
+    }
+}
+
+/// What one attempt ended with, when it did not produce a final response.
+enum Failure {
+    /// Could not connect: nothing was sent.
+    Connect,
+    /// The attempt timed out.
+    Timeout,
+    /// Connection broke after sending started (reset, malformed response).
+    Broken,
+    /// A retryable status (502/503/504) on an idempotent request; kept to return if final.
+    Status(UpstreamResponse, Option<Duration>),
+    /// Response body larger than allowed.
+    TooLarge,
+}
+
+impl Failure {
+    fn retryable(&self, idempotent: bool) -> bool {
+        match self {
+            Failure::Connect => true,
+            Failure::Timeout | Failure::Broken | Failure::Status(..) => idempotent,
+            Failure::TooLarge => false,
+        }
+    }
+}
+
+/// Parses `Retry-After` as delta-seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let date: HttpDate = v.parse().ok()?;
+    SystemTime::from(date)
+        .duration_since(SystemTime::now())
+        .ok()
+        .or(Some(Duration::ZERO))
+}
+
+async fn forward(client: awc::Client, msg: Forward) -> Result<UpstreamResponse, UpstreamError> {
+    let cfg = &msg.config;
+    let started = Instant::now();
+    let deadline = started + cfg.request_timeout;
+    let idempotent = matches!(msg.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let attempts = Cell::new(0u32);
+    let max_backoff = Duration::from_millis(cfg.retry.max_backoff_ms);
+    let mut policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(cfg.retry.initial_backoff_ms))
+        .with_max_delay(max_backoff)
+        .with_max_times(cfg.retry.max_attempts.saturating_sub(1) as usize);
+    if cfg.retry.jitter {
+        policy = policy.with_jitter();
+    }
+
+    let attempt = || async {
+        attempts.set(attempts.get() + 1);
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Failure::Timeout);
+        }
+        let mut req = client
+            .request(msg.method.clone(), msg.url.as_str())
+            .timeout(cfg.per_try_timeout.min(remaining));
+        for (name, value) in msg.headers.iter() {
+            req.headers_mut().append(name.clone(), value.clone());
+        }
+        let mut res = match req.send_body(msg.body.clone()).await {
+            Ok(res) => res,
+            Err(SendRequestError::Connect(_)) => return Err(Failure::Connect),
+            Err(SendRequestError::Timeout) => return Err(Failure::Timeout),
+            Err(_) => return Err(Failure::Broken),
+        };
+        let status = res.status();
+        let body_timeout = deadline.saturating_duration_since(Instant::now());
+        let body =
+            match actix_rt::time::timeout(body_timeout, res.body().limit(cfg.max_response_bytes))
+                .await
+            {
+                Err(_) => return Err(Failure::Timeout),
+                Ok(Err(PayloadError::Overflow)) => return Err(Failure::TooLarge),
+                Ok(Err(_)) => return Err(Failure::Broken),
+                Ok(Ok(body)) => body,
+            };
+        let response = UpstreamResponse {
+            status,
+            headers: res.headers().clone(),
+            body,
+            attempts: attempts.get(),
+        };
+        if idempotent && matches!(status.as_u16(), 502..=504) {
+            let wait = retry_after(&response.headers);
+            return Err(Failure::Status(response, wait));
+        }
+        Ok(response)
+    };
+
+    let result = attempt
+        .retry(policy)
+        .sleep(actix_rt::time::sleep)
+        .when(|f: &Failure| f.retryable(idempotent))
+        .adjust(|f, delay| {
+            // Honour Retry-After up to the max backoff; never sleep past the deadline.
+            let delay = match f {
+                Failure::Status(_, Some(wait)) => Some((*wait).min(max_backoff)),
+                _ => delay,
+            }?;
+            (Instant::now() + delay < deadline).then_some(delay)
+        })
+        .notify(|_, delay| {
+            tracing::debug!(
+                attempt = attempts.get(),
+                delay_ms = delay.as_millis() as u64,
+                "retrying upstream request"
+            );
+        })
+        .await;
+
+    let attempts = attempts.get();
+    let outcome = match result {
+        Ok(res) => Ok(res),
+        Err(Failure::Status(mut res, _)) => {
+            res.attempts = attempts;
+            Ok(res)
+        }
+        Err(Failure::Connect) => Err(UpstreamError::Unreachable { attempts }),
+        Err(Failure::Broken) => Err(UpstreamError::Broken { attempts }),
+        Err(Failure::Timeout) => Err(UpstreamError::Timeout { attempts }),
+        Err(Failure::TooLarge) => Err(UpstreamError::ResponseTooLarge),
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match &outcome {
+        Ok(res) => tracing::debug!(
+            method = %msg.method,
+            status = res.status.as_u16(),
+            attempts,
+            elapsed_ms,
+            "upstream answered"
+        ),
+        Err(e) => tracing::warn!(
+            method = %msg.method,
+            attempts,
+            elapsed_ms,
+            error = %e,
+            "upstream request failed"
+        ),
+    }
+    outcome
+}

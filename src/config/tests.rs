@@ -1,0 +1,206 @@
+use super::*;
+
+fn opts() -> ProxyOptions {
+    ProxyOptions::new("http://127.0.0.1:4000", SessionStrategy::Jwt)
+}
+
+fn field_of(o: ProxyOptions) -> String {
+    RuntimeConfig::build(&o, 1).unwrap_err().field
+}
+
+#[test]
+fn paths_are_normalised() {
+    assert_eq!(normalize_path("api/auth/"), "/api/auth");
+    assert_eq!(normalize_path(""), "/");
+    assert_eq!(normalize_path("//"), "/");
+    assert_eq!(join_path("/", "session"), "/session");
+    assert_eq!(join_path("/api/auth", "/session"), "/api/auth/session");
+}
+
+#[test]
+fn target_base_path_defaults_to_local_base_path() {
+    let mut o = opts();
+    o.local_base_path = "auth/".into();
+    let c = RuntimeConfig::build(&o, 1).unwrap();
+    assert_eq!(c.local_base_path, "/auth");
+    assert_eq!(c.target_base_path, "/auth");
+}
+
+#[test]
+fn target_url_keeps_the_query_verbatim() {
+    let c = RuntimeConfig::build(&opts(), 1).unwrap();
+    assert_eq!(
+        c.target_url("signin/github", Some("callbackUrl=%2Fa%3Fb&x")),
+        "http://127.0.0.1:4000/api/auth/signin/github?callbackUrl=%2Fa%3Fb&x"
+    );
+}
+
+#[test]
+fn missing_base_url_names_the_field() {
+    let mut o = opts();
+    o.base_url = String::new();
+    assert_eq!(field_of(o), "base_url");
+}
+
+#[test]
+fn base_url_with_a_path_is_refused() {
+    let mut o = opts();
+    o.base_url = "https://auth.example.com/api".into();
+    assert_eq!(field_of(o), "base_url");
+}
+
+#[test]
+fn base_url_without_scheme_is_refused() {
+    let mut o = opts();
+    o.base_url = "auth.example.com".into();
+    assert_eq!(field_of(o), "base_url");
+}
+
+#[test]
+fn strict_https_refuses_plain_http_to_a_remote_host() {
+    let mut o = opts();
+    o.base_url = "http://auth.example.com".into();
+    o.strict_https = true;
+    assert_eq!(field_of(o), "base_url");
+}
+
+#[test]
+fn strict_https_allows_plain_http_on_loopback() {
+    let mut o = opts();
+    o.strict_https = true;
+    assert!(RuntimeConfig::build(&o, 1).is_ok());
+}
+
+#[test]
+fn missing_session_strategy_names_the_field() {
+    let mut o = opts();
+    o.session_strategy = None;
+    assert_eq!(field_of(o), "session_strategy");
+}
+
+#[test]
+fn traversal_in_base_path_is_refused() {
+    let mut o = opts();
+    o.target_base_path = Some("/api/../admin".into());
+    assert_eq!(field_of(o), "target_base_path");
+}
+
+#[test]
+fn invalid_header_name_names_the_header() {
+    let mut o = opts();
+    o.headers.insert("Bad Header".into(), "v".into());
+    assert_eq!(field_of(o), "headers.Bad Header");
+}
+
+#[test]
+fn empty_secret_is_refused() {
+    let mut o = opts();
+    o.secret = Some(Secret::Many(vec![]));
+    assert_eq!(field_of(o), "secret");
+}
+
+#[test]
+fn zero_attempts_is_refused() {
+    let mut o = opts();
+    o.retry.max_attempts = 0;
+    assert_eq!(field_of(o), "retry.max_attempts");
+}
+
+#[test]
+fn debug_output_hides_secrets_and_header_values() {
+    let mut o = opts();
+    o.secret = Some(Secret::One("hunter2-secret".into()));
+    o.headers.insert("X-Api-Key".into(), "key-value-123".into());
+    let printed = format!("{o:?} {:?}", RuntimeConfig::build(&o, 1).unwrap());
+    assert!(!printed.contains("hunter2-secret"));
+    assert!(!printed.contains("key-value-123"));
+    assert!(printed.contains("X-Api-Key") || printed.contains("x-api-key"));
+}
+
+#[test]
+fn default_cookie_names_are_the_secure_then_plain_authjs_names() {
+    let c = RuntimeConfig::build(&opts(), 1).unwrap();
+    assert_eq!(c.cookie_names, vec![SECURE_SESSION_COOKIE, SESSION_COOKIE]);
+}
+
+fn write(dir: &Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("c.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("authjs-proxy-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const FILE: &str = r#"
+[server]
+listen = "127.0.0.1:3000"
+workers = 2
+[proxy]
+local_base_path = "/api/auth"
+base_url = "http://127.0.0.1:4000"
+session_strategy = "jwt"
+secret = ["newest", "older"]
+[proxy.headers]
+X-API-Key = "abc"
+"#;
+
+#[test]
+fn file_with_a_secret_list_loads() {
+    let p = write(&temp_dir("list"), FILE);
+    let f = FileConfig::load_with_env(&p, []).unwrap();
+    assert_eq!(f.proxy.secret.unwrap().to_vec(), vec!["newest", "older"]);
+    assert_eq!(f.proxy.headers.len(), 1);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let p = write(&temp_dir("env"), FILE);
+    let env = [(
+        "AUTHJS_PROXY__PROXY__BASE_URL".to_string(),
+        "https://auth.example.com".to_string(),
+    )];
+    let f = FileConfig::load_with_env(&p, env).unwrap();
+    assert_eq!(f.proxy.base_url, "https://auth.example.com");
+}
+
+#[test]
+fn auth_secret_fills_in_when_the_file_has_no_secret() {
+    let p = write(
+        &temp_dir("authsecret"),
+        "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n",
+    );
+    let f = FileConfig::load_with_env(&p, [("AUTH_SECRET".into(), "from-env".into())]).unwrap();
+    assert_eq!(f.proxy.secret.unwrap().to_vec(), vec!["from-env"]);
+}
+
+#[test]
+fn unknown_key_in_the_file_is_an_error() {
+    let p = write(
+        &temp_dir("unknown"),
+        "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\nbase_ur = 1\n",
+    );
+    let e = FileConfig::load_with_env(&p, []).unwrap_err();
+    assert!(e.reason.contains("base_ur"), "{e}");
+}
+
+#[test]
+fn invalid_listen_address_names_the_field() {
+    let p = write(
+        &temp_dir("listen"),
+        "[server]\nlisten = \"nowhere\"\n[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n",
+    );
+    assert_eq!(
+        FileConfig::load_with_env(&p, []).unwrap_err().field,
+        "server.listen"
+    );
+}
+
+#[test]
+fn default_config_file_is_valid() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    assert!(FileConfig::load_with_env(&p, []).is_ok());
+}

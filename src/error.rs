@@ -1,0 +1,132 @@
+//! Error types. Each says where it came from and, for upstream failures, whether a retry is safe.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+/// A configuration was refused; names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    /// The option at fault (`base_url`, `retry.max_attempts`, `headers.X-Api-Key`, ...).
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A new error for `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An upstream request failed after the retry policy ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made (nothing was sent).
+    #[error("upstream unreachable after {attempts} attempt(s)")]
+    Unreachable {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The connection failed after the request was (maybe) sent: reset, bad response.
+    #[error("upstream connection failed after {attempts} attempt(s)")]
+    Broken {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// An attempt timed out and could not be retried, or the whole-request deadline passed.
+    #[error("upstream timed out after {attempts} attempt(s)")]
+    Timeout {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The upstream's response body was larger than `max_response_bytes`.
+    #[error("upstream response too large")]
+    ResponseTooLarge,
+}
+
+impl UpstreamError {
+    /// Attempts made before giving up.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            UpstreamError::Unreachable { attempts }
+            | UpstreamError::Broken { attempts }
+            | UpstreamError::Timeout { attempts } => *attempts,
+            UpstreamError::ResponseTooLarge => 1,
+        }
+    }
+}
+
+impl ResponseError for UpstreamError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let msg = match self {
+            UpstreamError::Unreachable { .. } => "auth upstream unreachable",
+            UpstreamError::Broken { .. } => "auth upstream connection failed",
+            UpstreamError::Timeout { .. } => "auth upstream timed out",
+            UpstreamError::ResponseTooLarge => "auth upstream response too large",
+        };
+        json_error(self.status_code(), msg)
+    }
+}
+
+/// Errors of the session helpers (`get_server_session`, `get_token`) and extractors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No configuration has been accepted yet.
+    #[error("auth proxy runtime is not configured")]
+    Unconfigured,
+    /// The runtime was not registered with the app (`authjs_proxy::configure` missing).
+    #[error("auth proxy runtime is not registered with this app")]
+    NotMounted,
+    /// Local decoding was asked for without a secret.
+    #[error("no secret configured: configure a secret or ask for the raw token")]
+    NoSecret,
+    /// The upstream could not answer.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// An actor stopped (shutdown in progress).
+    #[error("auth proxy actor unavailable")]
+    ActorGone,
+    /// Claims were asked for, but sessions use the `database` strategy.
+    #[error("token claims need the jwt session strategy")]
+    NotJwt,
+    /// No session (used by the `Session` extractor).
+    #[error("not signed in")]
+    Unauthenticated,
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthError::Unconfigured | AuthError::ActorGone => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::NotMounted | AuthError::NoSecret | AuthError::NotJwt => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            AuthError::Upstream(e) => e.status_code(),
+            AuthError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AuthError::Upstream(e) => e.error_response(),
+            other => json_error(other.status_code(), &other.to_string()),
+        }
+    }
+}
+
+/// `{"error": msg}` with `status`.
+pub fn json_error(status: StatusCode, msg: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({ "error": msg }))
+}

@@ -1,0 +1,151 @@
+//! [`AuthProxy`]: the handle an application keeps to the running actors.
+
+use std::sync::Arc;
+
+use actix::{Actor, Addr};
+use actix_web::http::header::HeaderMap;
+use arc_swap::ArcSwapOption;
+
+use crate::actors::runtime::{Configure, RuntimeActor, SharedConfig};
+use crate::actors::token::TokenActor;
+use crate::actors::upstream::UpstreamActor;
+use crate::config::{ProxyOptions, RuntimeConfig};
+use crate::error::{AuthError, ConfigError};
+use crate::http::headers::ClientSide;
+use crate::session::{self, Session, Token};
+
+/// Where the routes answer `503 unconfigured` before the first configure.
+pub const DEFAULT_MOUNT: &str = "/api/auth";
+
+/// This worker thread's `UpstreamActor`, registered by [`crate::configure`].
+#[derive(Clone)]
+pub struct WorkerUpstream(pub Addr<UpstreamActor>);
+
+struct Inner {
+    runtime: Addr<RuntimeActor>,
+    tokens: Addr<TokenActor>,
+    current: SharedConfig,
+    fallback_upstream: Addr<UpstreamActor>,
+    unconfigured_mount: String,
+}
+
+/// Handle to the runtime: reconfigure it, read the snapshot, ask who a request belongs to.
+///
+/// Cheap to clone; every clone talks to the same actors.
+#[derive(Clone)]
+pub struct AuthProxy {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuthProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthProxy")
+            .field("config", &self.config())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthProxy {
+    /// Starts the actors (unconfigured). Call inside a running actix `System`
+    /// (`#[actix_web::main]`, `#[actix_web::test]`).
+    ///
+    /// # Examples
+    /// ```
+    /// use authjs_proxy::{AuthProxy, config::{ProxyOptions, SessionStrategy}};
+    /// # #[actix_web::main]
+    /// # async fn main() {
+    /// let proxy = AuthProxy::start();
+    /// assert!(proxy.config().is_none());
+    /// let opts = ProxyOptions::new("http://127.0.0.1:4000", SessionStrategy::Jwt);
+    /// assert_eq!(proxy.configure(opts).await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn start() -> Self {
+        Self::start_with_mount(DEFAULT_MOUNT)
+    }
+
+    /// Like [`AuthProxy::start`]; before the first configure, requests under
+    /// `unconfigured_mount` get `503`.
+    pub fn start_with_mount(unconfigured_mount: &str) -> Self {
+        let current: SharedConfig = Arc::new(ArcSwapOption::empty());
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        AuthProxy {
+            inner: Arc::new(Inner {
+                runtime: RuntimeActor::new(current.clone()).start(),
+                tokens: TokenActor::start_pool(threads),
+                current,
+                fallback_upstream: UpstreamActor::new().start(),
+                unconfigured_mount: crate::config::normalize_path(unconfigured_mount),
+            }),
+        }
+    }
+
+    /// Replaces the configuration. On error the previous one keeps serving.
+    pub async fn configure(&self, opts: ProxyOptions) -> Result<u64, ConfigError> {
+        self.inner
+            .runtime
+            .send(Configure(opts))
+            .await
+            .map_err(|_| ConfigError::new("runtime", "the runtime actor is not running"))?
+    }
+
+    /// The configuration in force (`None` while unconfigured). Lock-free.
+    pub fn config(&self) -> Option<Arc<RuntimeConfig>> {
+        self.inner.current.load_full()
+    }
+
+    /// The path the routes answer under: the configured `local_base_path`, or the
+    /// unconfigured mount.
+    pub fn mount_path(&self) -> String {
+        match &*self.inner.current.load() {
+            Some(cfg) => cfg.local_base_path.clone(),
+            None => self.inner.unconfigured_mount.clone(),
+        }
+    }
+
+    pub(crate) fn with_mount_path<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match &*self.inner.current.load() {
+            Some(cfg) => f(&cfg.local_base_path),
+            None => f(&self.inner.unconfigured_mount),
+        }
+    }
+
+    /// The `RuntimeActor`, for sending [`Configure`] directly.
+    pub fn runtime(&self) -> Addr<RuntimeActor> {
+        self.inner.runtime.clone()
+    }
+
+    /// The `TokenActor` pool.
+    pub fn tokens(&self) -> Addr<TokenActor> {
+        self.inner.tokens.clone()
+    }
+
+    pub(crate) fn fallback_upstream(&self) -> Addr<UpstreamActor> {
+        self.inner.fallback_upstream.clone()
+    }
+
+    /// [`crate::get_server_session`] for a header map (outside a request handler).
+    pub async fn get_server_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Session>, AuthError> {
+        let cfg = self.config().ok_or(AuthError::Unconfigured)?;
+        session::server_session(cfg, &self.fallback_upstream(), headers, &plain_side()).await
+    }
+
+    /// [`crate::get_token`] for a header map (outside a request handler).
+    pub async fn get_token(
+        &self,
+        headers: &HeaderMap,
+        raw: bool,
+    ) -> Result<Option<Token>, AuthError> {
+        session::token(self, &self.fallback_upstream(), headers, &plain_side(), raw).await
+    }
+}
+
+fn plain_side() -> ClientSide<'static> {
+    ClientSide {
+        peer_ip: None,
+        scheme: "http",
+    }
+}

@@ -1,0 +1,49 @@
+//! actix-web side: the route mount ([`configure`]), the forwarding handler, header hygiene,
+//! and extractors.
+
+pub mod extractors;
+pub mod headers;
+pub mod proxy;
+pub mod routes;
+
+use actix::Actor;
+use actix_web::{guard, web};
+
+use crate::actors::upstream::UpstreamActor;
+use crate::handle::{AuthProxy, WorkerUpstream};
+
+/// Mounts the Auth.js routes and registers `proxy` for the helpers and extractors.
+///
+/// Use with `App::configure`; actix calls it once per worker thread, and each call starts
+/// that worker's `UpstreamActor`. The routes follow the configured `local_base_path`, also
+/// after a reconfigure; other paths fall through to the app's own routes.
+///
+/// # Examples
+/// ```no_run
+/// use actix_web::{App, HttpServer};
+/// use authjs_proxy::AuthProxy;
+/// # #[actix_web::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let proxy = AuthProxy::start();
+/// HttpServer::new(move || App::new().configure(authjs_proxy::configure(proxy.clone())))
+///     .bind(("127.0.0.1", 3000))?
+///     .run()
+///     .await
+/// # }
+/// ```
+pub fn configure(proxy: AuthProxy) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+    move |cfg: &mut web::ServiceConfig| {
+        let guard_proxy = proxy.clone();
+        cfg.app_data(web::Data::new(proxy.clone()))
+            .app_data(web::Data::new(WorkerUpstream(UpstreamActor::new().start())))
+            .service(
+                web::resource("/{auth_path:.*}")
+                    .guard(guard::fn_guard(move |ctx| {
+                        let path = ctx.head().uri.path();
+                        guard_proxy
+                            .with_mount_path(|base| routes::suffix_below(path, base).is_some())
+                    }))
+                    .to(proxy::forward),
+            );
+    }
+}

@@ -1,0 +1,108 @@
+//! The forwarding handler behind every Auth.js route.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+
+use crate::actors::upstream::Forward;
+use crate::error::{AuthError, json_error};
+use crate::handle::{AuthProxy, WorkerUpstream};
+use crate::http::headers::{client_response_headers, public_origin, upstream_request_headers};
+use crate::http::routes::{RouteError, classify, suffix_below};
+use crate::session::client_side;
+
+/// Forwards one Auth.js request upstream and relays the answer.
+pub async fn forward(
+    req: HttpRequest,
+    payload: web::Payload,
+    proxy: web::Data<AuthProxy>,
+    upstream: web::Data<WorkerUpstream>,
+) -> HttpResponse {
+    let Some(cfg) = proxy.config() else {
+        return AuthError::Unconfigured.error_response();
+    };
+    let path = req.uri().path();
+    let Some(suffix) = suffix_below(path, &cfg.local_base_path) else {
+        return json_error(StatusCode::NOT_FOUND, "not found");
+    };
+    let route = match classify(suffix) {
+        Ok(route) => route,
+        Err(RouteError::BadPath) => {
+            return json_error(StatusCode::BAD_REQUEST, "invalid auth route path");
+        }
+        Err(RouteError::NotFound) => {
+            return json_error(StatusCode::NOT_FOUND, "unknown auth route");
+        }
+    };
+    let method = req.method().clone();
+    if !route.allows(&method) {
+        let mut res = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        res.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static(route.allow_header()),
+        );
+        return res;
+    }
+    let body = if method == Method::GET || method == Method::HEAD {
+        Bytes::new()
+    } else {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > cfg.max_body_bytes) {
+            return too_large();
+        }
+        match payload.to_bytes_limited(cfg.max_body_bytes).await {
+            Err(_) => return too_large(),
+            Ok(Err(_)) => {
+                return json_error(StatusCode::BAD_REQUEST, "could not read request body");
+            }
+            Ok(Ok(b)) => b,
+        }
+    };
+    let side = client_side(&req);
+    let headers = upstream_request_headers(&cfg, req.headers(), &side);
+    let upstream_method = if method == Method::HEAD {
+        Method::GET
+    } else {
+        method.clone()
+    };
+    let url = cfg.target_url(suffix, req.uri().query());
+    let result = upstream
+        .0
+        .send(Forward {
+            config: cfg.clone(),
+            method: upstream_method,
+            url,
+            headers,
+            body,
+        })
+        .await;
+    let res = match result {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => {
+            tracing::warn!(method = %method, route = ?route.action, attempts = e.attempts(), error = %e, "auth route failed");
+            return e.error_response();
+        }
+        Err(_) => return AuthError::ActorGone.error_response(),
+    };
+    if route.changes_session(&method)
+        && let Some(cache) = &cfg.session_cache
+    {
+        cache.invalidate(&cfg, req.headers()).await;
+    }
+    tracing::debug!(method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
+    let public = public_origin(&cfg, req.headers(), &side);
+    let mut out = HttpResponse::build(res.status);
+    for (name, value) in client_response_headers(&cfg, &res.headers, public.as_deref()).iter() {
+        out.append_header((name.clone(), value.clone()));
+    }
+    out.body(res.body)
+}
+
+fn too_large() -> HttpResponse {
+    json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+}

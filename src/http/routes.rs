@@ -1,0 +1,128 @@
+//! The Auth.js route map and the checks that keep requests inside `target_base_path`.
+
+use actix_web::http::Method;
+use percent_encoding::percent_decode_str;
+
+/// Auth.js actions, as mounted under the base path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `providers`
+    Providers,
+    /// `session` (GET reads, POST updates)
+    Session,
+    /// `csrf`
+    Csrf,
+    /// `signin` and `signin/{provider}`
+    Signin,
+    /// `signout`
+    Signout,
+    /// `callback/{provider}`
+    Callback,
+    /// `verify-request`
+    VerifyRequest,
+    /// `error`
+    Error,
+    /// `webauthn-options/{provider}`
+    WebauthnOptions,
+}
+
+/// A recognised route: the action and the methods it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The Auth.js action.
+    pub action: Action,
+    /// Whether POST is accepted (GET and HEAD always are).
+    pub post: bool,
+}
+
+impl Route {
+    /// Whether `method` is accepted here.
+    pub fn allows(&self, method: &Method) -> bool {
+        *method == Method::GET || *method == Method::HEAD || (self.post && *method == Method::POST)
+    }
+
+    /// The `Allow` header value.
+    pub fn allow_header(&self) -> &'static str {
+        if self.post {
+            "GET, HEAD, POST"
+        } else {
+            "GET, HEAD"
+        }
+    }
+
+    /// Whether a request on this route may change the session behind a cookie (sign-in
+    /// callback, sign-out, session update), so cached answers for it must be dropped.
+    pub fn changes_session(&self, method: &Method) -> bool {
+        match self.action {
+            Action::Callback => true,
+            Action::Signout | Action::Session => *method == Method::POST,
+            _ => false,
+        }
+    }
+}
+
+/// Why a suffix was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteError {
+    /// Traversal, authority or encoding tricks: `400`.
+    BadPath,
+    /// Not an Auth.js route: `404`.
+    NotFound,
+}
+
+/// Classifies a raw (still percent-encoded) path suffix below the base path.
+///
+/// Refuses dot-segments (also encoded), empty segments (`//`), backslashes, `@`, encoded
+/// slashes and control characters, so nothing can leave `target_base_path` or change the host.
+///
+/// # Examples
+/// ```
+/// use authjs_proxy::http::routes::{classify, Action, RouteError};
+/// assert_eq!(classify("callback/github").unwrap().action, Action::Callback);
+/// assert_eq!(classify("callback/%2e%2e"), Err(RouteError::BadPath));
+/// assert_eq!(classify("admin"), Err(RouteError::NotFound));
+/// ```
+pub fn classify(raw_suffix: &str) -> Result<Route, RouteError> {
+    let decoded = percent_decode_str(raw_suffix)
+        .decode_utf8()
+        .map_err(|_| RouteError::BadPath)?;
+    let encoded_slash = decoded.matches('/').count() != raw_suffix.matches('/').count();
+    if encoded_slash
+        || decoded.contains("//")
+        || decoded.starts_with('/')
+        || decoded
+            .chars()
+            .any(|c| c == '\\' || c == '@' || c.is_control())
+        || decoded.split('/').any(|s| s == "." || s == "..")
+    {
+        return Err(RouteError::BadPath);
+    }
+    let segments: Vec<&str> = decoded.split('/').collect();
+    let route = |action, post| Ok(Route { action, post });
+    match segments.as_slice() {
+        ["providers"] => route(Action::Providers, false),
+        ["session"] => route(Action::Session, true),
+        ["csrf"] => route(Action::Csrf, false),
+        ["signin"] => route(Action::Signin, true),
+        ["signin", p] if !p.is_empty() => route(Action::Signin, true),
+        ["signout"] => route(Action::Signout, true),
+        ["callback", p] if !p.is_empty() => route(Action::Callback, true),
+        ["verify-request"] => route(Action::VerifyRequest, false),
+        ["error"] => route(Action::Error, false),
+        ["webauthn-options", p] if !p.is_empty() => route(Action::WebauthnOptions, false),
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+/// The raw suffix of `path` below `base` (`None` when `path` is not under `base`).
+pub fn suffix_below<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    if base == "/" {
+        return path.strip_prefix('/');
+    }
+    let rest = path.strip_prefix(base)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/')
+    }
+}

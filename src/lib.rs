@@ -1,0 +1,26 @@
+//! authjs-proxy: a resilient, fast proxy and session helpers in front of an Auth.js server.
+//!
+//! * [`AuthProxy::start`] starts the actors; [`AuthProxy::configure`] (or a
+//!   [`actors::runtime::Configure`] message) sets or replaces the configuration.
+//! * [`configure`] mounts the Auth.js routes in an actix-web `App`.
+//! * [`get_server_session`] / [`get_token`] and the [`Session`] / [`Claims`] extractors tell
+//!   handlers who a request belongs to.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod actors;
+pub mod config;
+pub mod cookies;
+pub mod demo;
+pub mod error;
+pub mod handle;
+pub mod http;
+pub mod server;
+pub mod session;
+pub mod token;
+
+pub use error::{AuthError, ConfigError, UpstreamError};
+pub use handle::AuthProxy;
+pub use http::configure;
+pub use session::{Session, SessionUser, Token, get_server_session, get_token};
+pub use token::Claims;

@@ -1,0 +1,155 @@
+//! The `authjs-proxy` binary: parses the command line and calls the library.
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use authjs_proxy::config::{FileConfig, SESSION_COOKIE};
+use authjs_proxy::token;
+use clap::{Parser, Subcommand};
+
+/// Exit code for an invalid configuration (EX_CONFIG-style, as linkerd does).
+const EXIT_INVALID_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "authjs-proxy",
+    version,
+    about = "Resilient, fast proxy in front of an Auth.js server"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, short, default_value = "config/default.toml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Validate the configuration and exit (64 when invalid).
+    CheckConfig,
+    /// Start an embedded Auth.js-compatible upstream and the proxy in front of it.
+    Demo {
+        /// Address of the proxy.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: String,
+    },
+    /// Decode or encode Auth.js session tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Read a token on stdin, print its claims as JSON.
+    Decode {
+        /// Secret; repeat for rotation, newest first.
+        #[arg(long = "secret", required = true)]
+        secrets: Vec<String>,
+        /// Salt (the session cookie name).
+        #[arg(long, default_value = SESSION_COOKIE)]
+        salt: String,
+    },
+    /// Read claims JSON on stdin, print a token `@auth/core`'s decode accepts.
+    Encode {
+        /// Secret.
+        #[arg(long)]
+        secret: String,
+        /// Salt (the session cookie name).
+        #[arg(long, default_value = SESSION_COOKIE)]
+        salt: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = token::DEFAULT_MAX_AGE_SECS)]
+        max_age: u64,
+    },
+}
+
+fn load(path: &std::path::Path) -> Result<FileConfig, ExitCode> {
+    FileConfig::load(path).map_err(|e| {
+        eprintln!("invalid configuration: {e}");
+        ExitCode::from(EXIT_INVALID_CONFIG)
+    })
+}
+
+fn read_stdin() -> Result<String, ExitCode> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+        eprintln!("could not read stdin: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok(s)
+}
+
+fn token_command(cmd: TokenCommand) -> Result<(), ExitCode> {
+    match cmd {
+        TokenCommand::Decode { secrets, salt } => {
+            let input = read_stdin()?;
+            let claims = token::decode_with_secrets(&input, &secrets, &salt).map_err(|e| {
+                eprintln!("token does not decode: {e}");
+                ExitCode::FAILURE
+            })?;
+            println!("{}", serde_json::Value::Object(claims.0));
+        }
+        TokenCommand::Encode {
+            secret,
+            salt,
+            max_age,
+        } => {
+            let input = read_stdin()?;
+            let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&input)
+                .map_err(|e| {
+                eprintln!("claims must be a JSON object: {e}");
+                ExitCode::FAILURE
+            })?;
+            println!(
+                "{}",
+                token::encode_with_secret(&claims, &secret, &salt, max_age)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), ExitCode> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Token(cmd) => token_command(cmd),
+        Command::CheckConfig => {
+            load(&cli.config)?;
+            println!("configuration ok: {}", cli.config.display());
+            Ok(())
+        }
+        Command::Serve => {
+            let file = load(&cli.config)?;
+            actix_web::rt::System::new()
+                .block_on(authjs_proxy::server::serve(file, Some(cli.config)))
+                .map_err(|e| {
+                    eprintln!("authjs-proxy: {e}");
+                    ExitCode::FAILURE
+                })
+        }
+        Command::Demo { listen } => actix_web::rt::System::new()
+            .block_on(authjs_proxy::demo::run(&listen))
+            .map_err(|e| {
+                eprintln!("authjs-proxy demo: {e}");
+                ExitCode::FAILURE
+            }),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
