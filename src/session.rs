@@ -197,11 +197,24 @@ fn session_request_headers(
     upstream_request_headers(cfg, &relevant, side)
 }
 
+/// Why an answer is not cached: an error, or an upstream 5xx (reported as no session).
+#[derive(Debug, Clone)]
+enum Uncached {
+    Failed(AuthError),
+    ServerError,
+}
+
+impl From<AuthError> for Uncached {
+    fn from(e: AuthError) -> Self {
+        Uncached::Failed(e)
+    }
+}
+
 async fn fetch_session(
     cfg: Arc<RuntimeConfig>,
     upstream: Addr<UpstreamActor>,
     headers: HeaderMap,
-) -> Result<Option<Arc<Session>>, AuthError> {
+) -> Result<Option<Arc<Session>>, Uncached> {
     let url = cfg.target_url("session", None);
     let res = upstream
         .send(Forward {
@@ -212,7 +225,11 @@ async fn fetch_session(
             body: Bytes::new(),
         })
         .await
-        .map_err(|_| AuthError::ActorGone)??;
+        .map_err(|_| AuthError::ActorGone)?
+        .map_err(AuthError::from)?;
+    if res.status.is_server_error() {
+        return Err(Uncached::ServerError);
+    }
     if !res.status.is_success() {
         return Ok(None);
     }
@@ -228,17 +245,21 @@ pub(crate) async fn server_session(
 ) -> Result<Option<Session>, AuthError> {
     let headers = session_request_headers(&cfg, caller, side);
     let answer = match cfg.session_cache.clone() {
-        None => fetch_session(cfg, upstream.clone(), headers).await?,
+        None => fetch_session(cfg, upstream.clone(), headers).await,
         Some(cache) => {
             let key = cache_key(&cfg, caller);
             cache
                 .inner
                 .try_get_with(key, fetch_session(cfg, upstream.clone(), headers))
                 .await
-                .map_err(|e| (*e).clone())?
+                .map_err(|e| (*e).clone())
         }
     };
-    Ok(answer.map(|s| (*s).clone()))
+    match answer {
+        Ok(session) => Ok(session.map(|s| (*s).clone())),
+        Err(Uncached::ServerError) => Ok(None),
+        Err(Uncached::Failed(e)) => Err(e),
+    }
 }
 
 /// Implements `get_token` for a header map.

@@ -1,0 +1,566 @@
+//! get_server_session, the session cache, get_token and the extractors, against a recording
+//! fake upstream on 127.0.0.1.
+
+mod common;
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use authjs_proxy::config::{Secret, SessionStrategy};
+use authjs_proxy::token::{Enc, SecretKeys, encode_jwe};
+use authjs_proxy::{AuthError, AuthProxy, Claims, Session, Token, UpstreamError};
+use common::*;
+use serde_json::json;
+
+const SESSION_BODY: &str = r#"{"user":{"name":"Ada","email":"ada@example.com","image":null,"id":"u1","role":"admin"},"expires":"2026-12-27T00:00:00.000Z","accessToken":"abc"}"#;
+
+fn cookie(value: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
+    h
+}
+
+fn session_upstream() -> FakeUpstream {
+    FakeUpstream::start(|req, _| {
+        if req
+            .header("cookie")
+            .is_some_and(|c| c.contains("session-token"))
+        {
+            Reply::json(SESSION_BODY)
+        } else {
+            Reply::json("null")
+        }
+    })
+}
+
+async fn configured(
+    upstream: &FakeUpstream,
+    edit: impl FnOnce(&mut authjs_proxy::config::ProxyOptions),
+) -> AuthProxy {
+    let proxy = AuthProxy::start();
+    let mut o = options(&upstream.url());
+    edit(&mut o);
+    proxy.configure(o).await.unwrap();
+    proxy
+}
+
+fn mint(secret: &str, salt: &str) -> String {
+    let claims = json!({"sub": "u1", "name": "Ada", "email": "ada@example.com"});
+    encode_jwe(
+        claims.as_object().unwrap(),
+        &SecretKeys::derive(secret, salt),
+        Enc::A256CbcHs512,
+        3600,
+    )
+}
+
+#[actix_web::test]
+async fn session_is_returned_with_every_field_the_upstream_sent() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    let s = proxy
+        .get_server_session(&cookie("authjs.session-token=t1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let user = s.user.unwrap();
+    assert_eq!(user.name.as_deref(), Some("Ada"));
+    assert_eq!(user.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(user.id.as_deref(), Some("u1"));
+    assert_eq!(user.image, None);
+    assert_eq!(user.extra["role"], "admin");
+    assert_eq!(s.expires.as_deref(), Some("2026-12-27T00:00:00.000Z"));
+    assert_eq!(s.extra["accessToken"], "abc");
+}
+
+#[actix_web::test]
+async fn session_request_carries_the_callers_cookies_and_configured_headers() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| {
+        o.headers.insert("X-API-Key".into(), "k1".into());
+    })
+    .await;
+    let mut h = cookie("authjs.session-token=t1; theme=dark");
+    h.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer zzz"),
+    );
+    proxy.get_server_session(&h).await.unwrap();
+    let rec = up.last();
+    assert_eq!(rec.method, actix_web::http::Method::GET);
+    assert_eq!(rec.path_and_query, "/api/auth/session");
+    assert_eq!(
+        rec.header("cookie").as_deref(),
+        Some("authjs.session-token=t1; theme=dark")
+    );
+    assert_eq!(rec.header("authorization").as_deref(), Some("Bearer zzz"));
+    assert_eq!(rec.header("x-api-key").as_deref(), Some("k1"));
+}
+
+#[actix_web::test]
+async fn null_body_means_no_session() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    assert_eq!(
+        proxy.get_server_session(&HeaderMap::new()).await.unwrap(),
+        None
+    );
+}
+
+#[actix_web::test]
+async fn non_2xx_answer_means_no_session() {
+    let up = FakeUpstream::start(|_, _| Reply::status(403).body(SESSION_BODY));
+    let proxy = configured(&up, |_| {}).await;
+    assert_eq!(
+        proxy
+            .get_server_session(&cookie("authjs.session-token=t"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[actix_web::test]
+async fn unreachable_upstream_is_an_error_after_the_retries() {
+    let proxy = AuthProxy::start();
+    proxy
+        .configure(options(&format!("http://127.0.0.1:{}", closed_port())))
+        .await
+        .unwrap();
+    let err = proxy
+        .get_server_session(&cookie("authjs.session-token=t"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        AuthError::Upstream(UpstreamError::Unreachable { attempts: 3 })
+    );
+}
+
+#[actix_web::test]
+async fn unconfigured_runtime_is_an_error() {
+    let proxy = AuthProxy::start();
+    assert_eq!(
+        proxy.get_server_session(&HeaderMap::new()).await,
+        Err(AuthError::Unconfigured)
+    );
+}
+
+#[actix_web::test]
+async fn repeated_lookups_for_one_cookie_hit_the_cache() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    for _ in 0..100 {
+        let s = proxy
+            .get_server_session(&cookie("authjs.session-token=t1"))
+            .await
+            .unwrap();
+        assert!(s.is_some());
+    }
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn different_session_cookies_are_cached_apart() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    proxy
+        .get_server_session(&cookie("authjs.session-token=a"))
+        .await
+        .unwrap();
+    proxy
+        .get_server_session(&cookie("authjs.session-token=b"))
+        .await
+        .unwrap();
+    assert_eq!(up.count(), 2);
+}
+
+#[actix_web::test]
+async fn unrelated_cookies_do_not_split_the_cache_entry() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    proxy
+        .get_server_session(&cookie("authjs.session-token=a; theme=dark"))
+        .await
+        .unwrap();
+    proxy
+        .get_server_session(&cookie("theme=light; authjs.session-token=a"))
+        .await
+        .unwrap();
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn zero_ttl_disables_the_cache() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.session_cache.ttl_ms = 0).await;
+    proxy
+        .get_server_session(&cookie("authjs.session-token=a"))
+        .await
+        .unwrap();
+    proxy
+        .get_server_session(&cookie("authjs.session-token=a"))
+        .await
+        .unwrap();
+    assert_eq!(up.count(), 2);
+}
+
+#[actix_web::test]
+async fn no_session_answers_expire_sooner_than_sessions() {
+    let up = FakeUpstream::start(|req, _| {
+        if req.header("cookie").is_some_and(|c| c.contains("=good")) {
+            Reply::json(SESSION_BODY)
+        } else {
+            Reply::json("null")
+        }
+    });
+    let proxy = configured(&up, |o| {
+        o.session_cache.ttl_ms = 60_000;
+        o.session_cache.negative_ttl_ms = 50;
+    })
+    .await;
+    let good = cookie("authjs.session-token=good");
+    let bad = cookie("authjs.session-token=bad");
+    proxy.get_server_session(&good).await.unwrap();
+    proxy.get_server_session(&bad).await.unwrap();
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    proxy.get_server_session(&good).await.unwrap();
+    proxy.get_server_session(&bad).await.unwrap();
+    let asked: Vec<String> = up
+        .records()
+        .iter()
+        .map(|r| r.header("cookie").unwrap())
+        .collect();
+    assert_eq!(
+        asked,
+        vec![
+            "authjs.session-token=good",
+            "authjs.session-token=bad",
+            "authjs.session-token=bad"
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn concurrent_lookups_share_one_upstream_request() {
+    let up =
+        FakeUpstream::start(|_, _| Reply::json(SESSION_BODY).delay(Duration::from_millis(200)));
+    let proxy = configured(&up, |_| {}).await;
+    let h = cookie("authjs.session-token=same");
+    let lookups = (0..20).map(|_| proxy.get_server_session(&h));
+    let results = futures_util::future::join_all(lookups).await;
+    assert!(results.iter().all(|r| matches!(r, Ok(Some(_)))));
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn server_errors_are_not_cached() {
+    let up = FakeUpstream::start(|_, n| {
+        if n < 3 {
+            Reply::status(500)
+        } else {
+            Reply::json(SESSION_BODY)
+        }
+    });
+    let proxy = configured(&up, |_| {}).await;
+    let h = cookie("authjs.session-token=t");
+    assert_eq!(proxy.get_server_session(&h).await.unwrap(), None);
+    assert!(proxy.get_server_session(&h).await.unwrap().is_none());
+    assert!(proxy.get_server_session(&h).await.unwrap().is_none());
+    assert!(proxy.get_server_session(&h).await.unwrap().is_some());
+    assert_eq!(up.count(), 4);
+}
+
+#[actix_web::test]
+async fn sign_out_through_the_proxy_drops_the_cached_session() {
+    let up = FakeUpstream::start(|req, _| {
+        if req.path_and_query.ends_with("/signout") {
+            Reply::status(302).header("location", "/")
+        } else {
+            Reply::json(SESSION_BODY)
+        }
+    });
+    let proxy = configured(&up, |_| {}).await;
+    let p = TestProxy::serve(proxy.clone(), |_| {});
+    let h = cookie("authjs.session-token=t1");
+    proxy.get_server_session(&h).await.unwrap();
+    proxy.get_server_session(&h).await.unwrap();
+    assert_eq!(up.count(), 1);
+    let res = client()
+        .post(p.url("/api/auth/signout"))
+        .insert_header(("cookie", "authjs.session-token=t1; authjs.csrf-token=x"))
+        .send_body("csrfToken=x")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    proxy.get_server_session(&h).await.unwrap();
+    assert_eq!(up.count(), 3, "the session was asked again after sign-out");
+}
+
+#[actix_web::test]
+async fn reconfigure_drops_every_cached_session() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    let h = cookie("authjs.session-token=t1");
+    proxy.get_server_session(&h).await.unwrap();
+    proxy.configure(options(&up.url())).await.unwrap();
+    proxy.get_server_session(&h).await.unwrap();
+    assert_eq!(up.count(), 2);
+}
+
+#[actix_web::test]
+async fn get_token_decodes_the_cookie_locally_without_asking_the_upstream() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let tok = mint("s3cret", "authjs.session-token");
+    let got = proxy
+        .get_token(&cookie(&format!("authjs.session-token={tok}")), false)
+        .await
+        .unwrap();
+    let Some(Token::Claims(c)) = got else {
+        panic!("expected claims, got {got:?}")
+    };
+    assert_eq!(
+        (c.sub(), c.name(), c.email()),
+        (Some("u1"), Some("Ada"), Some("ada@example.com"))
+    );
+    assert_eq!(up.count(), 0);
+}
+
+#[actix_web::test]
+async fn get_token_reads_the_secure_cookie_with_its_own_salt() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let tok = mint("s3cret", "__Secure-authjs.session-token");
+    let got = proxy
+        .get_token(
+            &cookie(&format!("__Secure-authjs.session-token={tok}")),
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(got, Some(Token::Claims(_))));
+}
+
+#[actix_web::test]
+async fn get_token_reassembles_chunked_cookies() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let tok = mint("s3cret", "authjs.session-token");
+    let (a, b) = tok.split_at(tok.len() / 2);
+    let h = cookie(&format!(
+        "authjs.session-token.1={b}; authjs.session-token.0={a}"
+    ));
+    assert!(matches!(
+        proxy.get_token(&h, false).await.unwrap(),
+        Some(Token::Claims(_))
+    ));
+    assert_eq!(
+        proxy.get_token(&h, true).await.unwrap(),
+        Some(Token::Raw(tok))
+    );
+}
+
+#[actix_web::test]
+async fn get_token_falls_back_to_a_bearer_token() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let tok = mint("s3cret", "authjs.session-token");
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {tok}")).unwrap(),
+    );
+    assert!(matches!(
+        proxy.get_token(&h, false).await.unwrap(),
+        Some(Token::Claims(_))
+    ));
+}
+
+#[actix_web::test]
+async fn get_token_is_none_for_a_tampered_token() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let mut tok = mint("s3cret", "authjs.session-token");
+    tok.pop();
+    tok.push('A');
+    let got = proxy
+        .get_token(&cookie(&format!("authjs.session-token={tok}")), false)
+        .await;
+    assert_eq!(got, Ok(None));
+}
+
+#[actix_web::test]
+async fn get_token_without_a_secret_asks_for_one() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    let err = proxy
+        .get_token(&cookie("authjs.session-token=x"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err, AuthError::NoSecret);
+    assert!(
+        err.to_string()
+            .contains("configure a secret or ask for the raw token")
+    );
+}
+
+#[actix_web::test]
+async fn raw_token_needs_no_secret() {
+    let up = session_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    let got = proxy
+        .get_token(&cookie("authjs.session-token=opaque"), true)
+        .await
+        .unwrap();
+    assert_eq!(got, Some(Token::Raw("opaque".into())));
+}
+
+#[actix_web::test]
+async fn database_strategy_token_is_the_upstream_session() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| {
+        o.session_strategy = Some(SessionStrategy::Database)
+    })
+    .await;
+    let h = cookie("authjs.session-token=db-id");
+    let Some(Token::Session(s)) = proxy.get_token(&h, false).await.unwrap() else {
+        panic!("expected the session")
+    };
+    assert_eq!(s.user.unwrap().name.as_deref(), Some("Ada"));
+    assert_eq!(
+        proxy.get_token(&h, true).await.unwrap(),
+        Some(Token::Raw("db-id".into()))
+    );
+}
+
+#[actix_web::test]
+async fn configured_cookie_name_is_the_only_one_read() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| {
+        o.secret = Some(Secret::One("s3cret".into()));
+        o.cookie_name = Some("my.session".into());
+    })
+    .await;
+    let tok = mint("s3cret", "my.session");
+    let h = cookie(&format!("authjs.session-token={tok}; my.session={tok}"));
+    assert!(matches!(
+        proxy.get_token(&h, false).await.unwrap(),
+        Some(Token::Claims(_))
+    ));
+    let other = cookie(&format!("authjs.session-token={tok}"));
+    assert_eq!(proxy.get_token(&other, false).await.unwrap(), None);
+}
+
+async fn me(session: Session) -> HttpResponse {
+    HttpResponse::Ok().body(session.user.and_then(|u| u.name).unwrap_or_default())
+}
+
+async fn maybe_me(session: Option<Session>) -> HttpResponse {
+    HttpResponse::Ok().body(if session.is_some() {
+        "signed in"
+    } else {
+        "anonymous"
+    })
+}
+
+async fn claims(claims: Claims) -> HttpResponse {
+    HttpResponse::Ok().body(claims.sub().unwrap_or_default().to_owned())
+}
+
+async fn helper(req: HttpRequest) -> HttpResponse {
+    match authjs_proxy::get_server_session(&req).await {
+        Ok(s) => HttpResponse::Ok().json(s),
+        Err(e) => actix_web::ResponseError::error_response(&e),
+    }
+}
+
+fn app_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/me", web::get().to(me))
+        .route("/maybe", web::get().to(maybe_me))
+        .route("/claims", web::get().to(claims))
+        .route("/helper", web::get().to(helper));
+}
+
+#[actix_web::test]
+async fn session_extractor_gives_the_user_to_a_handler() {
+    let up = session_upstream();
+    let p = TestProxy::serve(configured(&up, |_| {}).await, app_routes);
+    let mut res = client()
+        .get(p.url("/me"))
+        .insert_header(("cookie", "authjs.session-token=t"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(&res.body().await.unwrap()[..], b"Ada");
+}
+
+#[actix_web::test]
+async fn session_extractor_rejects_with_401_json_when_signed_out() {
+    let up = session_upstream();
+    let p = TestProxy::serve(configured(&up, |_| {}).await, app_routes);
+    let mut res = client().get(p.url("/me")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let body: serde_json::Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
+    assert_eq!(body, json!({"error": "not signed in"}));
+}
+
+#[actix_web::test]
+async fn optional_session_extractor_lets_anonymous_requests_through() {
+    let up = session_upstream();
+    let p = TestProxy::serve(configured(&up, |_| {}).await, app_routes);
+    let mut res = client().get(p.url("/maybe")).send().await.unwrap();
+    assert_eq!(&res.body().await.unwrap()[..], b"anonymous");
+    let mut res = client()
+        .get(p.url("/maybe"))
+        .insert_header(("cookie", "authjs.session-token=t"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&res.body().await.unwrap()[..], b"signed in");
+}
+
+#[actix_web::test]
+async fn claims_extractor_decodes_the_cookie_in_a_handler() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let p = TestProxy::serve(proxy, app_routes);
+    let tok = mint("s3cret", "authjs.session-token");
+    let mut res = client()
+        .get(p.url("/claims"))
+        .insert_header(("cookie", format!("authjs.session-token={tok}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(&res.body().await.unwrap()[..], b"u1");
+    assert_eq!(
+        client()
+            .get(p.url("/claims"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(up.count(), 0);
+}
+
+#[actix_web::test]
+async fn helper_reports_an_unreachable_upstream_as_502() {
+    let proxy = AuthProxy::start();
+    proxy
+        .configure(options(&format!("http://127.0.0.1:{}", closed_port())))
+        .await
+        .unwrap();
+    let p = TestProxy::serve(proxy, app_routes);
+    let res = client()
+        .get(p.url("/helper"))
+        .insert_header(("cookie", "authjs.session-token=t"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+}
