@@ -34,13 +34,13 @@ pub struct SessionUser {
     )]
     pub id: Option<String>,
     /// `user.name`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `user.email`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// `user.image`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Every other field of `user`.
     #[serde(flatten)]
@@ -51,10 +51,10 @@ pub struct SessionUser {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Session {
     /// The user, when present.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<SessionUser>,
     /// Expiry, ISO 8601.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     /// Every other field the upstream's `session` callback added.
     #[serde(flatten)]

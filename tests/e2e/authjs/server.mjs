@@ -1,0 +1,70 @@
+// A real Auth.js server (Express 4 + @auth/express) for the end-to-end tests of authjs-proxy.
+//
+// Environment:
+//   PORT          port to listen on, on 127.0.0.1 (0 or unset: any free port)
+//   AUTH_SECRETS  comma-separated secrets, newest first (default: AUTH_SECRET, else "e2e-secret")
+//   BASE_PATH     where Auth.js is mounted (default /api/auth)
+//
+// Prints `listening on <port>` on stdout once it accepts connections.
+import express from "express"
+import { ExpressAuth } from "@auth/express"
+import Credentials from "@auth/express/providers/credentials"
+
+const USERS = {
+  "ada@example.com": { id: "u-ada", name: "Ada Lovelace", password: "analytical" },
+  "grace@example.com": { id: "u-grace", name: "Grace Hopper", password: "cobol" },
+  // Her jwt callback adds a large claim: the session token exceeds 4 KB and is chunked.
+  "big@example.com": { id: "u-big", name: "Big Claims", password: "chunky" },
+}
+
+const secrets = (process.env.AUTH_SECRETS ?? process.env.AUTH_SECRET ?? "e2e-secret")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean)
+const basePath = process.env.BASE_PATH ?? "/api/auth"
+
+const app = express()
+app.set("trust proxy", true)
+// Requests received per "METHOD path", so tests can prove what reached this instance.
+const counts = {}
+app.use((req, _res, next) => {
+  const key = `${req.method} ${req.path}`
+  counts[key] = (counts[key] ?? 0) + 1
+  next()
+})
+app.get("/__e2e/counts", (_req, res) => res.json(counts))
+app.use(
+  `${basePath}/*`,
+  ExpressAuth({
+    basePath,
+    secret: secrets.length === 1 ? secrets[0] : secrets,
+    trustHost: true,
+    session: { strategy: "jwt" },
+    providers: [
+      Credentials({
+        credentials: { email: { label: "Email" }, password: { label: "Password", type: "password" } },
+        async authorize(credentials) {
+          const user = USERS[credentials?.email]
+          if (!user || user.password !== credentials?.password) return null
+          return { id: user.id, name: user.name, email: credentials.email }
+        },
+      }),
+    ],
+    callbacks: {
+      async jwt({ token, user }) {
+        if (user?.email === "big@example.com") token.blob = "x".repeat(6000)
+        return token
+      },
+      async session({ session, token }) {
+        if (session.user) session.user.id = token.sub
+        return session
+      },
+    },
+  }),
+)
+app.get("/", (_req, res) => res.type("text").send("e2e Auth.js peer"))
+
+const server = app.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+  console.log(`listening on ${server.address().port}`)
+})
+for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => server.close(() => process.exit(0)))
