@@ -166,9 +166,8 @@ impl DemoAuth {
     fn ctx(&self, req: &HttpRequest, params: &HashMap<String, String>) -> Ctx {
         let headers = req.headers();
         let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let host = get("x-forwarded-host")
-            .or(get("host"))
-            .unwrap_or("localhost");
+        // Like @auth/express: the Host header (not X-Forwarded-Host) and X-Forwarded-Proto.
+        let host = get("host").unwrap_or("localhost");
         let proto = get("x-forwarded-proto").unwrap_or("http");
         let origin = format!("{proto}://{host}");
         let names = names(proto == "https");

@@ -39,6 +39,12 @@ app.use(
     basePath,
     secret: secrets.length === 1 ? secrets[0] : secrets,
     trustHost: true,
+    // Wrong passwords and forged CSRF tokens are what the tests send on purpose.
+    logger: {
+      error(error) {
+        if (!["CredentialsSignin", "MissingCSRF"].includes(error?.type)) console.error(error)
+      },
+    },
     session: { strategy: "jwt" },
     providers: [
       Credentials({
