@@ -1,0 +1,251 @@
+//! The `authjs-proxy` binary: config checking, serving with SIGHUP reload, token tooling.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authjs-proxy");
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn temp_config(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("authjs-proxy-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn config_for(listen: &str, upstream: &str) -> String {
+    format!(
+        "[server]\nlisten = \"{listen}\"\nworkers = 1\n[proxy]\nbase_url = \"{upstream}\"\nsession_strategy = \"jwt\"\n"
+    )
+}
+
+#[test]
+fn check_config_accepts_the_default_file() {
+    let out = run(&["--config", "config/default.toml", "check-config"], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_config_names_the_field_and_exits_64() {
+    let p = temp_config("bad-url", &config_for("127.0.0.1:1", "ftp://example.com"));
+    let out = run(&["--config", p.to_str().unwrap(), "check-config"], b"");
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid configuration: base_url"), "{err}");
+}
+
+#[test]
+fn serving_an_invalid_config_exits_64_before_binding() {
+    let port = closed_port();
+    let p = temp_config(
+        "bad-strategy",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[proxy]\nbase_url = \"http://127.0.0.1:1\"\n"
+        ),
+    );
+    let out = run(&["--config", p.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session_strategy"));
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the port was never bound"
+    );
+}
+
+#[test]
+fn missing_config_file_exits_64() {
+    let out = run(
+        &["--config", "/nonexistent/authjs-proxy.toml", "check-config"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn token_decode_prints_the_claims_of_an_authjs_token() {
+    let fixtures: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/authjs-tokens.json")).unwrap();
+    let f = &fixtures[0];
+    let out = run(
+        &["token", "decode", "--secret", f["secret"].as_str().unwrap()],
+        f["token"].as_str().unwrap().as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims, f["claims"]);
+}
+
+#[test]
+fn token_decode_exits_1_with_the_reason_for_any_bad_input() {
+    let inputs: [&[u8]; 5] = [
+        b"",
+        b"garbage",
+        b"a.b.c.d.e",
+        &[0xff, 0xfe, 0x00, 0x80],
+        &[b'A'; 300_000],
+    ];
+    for input in inputs {
+        let out = run(&["token", "decode", "--secret", "s"], input);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.trim().is_empty());
+    }
+}
+
+#[test]
+fn token_encode_output_decodes_with_the_same_secret_and_salt() {
+    let enc = run(
+        &[
+            "token",
+            "encode",
+            "--secret",
+            "s1",
+            "--salt",
+            "my.cookie",
+            "--max-age",
+            "60",
+        ],
+        br#"{"sub":"u-7","name":"Ada"}"#,
+    );
+    assert!(enc.status.success());
+    let dec = run(
+        &["token", "decode", "--secret", "s1", "--salt", "my.cookie"],
+        &enc.stdout,
+    );
+    assert!(
+        dec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dec.stderr)
+    );
+    let claims: serde_json::Value = serde_json::from_slice(&dec.stdout).unwrap();
+    assert_eq!(claims["sub"], "u-7");
+    let wrong = run(&["token", "decode", "--secret", "s1"], &enc.stdout);
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "the default salt is authjs.session-token"
+    );
+}
+
+#[test]
+fn token_encode_refuses_claims_that_are_not_an_object() {
+    let out = run(&["token", "encode", "--secret", "s"], b"[1,2]");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+async fn get_status(url: &str) -> Option<u16> {
+    client()
+        .get(url)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[actix_web::test]
+async fn service_forwards_and_reloads_its_file_on_sighup() {
+    let first = FakeUpstream::ok();
+    let second = FakeUpstream::ok();
+    let port = closed_port();
+    let listen = format!("127.0.0.1:{port}");
+    let path = temp_config("reload", &config_for(&listen, &first.url()));
+    let mut child = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let mut up = false;
+    for _ in 0..100 {
+        if get_status(&format!("{base}/healthz")).await == Some(200) {
+            up = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the service did not come up");
+    assert_eq!(
+        get_status(&format!("{base}/api/auth/csrf")).await,
+        Some(200)
+    );
+    assert_eq!(first.count(), 1);
+
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+    };
+    std::fs::write(&path, config_for(&listen, &second.url())).unwrap();
+    hup(child.id());
+    let mut moved = false;
+    for _ in 0..100 {
+        get_status(&format!("{base}/api/auth/csrf")).await;
+        if second.count() > 0 {
+            moved = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(moved, "the reloaded upstream never received traffic");
+
+    std::fs::write(&path, config_for(&listen, "not a url")).unwrap();
+    hup(child.id());
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    let before = second.count();
+    assert_eq!(
+        get_status(&format!("{base}/api/auth/csrf")).await,
+        Some(200)
+    );
+    assert_eq!(
+        second.count(),
+        before + 1,
+        "an invalid file keeps the running configuration"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "SIGTERM shuts the service down cleanly: {exited:?}"
+    );
+}
