@@ -105,13 +105,11 @@ pub fn find_session_token(headers: &HeaderMap, names: &[String]) -> Option<Found
     })
 }
 
-/// Whether any cookie belongs to one of the session cookie names (plain or chunk).
-pub fn has_session_cookie(headers: &HeaderMap, names: &[String]) -> bool {
-    request_cookies(headers).any(|(n, _)| {
-        names
-            .iter()
-            .any(|name| n == name || chunk_index(n, name).is_some())
-    })
+/// Whether `cookie` is one of the session cookie `names`, plain or a chunk (`NAME.n`).
+pub fn is_session_cookie(cookie: &str, names: &[String]) -> bool {
+    names
+        .iter()
+        .any(|name| cookie == name || chunk_index(cookie, name).is_some())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ProxyOptions, SECURE_SESSION_COOKIE, SESSION_COOKIE, Secret, SessionStrategy};
-use crate::cookies::{CHUNK_SIZE, cookie_value, request_cookies};
+use crate::cookies::{CHUNK_SIZE, cookie_value, is_session_cookie, request_cookies};
 use crate::handle::AuthProxy;
 use crate::http::routes::suffix_below;
 use crate::token::{self, Enc, SaltKeys, SecretKeys};
@@ -318,14 +318,10 @@ fn session_cookies(headers: &HeaderMap, names: &Names, value: &str, exp: u64) ->
 
 /// Set-Cookie lines removing every session cookie (and chunk) the request carried.
 fn clear_session(headers: &HeaderMap, names: &Names) -> Vec<String> {
+    let session = [names.session.to_owned()];
     request_cookies(headers)
         .map(|(n, _)| n)
-        .filter(|n| {
-            *n == names.session
-                || n.strip_prefix(names.session)
-                    .and_then(|r| r.strip_prefix('.'))
-                    .is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit()))
-        })
+        .filter(|n| is_session_cookie(n, &session))
         .map(|n| format!("{n}=; Max-Age=0; {}", names.attrs))
         .collect()
 }

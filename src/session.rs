@@ -12,12 +12,13 @@ use actix_web::{HttpRequest, web};
 use moka::Expiry;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use siphasher::sip128::{Hasher128, SipHasher13};
+use std::hash::Hasher;
 
 use crate::actors::token::Decode;
 use crate::actors::upstream::{Forward, UpstreamActor};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
-use crate::cookies::{find_session_token, has_session_cookie, request_cookies};
+use crate::cookies::{find_session_token, is_session_cookie, request_cookies};
 use crate::error::AuthError;
 use crate::handle::{AuthProxy, WorkerUpstream};
 use crate::http::headers::{ClientSide, upstream_request_headers};
@@ -96,7 +97,8 @@ pub enum Token {
 /// Concurrent lookups for one key share a single upstream request; errors are never cached.
 #[derive(Clone)]
 pub struct SessionCache {
-    inner: moka::future::Cache<[u8; 32], Option<Arc<Session>>>,
+    inner: moka::future::Cache<u128, Option<Arc<Session>>>,
+    hash_keys: (u64, u64),
 }
 
 struct AnswerExpiry {
@@ -104,10 +106,10 @@ struct AnswerExpiry {
     negative_ttl: Duration,
 }
 
-impl Expiry<[u8; 32], Option<Arc<Session>>> for AnswerExpiry {
+impl Expiry<u128, Option<Arc<Session>>> for AnswerExpiry {
     fn expire_after_create(
         &self,
-        _: &[u8; 32],
+        _: &u128,
         value: &Option<Arc<Session>>,
         _: Instant,
     ) -> Option<Duration> {
@@ -130,12 +132,25 @@ impl SessionCache {
                     negative_ttl: Duration::from_millis(opts.negative_ttl_ms.min(opts.ttl_ms)),
                 })
                 .build(),
+            hash_keys: {
+                let mut k = [0u8; 16];
+                getrandom::fill(&mut k).expect("the operating system random source is available");
+                let (a, b) = k.split_at(8);
+                (
+                    u64::from_le_bytes(a.try_into().expect("8 bytes")),
+                    u64::from_le_bytes(b.try_into().expect("8 bytes")),
+                )
+            },
         })
+    }
+
+    fn key(&self, cfg: &RuntimeConfig, headers: &HeaderMap) -> u128 {
+        cache_key(self.hash_keys, &cfg.cookie_names, headers)
     }
 
     /// Drops the entry for these request headers.
     pub async fn invalidate(&self, cfg: &RuntimeConfig, headers: &HeaderMap) {
-        self.inner.invalidate(&cache_key(cfg, headers)).await;
+        self.inner.invalidate(&self.key(cfg, headers)).await;
     }
 
     /// Entries currently held (approximate).
@@ -152,28 +167,30 @@ impl std::fmt::Debug for SessionCache {
     }
 }
 
-/// The cache key: the session cookie(s) when present, else every cookie, plus `Authorization`.
-fn cache_key(cfg: &RuntimeConfig, headers: &HeaderMap) -> [u8; 32] {
-    let mut h = Sha256::new();
-    let only_session = has_session_cookie(headers, &cfg.cookie_names);
+/// The cache key: a keyed 128-bit SipHash (a PRF: keys are random per cache, so nobody can
+/// aim a collision at another user's entry) of the session cookie(s) when present, else of
+/// every cookie, plus `Authorization`. One pass over the cookies.
+fn cache_key(keys: (u64, u64), cookie_names: &[String], headers: &HeaderMap) -> u128 {
+    let mut all = SipHasher13::new_with_keys(keys.0, keys.1);
+    let mut session = SipHasher13::new_with_keys(keys.0, keys.1);
+    let mut found = false;
     for (name, value) in request_cookies(headers) {
-        let relevant = !only_session
-            || cfg.cookie_names.iter().any(|n| {
-                name.strip_prefix(n.as_str())
-                    .is_some_and(|r| r.is_empty() || r.starts_with('.'))
-            });
-        if relevant {
-            h.update(name.as_bytes());
-            h.update(b"=");
-            h.update(value.as_bytes());
-            h.update(b";");
+        let target = if is_session_cookie(name, cookie_names) {
+            found = true;
+            &mut session
+        } else {
+            &mut all
+        };
+        for part in [name.as_bytes(), b"=", value.as_bytes(), b";"] {
+            target.write(part);
         }
     }
-    h.update(b"\n");
+    let mut h = if found { session } else { all };
+    h.write(b"\n");
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        h.update(auth.as_bytes());
+        h.write(auth.as_bytes());
     }
-    h.finalize().into()
+    h.finish128().as_u128()
 }
 
 /// Headers of the caller that matter for asking the upstream about its session.
@@ -243,17 +260,21 @@ pub(crate) async fn server_session(
     caller: &HeaderMap,
     side: &ClientSide<'_>,
 ) -> Result<Option<Session>, AuthError> {
-    let headers = session_request_headers(&cfg, caller, side);
-    let answer = match cfg.session_cache.clone() {
-        None => fetch_session(cfg, upstream.clone(), headers).await,
-        Some(cache) => {
-            let key = cache_key(&cfg, caller);
-            cache
-                .inner
-                .try_get_with(key, fetch_session(cfg, upstream.clone(), headers))
-                .await
-                .map_err(|e| (*e).clone())
+    // Built only when the upstream is asked, not on cache hits.
+    let fetch = {
+        let cfg = cfg.clone();
+        async move {
+            let headers = session_request_headers(&cfg, caller, side);
+            fetch_session(cfg, upstream.clone(), headers).await
         }
+    };
+    let answer = match &cfg.session_cache {
+        None => fetch.await,
+        Some(cache) => cache
+            .inner
+            .try_get_with(cache.key(&cfg, caller), fetch)
+            .await
+            .map_err(|e| (*e).clone()),
     };
     match answer {
         Ok(session) => Ok(session.map(|s| (*s).clone())),

@@ -56,6 +56,8 @@ impl Enc {
 #[derive(Clone)]
 pub struct SecretKeys {
     cbc_key: [u8; 64],
+    /// HMAC-SHA-512 keyed with the MAC half of `cbc_key` (key blocks hashed once).
+    cbc_mac: HmacSha512,
     cbc_kid: String,
     gcm_key: [u8; 32],
     gcm_kid: String,
@@ -84,8 +86,11 @@ impl SecretKeys {
             .expect("32 bytes is a valid HKDF-SHA256 length");
         let cbc_kid = thumbprint::<Sha512>(&cbc_key);
         let gcm_kid = thumbprint::<Sha256>(&gcm_key);
+        let cbc_mac =
+            <HmacSha512 as Mac>::new_from_slice(&cbc_key[..32]).expect("HMAC takes any key length");
         SecretKeys {
             cbc_key,
+            cbc_mac,
             cbc_kid,
             gcm_key,
             gcm_kid,
@@ -236,43 +241,70 @@ pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, Deco
     ) else {
         return Err(DecodeError::Malformed("expected five dot-separated parts"));
     };
-    let header: Map<String, Value> = serde_json::from_slice(&b64(h)?)
-        .map_err(|_| DecodeError::Malformed("header is not a JSON object"))?;
-    match header.get("alg").and_then(Value::as_str) {
-        Some("dir") => {}
-        other => return Err(DecodeError::Unsupported(format!("alg {other:?}"))),
+    let header_json = b64(h)?;
+    let header: JweHeader<'_> = serde_json::from_slice(&header_json)
+        .map_err(|_| DecodeError::Malformed("header is not a valid JWE header"))?;
+    if header.alg != Some("dir") {
+        return Err(DecodeError::Unsupported(format!("alg {:?}", header.alg)));
     }
-    if header.contains_key("zip") || header.contains_key("crit") {
+    if header.zip.is_some() || header.crit.is_some() {
         return Err(DecodeError::Unsupported("zip/crit header".into()));
     }
-    let enc_name = header.get("enc").and_then(Value::as_str);
-    let enc = enc_name
+    let enc = header
+        .enc
         .and_then(Enc::parse)
-        .ok_or_else(|| DecodeError::Unsupported(format!("enc {enc_name:?}")))?;
+        .ok_or_else(|| DecodeError::Unsupported(format!("enc {:?}", header.enc)))?;
     if !ek.is_empty() {
         return Err(DecodeError::Malformed(
             "unexpected encrypted key for alg dir",
         ));
     }
-    let secret = match header.get("kid") {
+    let secret = match header.kid {
         None => keys.secrets.first(),
-        Some(Value::String(kid)) => keys.secrets.iter().find(|k| k.for_enc(enc).1 == kid),
-        Some(_) => return Err(DecodeError::Malformed("kid is not a string")),
+        Some(kid) => keys.secrets.iter().find(|k| k.for_enc(enc).1 == kid),
     }
     .ok_or(DecodeError::NoMatchingKey)?;
     let (key, _) = secret.for_enc(enc);
-    let iv = b64(iv)?;
+    let mut iv_buf = [0u8; 16];
+    let iv = b64_into(iv, &mut iv_buf)?;
+    let mut tag_buf = [0u8; 32];
+    let tag = b64_into(tag, &mut tag_buf)?;
     let ct = b64(ct)?;
-    let tag = b64(tag)?;
     let aad = h.as_bytes();
     let plaintext = match enc {
-        Enc::A256CbcHs512 => cbc_hs512_decrypt(key, aad, &iv, &ct, &tag)?,
-        Enc::A256Gcm => gcm_decrypt(key, aad, &iv, &ct, &tag)?,
+        Enc::A256CbcHs512 => cbc_hs512_decrypt(secret, aad, iv, &ct, tag)?,
+        Enc::A256Gcm => gcm_decrypt(key, aad, iv, &ct, tag)?,
     };
     let claims: Map<String, Value> = serde_json::from_slice(&plaintext)
         .map_err(|_| DecodeError::Malformed("payload is not a JSON object"))?;
     check_time(&claims, now)?;
     Ok(Claims(claims))
+}
+
+/// The protected header fields that matter for `dir` JWEs (strings borrowed from the input).
+#[derive(serde::Deserialize)]
+struct JweHeader<'a> {
+    #[serde(borrow, default)]
+    alg: Option<&'a str>,
+    #[serde(borrow, default)]
+    enc: Option<&'a str>,
+    #[serde(borrow, default)]
+    kid: Option<&'a str>,
+    #[serde(default)]
+    zip: Option<Value>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+/// Decodes a short base64url part into `buf` (longer parts are refused: no IV or tag is).
+fn b64_into<'b>(s: &str, buf: &'b mut [u8]) -> Result<&'b [u8], DecodeError> {
+    if s.len() > base64::encoded_len(buf.len(), false).unwrap_or(0) {
+        return Err(DecodeError::Decryption);
+    }
+    let n = B64
+        .decode_slice(s, buf)
+        .map_err(|_| DecodeError::Malformed("invalid base64url"))?;
+    Ok(&buf[..n])
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, DecodeError> {
@@ -307,8 +339,8 @@ fn check_time(claims: &Map<String, Value>, now: u64) -> Result<(), DecodeError> 
 
 type HmacSha512 = Hmac<Sha512>;
 
-fn cbc_mac(mac_key: &[u8], aad: &[u8], iv: &[u8], ct: &[u8]) -> HmacSha512 {
-    let mut mac = <HmacSha512 as Mac>::new_from_slice(mac_key).expect("HMAC takes any key length");
+fn cbc_mac(keyed: &HmacSha512, aad: &[u8], iv: &[u8], ct: &[u8]) -> HmacSha512 {
+    let mut mac = keyed.clone();
     mac.update(aad);
     mac.update(iv);
     mac.update(ct);
@@ -317,7 +349,7 @@ fn cbc_mac(mac_key: &[u8], aad: &[u8], iv: &[u8], ct: &[u8]) -> HmacSha512 {
 }
 
 fn cbc_hs512_decrypt(
-    key: &[u8],
+    keys: &SecretKeys,
     aad: &[u8],
     iv: &[u8],
     ct: &[u8],
@@ -326,9 +358,9 @@ fn cbc_hs512_decrypt(
     if iv.len() != 16 || tag.len() != 32 || ct.is_empty() || ct.len() % 16 != 0 {
         return Err(DecodeError::Decryption);
     }
-    let (mac_key, enc_key) = key.split_at(32);
+    let enc_key = &keys.cbc_key[32..];
     // Constant-time comparison of the left-truncated tag (RFC 7518 §5.2.2.1).
-    cbc_mac(mac_key, aad, iv, ct)
+    cbc_mac(&keys.cbc_mac, aad, iv, ct)
         .verify_truncated_left(tag)
         .map_err(|_| DecodeError::Decryption)?;
     cbc::Decryptor::<aes::Aes256>::new_from_slices(enc_key, iv)
@@ -388,11 +420,12 @@ pub fn encode_jwe_raw(payload: &Map<String, Value>, keys: &SecretKeys, enc: Enc)
     let (iv, ct, tag) = match enc {
         Enc::A256CbcHs512 => {
             let iv = random_bytes::<16>();
-            let (mac_key, enc_key) = key.split_at(32);
-            let ct = cbc::Encryptor::<aes::Aes256>::new_from_slices(enc_key, &iv)
+            let ct = cbc::Encryptor::<aes::Aes256>::new_from_slices(&key[32..], &iv)
                 .expect("key and iv lengths are fixed")
                 .encrypt_padded_vec_mut::<Pkcs7>(plaintext.as_bytes());
-            let tag = cbc_mac(mac_key, aad, &iv, &ct).finalize().into_bytes();
+            let tag = cbc_mac(&keys.cbc_mac, aad, &iv, &ct)
+                .finalize()
+                .into_bytes();
             (iv.to_vec(), ct, tag[..32].to_vec())
         }
         Enc::A256Gcm => {

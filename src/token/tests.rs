@@ -86,11 +86,10 @@ fn token_without_kid_is_tried_with_the_first_secret_only() {
 
 fn reencrypt_with_header(h: &str, payload: &Map<String, Value>, keys: &SecretKeys) -> String {
     let iv = [7u8; 16];
-    let (mac_key, enc_key) = keys.cbc_key().split_at(32);
-    let ct = cbc::Encryptor::<aes::Aes256>::new_from_slices(enc_key, &iv)
+    let ct = cbc::Encryptor::<aes::Aes256>::new_from_slices(&keys.cbc_key()[32..], &iv)
         .unwrap()
         .encrypt_padded_vec_mut::<Pkcs7>(Value::Object(payload.clone()).to_string().as_bytes());
-    let tag = cbc_mac(mac_key, h.as_bytes(), &iv, &ct)
+    let tag = cbc_mac(&keys.cbc_mac, h.as_bytes(), &iv, &ct)
         .finalize()
         .into_bytes();
     format!(
