@@ -9,6 +9,11 @@ use authjs_proxy::config::{FileConfig, SESSION_COOKIE};
 use authjs_proxy::token;
 use clap::{Parser, Subcommand};
 
+/// The service allocates many small, short-lived buffers per request; mimalloc handles that
+/// pattern markedly better than the system allocator (see benches/proxy-load.sh).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for an invalid configuration (EX_CONFIG-style, as linkerd does).
 const EXIT_INVALID_CONFIG: u8 = 64;
 

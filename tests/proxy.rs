@@ -757,3 +757,29 @@ async fn response_body_is_relayed_byte_for_byte() {
         br#"{"user":{"name":"Ada"},"expires":"2026-12-27T00:00:00.000Z"}"#
     );
 }
+
+#[actix_web::test]
+async fn app_routes_registered_after_the_auth_routes_still_answer() {
+    let up = FakeUpstream::ok();
+    let proxy = authjs_proxy::AuthProxy::start();
+    proxy.configure(options(&up.url())).await.unwrap();
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .configure(authjs_proxy::configure(proxy))
+            .route(
+                "/after",
+                web::get().to(|| async { HttpResponse::Ok().body("after") }),
+            ),
+    )
+    .await;
+    let req = actix_web::test::TestRequest::get()
+        .uri("/after")
+        .to_request();
+    let body = actix_web::test::call_and_read_body(&app, req).await;
+    assert_eq!(&body[..], b"after");
+    let req = actix_web::test::TestRequest::get()
+        .uri("/api/auth/csrf")
+        .to_request();
+    assert_eq!(actix_web::test::call_service(&app, req).await.status(), 200);
+    assert_eq!(up.count(), 1);
+}

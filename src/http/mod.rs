@@ -36,14 +36,16 @@ pub fn configure(proxy: AuthProxy) -> impl Fn(&mut web::ServiceConfig) + Clone +
         let guard_proxy = proxy.clone();
         cfg.app_data(web::Data::new(proxy.clone()))
             .app_data(web::Data::new(WorkerUpstream(UpstreamActor::new().start())))
+            // An empty-prefix scope matches every path without a regex; the guard keeps it to
+            // the current mount path, so other paths fall through to the app's own routes.
             .service(
-                web::resource("/{auth_path:.*}")
+                web::scope("")
                     .guard(guard::fn_guard(move |ctx| {
                         let path = ctx.head().uri.path();
                         guard_proxy
                             .with_mount_path(|base| routes::suffix_below(path, base).is_some())
                     }))
-                    .to(proxy::forward),
+                    .default_service(web::to(proxy::forward)),
             );
     }
 }
