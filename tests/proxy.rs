@@ -783,3 +783,54 @@ async fn app_routes_registered_after_the_auth_routes_still_answer() {
     assert_eq!(actix_web::test::call_service(&app, req).await.status(), 200);
     assert_eq!(up.count(), 1);
 }
+
+#[actix_web::test]
+async fn retry_after_on_503_delays_the_next_attempt() {
+    let up = FakeUpstream::start(|_, n| {
+        if n == 0 {
+            Reply::status(503).header("retry-after", "1")
+        } else {
+            Reply::json("null")
+        }
+    });
+    let mut o = options(&up.url());
+    o.retry.max_backoff_ms = 1500;
+    let p = TestProxy::start(Some(o)).await;
+    let res = client()
+        .get(p.url("/api/auth/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let recs = up.records();
+    assert_eq!(recs.len(), 2);
+    assert!(
+        recs[1].at - recs[0].at >= Duration::from_millis(1000),
+        "Retry-After: 1 was not honoured"
+    );
+}
+
+#[actix_web::test]
+async fn retry_after_beyond_the_max_backoff_is_capped() {
+    let up = FakeUpstream::start(|_, n| {
+        if n == 0 {
+            Reply::status(503).header("retry-after", "3600")
+        } else {
+            Reply::json("null")
+        }
+    });
+    let mut o = options(&up.url());
+    o.retry.max_backoff_ms = 50;
+    let p = TestProxy::start(Some(o)).await;
+    let res = client()
+        .get(p.url("/api/auth/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "an uncapped wait would pass the deadline and relay the 503"
+    );
+    assert_eq!(up.count(), 2);
+}

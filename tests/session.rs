@@ -564,3 +564,51 @@ async fn helper_reports_an_unreachable_upstream_as_502() {
         .unwrap();
     assert_eq!(res.status(), 502);
 }
+
+#[actix_web::test]
+async fn signed_jwt_cookie_decodes_when_jws_is_configured() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| {
+        o.jws = Some(authjs_proxy::config::JwsOptions {
+            algorithms: vec!["HS256".into()],
+            key: Some("jws-key".into()),
+        });
+    })
+    .await;
+    let signed = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "u-jws", "exp": authjs_proxy::token::now_secs() + 60}),
+        &jsonwebtoken::EncodingKey::from_secret(b"jws-key"),
+    )
+    .unwrap();
+    let got = proxy
+        .get_token(&cookie(&format!("authjs.session-token={signed}")), false)
+        .await
+        .unwrap();
+    let Some(Token::Claims(c)) = got else {
+        panic!("expected claims, got {got:?}")
+    };
+    assert_eq!(c.sub(), Some("u-jws"));
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "u-jws"}),
+        &jsonwebtoken::EncodingKey::from_secret(b"other-key"),
+    )
+    .unwrap();
+    let got = proxy
+        .get_token(&cookie(&format!("authjs.session-token={forged}")), false)
+        .await;
+    assert_eq!(got, Ok(None));
+}
+
+#[actix_web::test]
+async fn jws_configuration_mixing_algorithm_families_is_refused() {
+    let up = session_upstream();
+    let proxy = AuthProxy::start();
+    let mut o = options(&up.url());
+    o.jws = Some(authjs_proxy::config::JwsOptions {
+        algorithms: vec!["HS256".into(), "RS256".into()],
+        key: Some("k".into()),
+    });
+    assert_eq!(proxy.configure(o).await.unwrap_err().field, "jws");
+}

@@ -17,6 +17,7 @@ use authjs_proxy::config::{ProxyOptions, SessionStrategy};
 /// What the fake upstream received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub at: std::time::Instant,
     pub method: Method,
     pub path_and_query: String,
     pub headers: HeaderMap,
@@ -84,6 +85,7 @@ async fn record(
     state: web::Data<(Arc<Mutex<Vec<Recorded>>>, Responder)>,
 ) -> HttpResponse {
     let rec = Recorded {
+        at: std::time::Instant::now(),
         method: req.method().clone(),
         path_and_query: req
             .uri()
