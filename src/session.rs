@@ -81,8 +81,8 @@ impl Session {
     }
 }
 
-/// What `get_token` returns, following the seed's semantics.
-#[derive(Debug, Clone, PartialEq)]
+/// What `get_token` returns, following the seed's semantics. `Debug` hides raw tokens.
+#[derive(Clone, PartialEq)]
 pub enum Token {
     /// The raw cookie (or Bearer) value, chunks reassembled.
     Raw(String),
@@ -90,6 +90,16 @@ pub enum Token {
     Claims(Claims),
     /// The session, for the `database` strategy (asked from the upstream).
     Session(Session),
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Token::Raw(_) => f.write_str("Raw(<redacted>)"),
+            Token::Claims(c) => f.debug_tuple("Claims").field(c).finish(),
+            Token::Session(s) => f.debug_tuple("Session").field(s).finish(),
+        }
+    }
 }
 
 /// Caches `get_server_session` answers, keyed by a SHA-256 of the session cookie(s).

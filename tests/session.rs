@@ -612,3 +612,9 @@ async fn jws_configuration_mixing_algorithm_families_is_refused() {
     });
     assert_eq!(proxy.configure(o).await.unwrap_err().field, "jws");
 }
+
+#[test]
+fn raw_token_debug_output_hides_the_token() {
+    let printed = format!("{:?}", Token::Raw("secret-session-value".into()));
+    assert!(!printed.contains("secret-session-value"), "{printed}");
+}

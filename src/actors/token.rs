@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::token::{self, Claims, Enc, TokenKeys};
 
-/// Decode a session token; `None` for anything that does not decode.
-#[derive(Debug, Message)]
+/// Decode a session token; `None` for anything that does not decode. `Debug` hides the token.
+#[derive(Message)]
 #[rtype(result = "Option<Claims>")]
 pub struct Decode {
     /// Keys of the configuration in force.
@@ -20,6 +20,15 @@ pub struct Decode {
     pub token: String,
     /// The cookie it came from; `None` (Bearer) tries every configured salt.
     pub salt: Option<String>,
+}
+
+impl std::fmt::Debug for Decode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decode")
+            .field("token", &"<redacted>")
+            .field("salt", &self.salt)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Encode claims as an Auth.js session token for `salt` with the newest secret.

@@ -39,8 +39,8 @@ impl Message for Forward {
     type Result = Result<UpstreamResponse, UpstreamError>;
 }
 
-/// The upstream's answer, read whole.
-#[derive(Debug, Clone)]
+/// The upstream's answer, read whole. `Debug` shows header names only, never values.
+#[derive(Clone)]
 pub struct UpstreamResponse {
     /// Status code.
     pub status: StatusCode,
@@ -50,6 +50,17 @@ pub struct UpstreamResponse {
     pub body: Bytes,
     /// Attempts it took.
     pub attempts: u32,
+}
+
+impl std::fmt::Debug for UpstreamResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// Owns the thread's `awc::Client`.
@@ -257,4 +268,64 @@ async fn forward(client: awc::Client, msg: Forward) -> Result<UpstreamResponse, 
         ),
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn with_retry_after(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_delta_seconds() {
+        assert_eq!(
+            retry_after(&with_retry_after("7")),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_an_http_date() {
+        let later = SystemTime::now() + Duration::from_secs(120);
+        let wait = retry_after(&with_retry_after(&HttpDate::from(later).to_string())).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
+    }
+
+    #[test]
+    fn retry_after_in_the_past_means_now() {
+        let earlier = SystemTime::now() - Duration::from_secs(120);
+        let wait = retry_after(&with_retry_after(&HttpDate::from(earlier).to_string()));
+        assert_eq!(wait, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn garbage_retry_after_is_ignored() {
+        assert_eq!(retry_after(&with_retry_after("soon")), None);
+    }
+
+    #[test]
+    fn response_debug_shows_header_names_but_not_values() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static("authjs.session-token=SECRETVALUE"),
+        );
+        let res = UpstreamResponse {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from_static(b"BODYVALUE"),
+            attempts: 1,
+        };
+        let printed = format!("{res:?}");
+        assert!(printed.contains("set-cookie"));
+        assert!(
+            !printed.contains("SECRETVALUE") && !printed.contains("BODYVALUE"),
+            "{printed}"
+        );
+    }
 }
