@@ -15,6 +15,7 @@ THREADS=${THREADS:-2}
 UP_PORT=${UP_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18082}
 OURS_PORT=${OURS_PORT:-18083}
+BARE_PORT=${BARE_PORT:-18084}
 for tool in wrk nginx; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)"; exit 1; }
 done
@@ -29,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q --release
+cargo build -q --release --bin authjs-proxy --example bare_proxy
 body='{"user":{"name":"Ada Lovelace","email":"ada@example.com","id":"u-ada"},"expires":"2030-01-01T00:00:00.000Z"}'
 
 cat > "$work/up.conf" <<CONF
@@ -83,7 +84,8 @@ CONF
 nginx -c "$work/up.conf" -e "$work/up.err"
 nginx -c "$work/px.conf" -e "$work/px.err"
 RUST_LOG=warn ./target/release/authjs-proxy --config "$work/ours.toml" & pids+=($!)
-for port in $UP_PORT $NGINX_PORT $OURS_PORT; do
+./target/release/examples/bare_proxy "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$UP_PORT" >/dev/null 2>&1 & pids+=($!)
+for port in $UP_PORT $NGINX_PORT $OURS_PORT $BARE_PORT; do
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/api/auth/session" >/dev/null && break
     sleep 0.1
@@ -105,7 +107,9 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, GET /api/auth/session" >&2
 read -r up_rps up_p99 < <(run "upstream (direct)" $UP_PORT)
 read -r nx_rps nx_p99 < <(run "nginx proxy" $NGINX_PORT)
 read -r our_rps our_p99 < <(run "authjs-proxy" $OURS_PORT)
-awk -v o="$our_rps" -v n="$nx_rps" -v op="$our_p99" -v np="$nx_p99" -v up="$up_p99" 'BEGIN {
+read -r bare_rps bare_p99 < <(run "bare actix+awc proxy" $BARE_PORT)
+awk -v o="$our_rps" -v n="$nx_rps" -v b="$bare_rps" -v op="$our_p99" -v np="$nx_p99" -v up="$up_p99" 'BEGIN {
   printf "throughput authjs-proxy / nginx: %.2f (target >= 1.00)\n", o / n
+  printf "throughput authjs-proxy / bare actix+awc proxy: %.2f\n", o / b
   printf "added p99 over direct: authjs-proxy %.2f ms, nginx %.2f ms\n", op - up, np - up
 }'
