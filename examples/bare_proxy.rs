@@ -6,6 +6,10 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 
+/// The same allocator as the authjs-proxy binary, so the comparison is like for like.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn session(client: web::Data<awc::Client>, upstream: web::Data<String>) -> HttpResponse {
     let Ok(mut res) = client
         .get(format!("{}/api/auth/session", upstream.as_str()))

@@ -23,6 +23,16 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Stops the child when the test ends, passed or failed.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn temp_config(name: &str, body: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("authjs-proxy-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -176,12 +186,15 @@ async fn service_forwards_and_reloads_its_file_on_sighup() {
     let port = closed_port();
     let listen = format!("127.0.0.1:{port}");
     let path = temp_config("reload", &config_for(&listen, &first.url()));
-    let mut child = Command::new(BIN)
-        .args(["--config", path.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut running = Running(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut running.0;
     let base = format!("http://{listen}");
     let mut up = false;
     for _ in 0..100 {
@@ -248,4 +261,83 @@ async fn service_forwards_and_reloads_its_file_on_sighup() {
         exited.is_some_and(|s| s.success()),
         "SIGTERM shuts the service down cleanly: {exited:?}"
     );
+}
+
+#[actix_web::test]
+async fn demo_serves_a_working_sign_in_flow_and_prints_how() {
+    use std::io::{BufRead, BufReader};
+    let port = closed_port();
+    let mut running = Running(
+        Command::new(BIN)
+            .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = running.0.stdout.take().unwrap();
+    let printed = actix_rt::task::spawn_blocking(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines().take(40) {
+            let line = line.unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            if line.contains("Ctrl-C stops the demo") {
+                break;
+            }
+        }
+        text
+    })
+    .await
+    .unwrap();
+    assert!(
+        printed.contains("/api/auth/callback/credentials"),
+        "{printed}"
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if get_status(&format!("{base}/api/auth/providers")).await == Some(200) {
+            ready = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the demo proxy did not answer");
+
+    let c = client();
+    let mut res = c.get(format!("{base}/api/auth/csrf")).send().await.unwrap();
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let csrf: serde_json::Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
+    let form = format!(
+        "csrfToken={}&email=ada%40example.com&password=analytical&callbackUrl=%2F",
+        csrf["csrfToken"].as_str().unwrap()
+    );
+    let res = c
+        .post(format!("{base}/api/auth/callback/credentials"))
+        .insert_header(("cookie", cookies.join("; ")))
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .send_body(form)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let session_cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("authjs.session-token="))
+        .expect("the demo sets a session cookie");
+    let mut who = c
+        .get(format!("{base}/whoami"))
+        .insert_header(("cookie", session_cookie))
+        .send()
+        .await
+        .unwrap();
+    let who: serde_json::Value = serde_json::from_slice(&who.body().await.unwrap()).unwrap();
+    assert_eq!(who["get_server_session"]["user"]["name"], "Ada Lovelace");
+    assert_eq!(who["get_token"]["sub"], "u-ada");
 }
