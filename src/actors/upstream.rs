@@ -184,26 +184,24 @@ async fn forward(client: awc::Client, msg: Forward) -> Result<UpstreamResponse, 
         let mut req = client
             .request(msg.method.clone(), msg.url.as_str())
             .timeout(cfg.per_try_timeout.min(remaining));
-        for (name, value) in msg.headers.iter() {
-            req.headers_mut().append(name.clone(), value.clone());
-        }
-        let mut res = match req.send_body(msg.body.clone()).await {
+        *req.headers_mut() = msg.headers.clone();
+        let res = match req.send_body(msg.body.clone()).await {
             Ok(res) => res,
             Err(SendRequestError::Connect(_)) => return Err(Failure::Connect),
             Err(SendRequestError::Timeout) => return Err(Failure::Timeout),
             Err(_) => return Err(Failure::Broken),
         };
         let status = res.status();
-        let body_timeout = deadline.saturating_duration_since(Instant::now());
-        let body =
-            match actix_rt::time::timeout(body_timeout, res.body().limit(cfg.max_response_bytes))
-                .await
-            {
-                Err(_) => return Err(Failure::Timeout),
-                Ok(Err(PayloadError::Overflow)) => return Err(Failure::TooLarge),
-                Ok(Err(_)) => return Err(Failure::Broken),
-                Ok(Ok(body)) => body,
-            };
+        // Reading the body is bounded by what is left of the deadline (awc reuses its timer).
+        let mut res = res.timeout(deadline.saturating_duration_since(Instant::now()));
+        let body = match res.body().limit(cfg.max_response_bytes).await {
+            Ok(body) => body,
+            Err(PayloadError::Overflow) => return Err(Failure::TooLarge),
+            Err(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(Failure::Timeout);
+            }
+            Err(_) => return Err(Failure::Broken),
+        };
         let response = UpstreamResponse {
             status,
             headers: res.headers().clone(),

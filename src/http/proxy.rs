@@ -96,11 +96,9 @@ pub async fn forward(
     }
     tracing::debug!(method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     let public = public_origin(&cfg, req.headers(), &side);
-    let mut out = HttpResponse::build(res.status);
-    for (name, value) in client_response_headers(&cfg, &res.headers, public.as_deref()).iter() {
-        out.append_header((name.clone(), value.clone()));
-    }
-    out.body(res.body)
+    let mut out = HttpResponse::with_body(res.status, res.body).map_into_boxed_body();
+    *out.headers_mut() = client_response_headers(&cfg, &res.headers, public.as_deref());
+    out
 }
 
 fn too_large() -> HttpResponse {

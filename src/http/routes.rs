@@ -97,19 +97,22 @@ pub fn classify(raw_suffix: &str) -> Result<Route, RouteError> {
     {
         return Err(RouteError::BadPath);
     }
-    let segments: Vec<&str> = decoded.split('/').collect();
+    let mut parts = decoded.split('/');
+    let segments = (parts.next(), parts.next(), parts.next());
     let route = |action, post| Ok(Route { action, post });
-    match segments.as_slice() {
-        ["providers"] => route(Action::Providers, false),
-        ["session"] => route(Action::Session, true),
-        ["csrf"] => route(Action::Csrf, false),
-        ["signin"] => route(Action::Signin, true),
-        ["signin", p] if !p.is_empty() => route(Action::Signin, true),
-        ["signout"] => route(Action::Signout, true),
-        ["callback", p] if !p.is_empty() => route(Action::Callback, true),
-        ["verify-request"] => route(Action::VerifyRequest, false),
-        ["error"] => route(Action::Error, false),
-        ["webauthn-options", p] if !p.is_empty() => route(Action::WebauthnOptions, false),
+    match segments {
+        (Some("providers"), None, _) => route(Action::Providers, false),
+        (Some("session"), None, _) => route(Action::Session, true),
+        (Some("csrf"), None, _) => route(Action::Csrf, false),
+        (Some("signin"), None, _) => route(Action::Signin, true),
+        (Some("signin"), Some(p), None) if !p.is_empty() => route(Action::Signin, true),
+        (Some("signout"), None, _) => route(Action::Signout, true),
+        (Some("callback"), Some(p), None) if !p.is_empty() => route(Action::Callback, true),
+        (Some("verify-request"), None, _) => route(Action::VerifyRequest, false),
+        (Some("error"), None, _) => route(Action::Error, false),
+        (Some("webauthn-options"), Some(p), None) if !p.is_empty() => {
+            route(Action::WebauthnOptions, false)
+        }
         _ => Err(RouteError::NotFound),
     }
 }
