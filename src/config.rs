@@ -341,8 +341,6 @@ impl FileConfig {
 /// Where requests go: the parsed upstream origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
-    /// `http` or `https`.
-    pub scheme: String,
     /// `host[:port]` as written in `base_url` (the `Host` header sent upstream).
     pub authority: String,
     /// `scheme://authority`.
@@ -363,8 +361,6 @@ pub struct RuntimeConfig {
     pub session_strategy: SessionStrategy,
     /// Session cookie names to look for, in order.
     pub cookie_names: Vec<String>,
-    /// Whether a cookie name was configured.
-    pub cookie_name_configured: bool,
     /// Extra upstream headers (values never printed).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// See [`ProxyOptions::preserve_host`].
@@ -514,7 +510,6 @@ fn parse_base_url(raw: &str, strict_https: bool) -> Result<Upstream, ConfigError
         None => host.to_string(),
     };
     Ok(Upstream {
-        scheme: scheme.to_owned(),
         origin: format!("{scheme}://{authority}"),
         authority,
     })
@@ -539,18 +534,15 @@ impl RuntimeConfig {
         let session_strategy = opts.session_strategy.ok_or_else(|| {
             ConfigError::new("session_strategy", "is required: \"jwt\" or \"database\"")
         })?;
-        let (cookie_names, cookie_name_configured) = match &opts.cookie_name {
+        let cookie_names = match &opts.cookie_name {
             Some(name) if !valid_cookie_name(name) => {
                 return Err(ConfigError::new(
                     "cookie_name",
                     "is not a valid cookie name",
                 ));
             }
-            Some(name) => (vec![name.clone()], true),
-            None => (
-                vec![SECURE_SESSION_COOKIE.to_owned(), SESSION_COOKIE.to_owned()],
-                false,
-            ),
+            Some(name) => vec![name.clone()],
+            None => vec![SECURE_SESSION_COOKIE.to_owned(), SESSION_COOKIE.to_owned()],
         };
         let mut headers = Vec::with_capacity(opts.headers.len());
         for (name, value) in &opts.headers {
@@ -648,7 +640,6 @@ impl RuntimeConfig {
             upstream,
             session_strategy,
             cookie_names,
-            cookie_name_configured,
             headers,
             preserve_host: opts.preserve_host,
             trust_forwarded: opts.trust_forwarded,

@@ -834,3 +834,22 @@ async fn retry_after_beyond_the_max_backoff_is_capped() {
     );
     assert_eq!(up.count(), 2);
 }
+
+#[actix_web::test]
+async fn configure_message_sent_to_the_runtime_actor_replaces_the_configuration() {
+    use authjs_proxy::actors::runtime::{Configure, CurrentConfig};
+    let first = FakeUpstream::ok();
+    let second = FakeUpstream::ok();
+    let p = TestProxy::start(Some(options(&first.url()))).await;
+    let runtime = p.proxy.runtime();
+    let generation = runtime
+        .send(Configure(options(&second.url())))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(generation, 2);
+    let current = runtime.send(CurrentConfig).await.unwrap().unwrap();
+    assert_eq!(current.upstream.origin, second.url());
+    client().get(p.url("/api/auth/csrf")).send().await.unwrap();
+    assert_eq!((first.count(), second.count()), (0, 1));
+}

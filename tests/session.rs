@@ -618,3 +618,34 @@ fn raw_token_debug_output_hides_the_token() {
     let printed = format!("{:?}", Token::Raw("secret-session-value".into()));
     assert!(!printed.contains("secret-session-value"), "{printed}");
 }
+
+#[actix_web::test]
+async fn token_actor_encodes_tokens_it_then_decodes() {
+    use authjs_proxy::actors::token::{Decode, Encode};
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let keys = proxy.config().unwrap().keys.clone().unwrap();
+    let claims = json!({"sub": "u-9"}).as_object().unwrap().clone();
+    let token = proxy
+        .tokens()
+        .send(Encode {
+            keys: keys.clone(),
+            claims,
+            salt: "authjs.session-token".into(),
+            max_age: 60,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let decoded = proxy
+        .tokens()
+        .send(Decode {
+            keys,
+            token,
+            salt: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decoded.sub(), Some("u-9"));
+}
