@@ -179,6 +179,17 @@ async fn get_status(url: &str) -> Option<u16> {
         .map(|r| r.status().as_u16())
 }
 
+/// Polls `url` (at most 100 times, 50 ms apart) until it answers 200.
+async fn answers_200(url: &str) -> bool {
+    for _ in 0..100 {
+        if get_status(url).await == Some(200) {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[actix_web::test]
 async fn service_forwards_and_reloads_its_file_on_sighup() {
     let first = FakeUpstream::ok();
@@ -196,15 +207,10 @@ async fn service_forwards_and_reloads_its_file_on_sighup() {
     );
     let child = &mut running.0;
     let base = format!("http://{listen}");
-    let mut up = false;
-    for _ in 0..100 {
-        if get_status(&format!("{base}/healthz")).await == Some(200) {
-            up = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the service did not come up");
+    assert!(
+        answers_200(&format!("{base}/healthz")).await,
+        "the service did not come up"
+    );
     assert_eq!(
         get_status(&format!("{base}/api/auth/csrf")).await,
         Some(200)
@@ -295,15 +301,10 @@ async fn demo_serves_a_working_sign_in_flow_and_prints_how() {
         "{printed}"
     );
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if get_status(&format!("{base}/api/auth/providers")).await == Some(200) {
-            ready = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the demo proxy did not answer");
+    assert!(
+        answers_200(&format!("{base}/api/auth/providers")).await,
+        "the demo proxy did not answer"
+    );
 
     let c = client();
     let mut res = c.get(format!("{base}/api/auth/csrf")).send().await.unwrap();

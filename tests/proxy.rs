@@ -784,25 +784,31 @@ async fn app_routes_registered_after_the_auth_routes_still_answer() {
     assert_eq!(up.count(), 1);
 }
 
-#[actix_web::test]
-async fn retry_after_on_503_delays_the_next_attempt() {
-    let up = FakeUpstream::start(|_, n| {
+/// An upstream answering 503 with `Retry-After: retry_after` once, then 200; the proxy's
+/// status and what the upstream received.
+async fn first_503_then_ok(retry_after: &'static str, max_backoff_ms: u64) -> (u16, Vec<Recorded>) {
+    let up = FakeUpstream::start(move |_, n| {
         if n == 0 {
-            Reply::status(503).header("retry-after", "1")
+            Reply::status(503).header("retry-after", retry_after)
         } else {
             Reply::json("null")
         }
     });
     let mut o = options(&up.url());
-    o.retry.max_backoff_ms = 1500;
+    o.retry.max_backoff_ms = max_backoff_ms;
     let p = TestProxy::start(Some(o)).await;
     let res = client()
         .get(p.url("/api/auth/session"))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let recs = up.records();
+    (res.status().as_u16(), up.records())
+}
+
+#[actix_web::test]
+async fn retry_after_on_503_delays_the_next_attempt() {
+    let (status, recs) = first_503_then_ok("1", 1500).await;
+    assert_eq!(status, 200);
     assert_eq!(recs.len(), 2);
     assert!(
         recs[1].at - recs[0].at >= Duration::from_millis(1000),
@@ -812,27 +818,12 @@ async fn retry_after_on_503_delays_the_next_attempt() {
 
 #[actix_web::test]
 async fn retry_after_beyond_the_max_backoff_is_capped() {
-    let up = FakeUpstream::start(|_, n| {
-        if n == 0 {
-            Reply::status(503).header("retry-after", "3600")
-        } else {
-            Reply::json("null")
-        }
-    });
-    let mut o = options(&up.url());
-    o.retry.max_backoff_ms = 50;
-    let p = TestProxy::start(Some(o)).await;
-    let res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let (status, recs) = first_503_then_ok("3600", 50).await;
     assert_eq!(
-        res.status(),
-        200,
+        status, 200,
         "an uncapped wait would pass the deadline and relay the 503"
     );
-    assert_eq!(up.count(), 2);
+    assert_eq!(recs.len(), 2);
 }
 
 #[actix_web::test]

@@ -14,6 +14,23 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use authjs_proxy::AuthProxy;
 use authjs_proxy::config::{ProxyOptions, SessionStrategy};
 
+/// Serves `factory` on `listener` with one worker inside the running actix system; returns the
+/// server's handle.
+macro_rules! serve_on {
+    ($listener:expr, $factory:expr) => {{
+        let server = HttpServer::new($factory)
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen($listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        handle
+    }};
+}
+
 /// What the fake upstream received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -123,20 +140,12 @@ impl FakeUpstream {
         let records: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let state = web::Data::new((records.clone(), Arc::new(responder) as Responder));
         let addr = listener.local_addr().unwrap();
-        let server = HttpServer::new(move || {
+        let handle = serve_on!(listener, move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .default_service(web::to(record))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        });
         FakeUpstream {
             addr,
             records,
@@ -215,19 +224,11 @@ impl TestProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let p = proxy.clone();
-        let server = HttpServer::new(move || {
+        let handle = serve_on!(listener, move || {
             App::new()
                 .configure(extra)
                 .configure(authjs_proxy::configure(p.clone()))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        });
         TestProxy {
             proxy,
             addr,
