@@ -42,11 +42,7 @@ async fn every_get_route_is_forwarded_to_the_same_path_upstream() {
     let up = FakeUpstream::ok();
     let p = TestProxy::start(Some(options(&up.url()))).await;
     for route in GET_ROUTES {
-        let res = client()
-            .get(p.url(&format!("/api/auth/{route}")))
-            .send()
-            .await
-            .unwrap();
+        let res = p.get(&format!("/api/auth/{route}")).await;
         assert_eq!(res.status(), 200, "GET {route}");
         let rec = up.last();
         assert_eq!(rec.method, Method::GET);
@@ -134,7 +130,7 @@ async fn unknown_sub_paths_get_404_and_are_not_forwarded() {
         "/api/auth/signin/a/b",
         "/api/auth/callback",
     ] {
-        let res = client().get(p.url(path)).send().await.unwrap();
+        let res = p.get(path).await;
         assert_eq!(res.status(), 404, "{path}");
     }
     assert_eq!(up.count(), 0);
@@ -147,14 +143,10 @@ async fn different_base_paths_move_the_route_under_the_target_path() {
     o.local_base_path = "/auth".into();
     o.target_base_path = Some("/api/auth".into());
     let p = TestProxy::start(Some(o)).await;
-    let res = client().get(p.url("/auth/session")).send().await.unwrap();
+    let res = p.get("/auth/session").await;
     assert_eq!(res.status(), 200);
     assert_eq!(up.last().path_and_query, "/api/auth/session");
-    let res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let res = p.get("/api/auth/session").await;
     assert_eq!(res.status(), 404, "the old path is not mounted");
 }
 
@@ -164,7 +156,7 @@ async fn root_target_base_path_joins_with_one_slash() {
     let mut o = options(&up.url());
     o.target_base_path = Some("/".into());
     let p = TestProxy::start(Some(o)).await;
-    client().get(p.url("/api/auth/csrf")).send().await.unwrap();
+    p.get("/api/auth/csrf").await;
     assert_eq!(up.last().path_and_query, "/csrf");
 }
 
@@ -173,11 +165,7 @@ async fn query_string_is_forwarded_verbatim() {
     let up = FakeUpstream::ok();
     let p = TestProxy::start(Some(options(&up.url()))).await;
     let q = "callbackUrl=%2Fdash%3Fa%3D1&x=&y=%E2%9C%93&y=2";
-    client()
-        .get(p.url(&format!("/api/auth/signin/github?{q}")))
-        .send()
-        .await
-        .unwrap();
+    p.get(&format!("/api/auth/signin/github?{q}")).await;
     assert_eq!(
         up.last().path_and_query,
         format!("/api/auth/signin/github?{q}")
@@ -333,7 +321,7 @@ async fn several_set_cookie_headers_stay_separate_and_in_order() {
             )
     });
     let p = TestProxy::start(Some(options(&up.url()))).await;
-    let res = client().get(p.url("/api/auth/csrf")).send().await.unwrap();
+    let res = p.get("/api/auth/csrf").await;
     let cookies: Vec<&str> = res
         .headers()
         .get_all("set-cookie")
@@ -429,7 +417,7 @@ async fn foreign_locations_are_untouched() {
     o.local_base_path = "/auth".into();
     o.target_base_path = Some("/api/auth".into());
     let p = TestProxy::start(Some(o)).await;
-    let res = client().get(p.url("/auth/signin")).send().await.unwrap();
+    let res = p.get("/auth/signin").await;
     assert_eq!(
         res.headers().get("location").unwrap(),
         "https://elsewhere.example/api/auth/x"
@@ -495,11 +483,7 @@ async fn get_is_retried_until_a_refused_upstream_comes_up() {
 async fn unreachable_upstream_gives_502_with_a_json_error() {
     let o = options(&format!("http://127.0.0.1:{}", closed_port()));
     let p = TestProxy::start(Some(o)).await;
-    let mut res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let mut res = p.get("/api/auth/session").await;
     assert_eq!(res.status(), 502);
     assert_eq!(
         body_json(&mut res).await,
@@ -517,11 +501,7 @@ async fn get_is_retried_on_503_until_it_succeeds() {
         }
     });
     let p = TestProxy::start(Some(options(&up.url()))).await;
-    let res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let res = p.get("/api/auth/session").await;
     assert_eq!(res.status(), 200);
     assert_eq!(up.count(), 3);
 }
@@ -530,11 +510,7 @@ async fn get_is_retried_on_503_until_it_succeeds() {
 async fn get_gives_the_last_503_when_retries_run_out() {
     let up = FakeUpstream::start(|_, _| Reply::status(503).body("busy"));
     let p = TestProxy::start(Some(options(&up.url()))).await;
-    let mut res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let mut res = p.get("/api/auth/session").await;
     assert_eq!(res.status(), 503);
     assert_eq!(&res.body().await.unwrap()[..], b"busy");
     assert_eq!(up.count(), 3, "max_attempts = 3");
@@ -575,11 +551,7 @@ async fn passing_the_deadline_gives_504() {
     o.timeouts.per_try_ms = 1000;
     o.timeouts.request_ms = 300;
     let p = TestProxy::start(Some(o)).await;
-    let mut res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let mut res = p.get("/api/auth/session").await;
     assert_eq!(res.status(), 504);
     assert_eq!(
         body_json(&mut res).await,
@@ -590,11 +562,7 @@ async fn passing_the_deadline_gives_504() {
 #[actix_web::test]
 async fn unconfigured_runtime_answers_503() {
     let p = TestProxy::start(None).await;
-    let mut res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let mut res = p.get("/api/auth/session").await;
     assert_eq!(res.status(), 503);
     assert_eq!(
         body_json(&mut res).await,
@@ -607,10 +575,10 @@ async fn reconfigure_sends_traffic_to_the_new_upstream() {
     let first = FakeUpstream::ok();
     let second = FakeUpstream::ok();
     let p = TestProxy::start(Some(options(&first.url()))).await;
-    client().get(p.url("/api/auth/csrf")).send().await.unwrap();
+    p.get("/api/auth/csrf").await;
     let generation = p.proxy.configure(options(&second.url())).await.unwrap();
     assert_eq!(generation, 2);
-    client().get(p.url("/api/auth/csrf")).send().await.unwrap();
+    p.get("/api/auth/csrf").await;
     assert_eq!((first.count(), second.count()), (1, 1));
 }
 
@@ -622,24 +590,8 @@ async fn reconfigure_can_move_the_local_base_path() {
     o.local_base_path = "/auth".into();
     o.target_base_path = Some("/api/auth".into());
     p.proxy.configure(o).await.unwrap();
-    assert_eq!(
-        client()
-            .get(p.url("/auth/csrf"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        client()
-            .get(p.url("/api/auth/csrf"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(p.get("/auth/csrf").await.status(), 200);
+    assert_eq!(p.get("/api/auth/csrf").await.status(), 404);
 }
 
 #[actix_web::test]
@@ -650,7 +602,7 @@ async fn invalid_reconfigure_is_refused_and_the_old_config_keeps_serving() {
     bad.retry.max_attempts = 3;
     let err = p.proxy.configure(bad).await.unwrap_err();
     assert_eq!(err.field, "base_url");
-    let res = client().get(p.url("/api/auth/csrf")).send().await.unwrap();
+    let res = p.get("/api/auth/csrf").await;
     assert_eq!(res.status(), 200);
     assert_eq!(up.count(), 1);
     assert_eq!(p.proxy.config().unwrap().generation, 1);
@@ -722,21 +674,13 @@ async fn embedded_app_serves_its_own_routes_beside_the_auth_routes() {
             web::get().to(|| async { HttpResponse::Ok().body("other") }),
         );
     });
-    let mut res = client().get(p.url("/hello")).send().await.unwrap();
+    let mut res = p.get("/hello").await;
     assert_eq!(&res.body().await.unwrap()[..], b"hi");
-    let mut res = client().get(p.url("/api/other")).send().await.unwrap();
+    let mut res = p.get("/api/other").await;
     assert_eq!(&res.body().await.unwrap()[..], b"other");
-    let res = client().get(p.url("/nowhere")).send().await.unwrap();
+    let res = p.get("/nowhere").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        client()
-            .get(p.url("/api/auth/csrf"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(p.get("/api/auth/csrf").await.status(), 200);
     assert_eq!(up.count(), 1);
 }
 
@@ -746,11 +690,7 @@ async fn response_body_is_relayed_byte_for_byte() {
         Reply::json(r#"{"user":{"name":"Ada"},"expires":"2026-12-27T00:00:00.000Z"}"#)
     });
     let p = TestProxy::start(Some(options(&up.url()))).await;
-    let mut res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let mut res = p.get("/api/auth/session").await;
     let body = res.body().await.unwrap();
     assert_eq!(
         &body[..],
@@ -797,11 +737,7 @@ async fn first_503_then_ok(retry_after: &'static str, max_backoff_ms: u64) -> (u
     let mut o = options(&up.url());
     o.retry.max_backoff_ms = max_backoff_ms;
     let p = TestProxy::start(Some(o)).await;
-    let res = client()
-        .get(p.url("/api/auth/session"))
-        .send()
-        .await
-        .unwrap();
+    let res = p.get("/api/auth/session").await;
     (res.status().as_u16(), up.records())
 }
 
@@ -841,6 +777,6 @@ async fn configure_message_sent_to_the_runtime_actor_replaces_the_configuration(
     assert_eq!(generation, 2);
     let current = runtime.send(CurrentConfig).await.unwrap().unwrap();
     assert_eq!(current.upstream.origin, second.url());
-    client().get(p.url("/api/auth/csrf")).send().await.unwrap();
+    p.get("/api/auth/csrf").await;
     assert_eq!((first.count(), second.count()), (0, 1));
 }

@@ -501,7 +501,7 @@ async fn session_extractor_gives_the_user_to_a_handler() {
 async fn session_extractor_rejects_with_401_json_when_signed_out() {
     let up = session_upstream();
     let p = TestProxy::serve(configured(&up, |_| {}).await, app_routes);
-    let mut res = client().get(p.url("/me")).send().await.unwrap();
+    let mut res = p.get("/me").await;
     assert_eq!(res.status(), 401);
     let body: serde_json::Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
     assert_eq!(body, json!({"error": "not signed in"}));
@@ -511,7 +511,7 @@ async fn session_extractor_rejects_with_401_json_when_signed_out() {
 async fn optional_session_extractor_lets_anonymous_requests_through() {
     let up = session_upstream();
     let p = TestProxy::serve(configured(&up, |_| {}).await, app_routes);
-    let mut res = client().get(p.url("/maybe")).send().await.unwrap();
+    let mut res = p.get("/maybe").await;
     assert_eq!(&res.body().await.unwrap()[..], b"anonymous");
     let mut res = client()
         .get(p.url("/maybe"))
@@ -536,15 +536,7 @@ async fn claims_extractor_decodes_the_cookie_in_a_handler() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(&res.body().await.unwrap()[..], b"u1");
-    assert_eq!(
-        client()
-            .get(p.url("/claims"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(p.get("/claims").await.status(), 401);
     assert_eq!(up.count(), 0);
 }
 

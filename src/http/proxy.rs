@@ -95,7 +95,12 @@ pub async fn forward(
         cache.invalidate(&cfg, req.headers()).await;
     }
     tracing::debug!(method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
-    let public = public_origin(&cfg, req.headers(), &side);
+    // Only a `Location` needs the public origin.
+    let public = res
+        .headers
+        .contains_key(header::LOCATION)
+        .then(|| public_origin(&cfg, req.headers(), &side))
+        .flatten();
     let mut out = HttpResponse::with_body(res.status, res.body).map_into_boxed_body();
     *out.headers_mut() = client_response_headers(&cfg, &res.headers, public.as_deref());
     out

@@ -239,6 +239,11 @@ impl TestProxy {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// `GET path` on the proxy, with the test client.
+    pub async fn get(&self, path: &str) -> awc::ClientResponse {
+        client().get(self.url(path)).send().await.unwrap()
+    }
 }
 
 impl Drop for TestProxy {
