@@ -94,6 +94,10 @@ pub struct TimeoutOptions {
     /// Deadline for the whole request, retries and backoff included, in milliseconds.
     /// Default 15000.
     pub request_ms: u64,
+    /// How long an idle pooled upstream connection may be reused, in milliseconds. Default
+    /// 4000: below Node's 5 s keep-alive timeout, so a request never lands on a connection
+    /// the upstream is closing.
+    pub pool_idle_ms: u64,
 }
 
 impl Default for TimeoutOptions {
@@ -102,6 +106,7 @@ impl Default for TimeoutOptions {
             connect_ms: 2000,
             per_try_ms: 10_000,
             request_ms: 15_000,
+            pool_idle_ms: 4000,
         }
     }
 }
@@ -377,6 +382,8 @@ pub struct RuntimeConfig {
     pub connect_timeout: Duration,
     /// Per-attempt timeout.
     pub per_try_timeout: Duration,
+    /// Longest idle time of a pooled upstream connection.
+    pub pool_idle_timeout: Duration,
     /// Whole-request deadline.
     pub request_timeout: Duration,
     /// The session cache of this configuration (`None` when disabled). A new configuration
@@ -616,6 +623,7 @@ impl RuntimeConfig {
             ("timeouts.connect_ms", t.connect_ms),
             ("timeouts.per_try_ms", t.per_try_ms),
             ("timeouts.request_ms", t.request_ms),
+            ("timeouts.pool_idle_ms", t.pool_idle_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(field, "must be above 0"));
@@ -648,6 +656,7 @@ impl RuntimeConfig {
             retry: opts.retry.clone(),
             connect_timeout: Duration::from_millis(t.connect_ms),
             per_try_timeout: Duration::from_millis(t.per_try_ms),
+            pool_idle_timeout: Duration::from_millis(t.pool_idle_ms),
             request_timeout: Duration::from_millis(t.request_ms),
             session_cache: SessionCache::new(&opts.session_cache),
             keys,

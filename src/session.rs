@@ -16,7 +16,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 use std::hash::Hasher;
 
 use crate::actors::token::Decode;
-use crate::actors::upstream::{Forward, UpstreamActor};
+use crate::actors::upstream::{Forward, Replay, UpstreamActor};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
 use crate::cookies::{find_session_token, is_session_cookie, request_cookies};
 use crate::error::AuthError;
@@ -250,6 +250,7 @@ async fn fetch_session(
             url,
             headers,
             body: Bytes::new(),
+            replay: Replay::Safe,
         })
         .await
         .map_err(|_| AuthError::ActorGone)?

@@ -4,7 +4,8 @@
 //! one connection pool) lives on each worker thread. The client is rebuilt when the
 //! configuration generation changes (new upstream, new connect timeout).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,6 +34,19 @@ pub struct Forward {
     pub headers: HeaderMap,
     /// Request body (empty for GET).
     pub body: Bytes,
+    /// Whether the request may be sent again once it may have reached the upstream.
+    pub replay: Replay,
+}
+
+/// When a request may be sent again (Envoy/Pingora practice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Safe and consumes nothing (GET `session`, `csrf`, ...): retried on connect failures,
+    /// timeouts, broken connections and 502/503/504.
+    Safe,
+    /// Not safe to repeat (any POST, GET `callback/*` with its one-time code): retried only
+    /// when provably nothing was sent (the connection could not be made).
+    NothingSent,
 }
 
 impl Message for Forward {
@@ -63,27 +77,42 @@ impl std::fmt::Debug for UpstreamResponse {
     }
 }
 
+/// The thread's `awc::Client` (and so its connection pool), rebuilt when the configuration
+/// generation changes or when a connection is known to be out of step with the upstream.
+#[derive(Clone, Default)]
+struct ClientSlot(Rc<RefCell<Option<(u64, awc::Client)>>>);
+
+impl ClientSlot {
+    fn get(&self, cfg: &RuntimeConfig) -> awc::Client {
+        let mut slot = self.0.borrow_mut();
+        match &*slot {
+            Some((generation, client)) if *generation == cfg.generation => client.clone(),
+            _ => {
+                let client = build_client(cfg);
+                *slot = Some((cfg.generation, client.clone()));
+                client
+            }
+        }
+    }
+
+    /// Drops the pool: awc hands a connection back to it as soon as it has read a response
+    /// head without a body, so after an interim (1xx) head the real answer may still be on
+    /// its way on a pooled connection. No later request may read it as its own.
+    fn discard(&self) {
+        self.0.borrow_mut().take();
+    }
+}
+
 /// Owns the thread's `awc::Client`.
 #[derive(Default)]
 pub struct UpstreamActor {
-    client: Option<(u64, awc::Client)>,
+    client: ClientSlot,
 }
 
 impl UpstreamActor {
     /// A new actor; its client is built on first use.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn client_for(&mut self, cfg: &RuntimeConfig) -> awc::Client {
-        match &self.client {
-            Some((generation, client)) if *generation == cfg.generation => client.clone(),
-            _ => {
-                let client = build_client(cfg);
-                self.client = Some((cfg.generation, client.clone()));
-                client
-            }
-        }
     }
 }
 
@@ -104,6 +133,7 @@ fn build_client(cfg: &RuntimeConfig) -> awc::Client {
         .connector(
             awc::Connector::new()
                 .timeout(cfg.connect_timeout)
+                .conn_keep_alive(cfg.pool_idle_timeout)
                 .limit(POOL_LIMIT)
                 .rustls_0_23(Arc::new(tls)),
         )
@@ -118,33 +148,57 @@ impl Handler<Forward> for UpstreamActor {
     type Result = ResponseFuture<Result<UpstreamResponse, UpstreamError>>;
 
     fn handle(&mut self, msg: Forward, _: &mut Self::Context) -> Self::Result {
-        let client = self.client_for(&msg.config);
-        Box::pin(forward(client, msg))
+        Box::pin(forward(self.client.clone(), msg))
     }
 }
 
 /// What one attempt ended with, when it did not produce a final response.
 enum Failure {
-    /// Could not connect: nothing was sent.
+    /// The connection could not be made (refused, connect timeout, name resolution, TLS
+    /// handshake): provably nothing was sent.
     Connect,
-    /// The attempt timed out.
+    /// The attempt timed out; the request may have been sent.
     Timeout,
-    /// Connection broke after sending started (reset, malformed response).
+    /// The exchange broke after the request may have been written: the connection closed
+    /// before or during the answer, a malformed or truncated answer, an interim (1xx) or
+    /// `101` answer.
     Broken,
-    /// A retryable status (502/503/504) on an idempotent request; kept to return if final.
+    /// A 502/503/504 on a [`Replay::Safe`] request; kept to relay if final.
     Status(UpstreamResponse, Option<Duration>),
     /// Response body larger than allowed.
     TooLarge,
 }
 
 impl Failure {
-    fn retryable(&self, idempotent: bool) -> bool {
+    fn retryable(&self, replay: Replay) -> bool {
         match self {
             Failure::Connect => true,
-            Failure::Timeout | Failure::Broken | Failure::Status(..) => idempotent,
+            Failure::Timeout | Failure::Broken | Failure::Status(..) => replay == Replay::Safe,
             Failure::TooLarge => false,
         }
     }
+}
+
+/// Sorts an awc send error: only failures before any byte was written are [`Failure::Connect`].
+fn classify_send_error(e: &SendRequestError) -> Failure {
+    match e {
+        // awc also reports "the connection closed before the answer" as `Disconnected`,
+        // after the request was written: that may have been sent.
+        SendRequestError::Connect(awc::error::ConnectError::Disconnected) => Failure::Broken,
+        SendRequestError::Connect(_) => Failure::Connect,
+        SendRequestError::Timeout => Failure::Timeout,
+        _ => Failure::Broken,
+    }
+}
+
+/// The `Content-Length` an answer declared, when it declared exactly one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH);
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()?.trim().parse().ok()
 }
 
 /// Parses `Retry-After` as delta-seconds or an HTTP date.
@@ -160,17 +214,17 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .or(Some(Duration::ZERO))
 }
 
-async fn forward(client: awc::Client, msg: Forward) -> Result<UpstreamResponse, UpstreamError> {
+async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, UpstreamError> {
     let cfg = &msg.config;
     let started = Instant::now();
     let deadline = started + cfg.request_timeout;
-    let idempotent = matches!(msg.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let max_attempts = cfg.retry.max_attempts.max(1);
     let attempts = Cell::new(0u32);
     let max_backoff = Duration::from_millis(cfg.retry.max_backoff_ms);
     let mut policy = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(cfg.retry.initial_backoff_ms))
         .with_max_delay(max_backoff)
-        .with_max_times(cfg.retry.max_attempts.saturating_sub(1) as usize);
+        .with_max_times(max_attempts.saturating_sub(1) as usize);
     if cfg.retry.jitter {
         policy = policy.with_jitter();
     }
@@ -181,17 +235,26 @@ async fn forward(client: awc::Client, msg: Forward) -> Result<UpstreamResponse, 
         if remaining.is_zero() {
             return Err(Failure::Timeout);
         }
-        let mut req = client
+        let mut req = slot
+            .get(cfg)
             .request(msg.method.clone(), msg.url.as_str())
             .timeout(cfg.per_try_timeout.min(remaining));
         *req.headers_mut() = msg.headers.clone();
-        let res = match req.send_body(msg.body.clone()).await {
-            Ok(res) => res,
-            Err(SendRequestError::Connect(_)) => return Err(Failure::Connect),
-            Err(SendRequestError::Timeout) => return Err(Failure::Timeout),
-            Err(_) => return Err(Failure::Broken),
-        };
+        let res = req
+            .send_body(msg.body.clone())
+            .await
+            .map_err(|e| classify_send_error(&e))?;
         let status = res.status();
+        if status.is_informational() {
+            // awc takes the first head as the answer and has already pooled the connection
+            // the real answer may still arrive on.
+            slot.discard();
+            tracing::warn!(
+                status = status.as_u16(),
+                "upstream sent an interim or protocol-switching answer; connection dropped"
+            );
+            return Err(Failure::Broken);
+        }
         // Reading the body is bounded by what is left of the deadline (awc reuses its timer).
         let mut res = res.timeout(deadline.saturating_duration_since(Instant::now()));
         let body = match res.body().limit(cfg.max_response_bytes).await {
@@ -202,13 +265,19 @@ async fn forward(client: awc::Client, msg: Forward) -> Result<UpstreamResponse, 
             }
             Err(_) => return Err(Failure::Broken),
         };
+        if !matches!(status.as_u16(), 204 | 304)
+            && declared_length(res.headers()).is_some_and(|n| n != body.len() as u64)
+        {
+            // awc ends the body quietly when the connection closes early.
+            return Err(Failure::Broken);
+        }
         let response = UpstreamResponse {
             status,
             headers: res.headers().clone(),
             body,
             attempts: attempts.get(),
         };
-        if idempotent && matches!(status.as_u16(), 502..=504) {
+        if msg.replay == Replay::Safe && matches!(status.as_u16(), 502..=504) {
             let wait = retry_after(&response.headers);
             return Err(Failure::Status(response, wait));
         }
@@ -218,13 +287,17 @@ async fn forward(client: awc::Client, msg: Forward) -> Result<UpstreamResponse, 
     let result = attempt
         .retry(policy)
         .sleep(actix_rt::time::sleep)
-        .when(|f: &Failure| f.retryable(idempotent))
-        .adjust(|f, delay| {
-            // Honour Retry-After up to the max backoff; never sleep past the deadline.
-            let delay = match f {
-                Failure::Status(_, Some(wait)) => Some((*wait).min(max_backoff)),
-                _ => delay,
-            }?;
+        .when(|f: &Failure| f.retryable(msg.replay) && attempts.get() < max_attempts)
+        .adjust(|f, backoff| {
+            // `None`: the policy has run out of attempts; that bound holds whatever the
+            // upstream says. A `Retry-After` longer than the backoff allows means "not now":
+            // relay the answer instead of retrying early. No sleep passes the deadline.
+            let delay = match (f, backoff) {
+                (_, None) => return None,
+                (Failure::Status(_, Some(wait)), _) if *wait > max_backoff => return None,
+                (Failure::Status(_, Some(wait)), _) => *wait,
+                (_, Some(delay)) => delay,
+            };
             (Instant::now() + delay < deadline).then_some(delay)
         })
         .notify(|_, delay| {

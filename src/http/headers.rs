@@ -69,6 +69,8 @@ pub fn upstream_request_headers(
         &[
             header::CONTENT_LENGTH,
             header::ACCEPT_ENCODING,
+            // The proxy reads the whole body before forwarding; the expectation was met here.
+            header::EXPECT,
             header::HOST,
             xff.clone(),
             xfp.clone(),

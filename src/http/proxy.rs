@@ -79,6 +79,7 @@ pub async fn forward(
             url,
             headers,
             body,
+            replay: route.replay(&method),
         })
         .await;
     let res = match result {

@@ -3,6 +3,8 @@
 use actix_web::http::Method;
 use percent_encoding::percent_decode_str;
 
+use crate::actors::upstream::Replay;
+
 /// Auth.js actions, as mounted under the base path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -47,6 +49,17 @@ impl Route {
             "GET, HEAD, POST"
         } else {
             "GET, HEAD"
+        }
+    }
+
+    /// Whether a request may be sent again after it may have reached the upstream: only safe
+    /// methods on routes that consume nothing (`callback/*` spends one-time codes and links).
+    pub fn replay(&self, method: &Method) -> Replay {
+        let safe = *method == Method::GET || *method == Method::HEAD;
+        if safe && self.action != Action::Callback {
+            Replay::Safe
+        } else {
+            Replay::NothingSent
         }
     }
 
