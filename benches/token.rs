@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use authjs_proxy::AuthProxy;
+use authjs_proxy::Scheme;
 use authjs_proxy::config::{ProxyOptions, SessionStrategy};
 use authjs_proxy::token::{SaltKeys, decode_jwe, now_secs};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -72,13 +73,24 @@ fn cache_hit(c: &mut Criterion) {
         header::COOKIE,
         HeaderValue::from_str(&format!("authjs.session-token={token}; theme=dark")).unwrap(),
     );
-    system.block_on(async { proxy.get_server_session(&headers).await.unwrap().unwrap() });
+    system.block_on(async {
+        proxy
+            .get_server_session(&headers, Scheme::Http)
+            .await
+            .unwrap()
+            .unwrap()
+    });
     c.bench_function("session cache hit", |b| {
         b.iter_custom(|iters| {
             system.block_on(async {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(proxy.get_server_session(&headers).await.unwrap());
+                    black_box(
+                        proxy
+                            .get_server_session(&headers, Scheme::Http)
+                            .await
+                            .unwrap(),
+                    );
                 }
                 start.elapsed()
             })

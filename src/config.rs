@@ -12,6 +12,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use crate::http::headers::Scheme;
 use crate::session::SessionCache;
 use crate::token::{JwsKeys, SaltKeys, TokenKeys};
 
@@ -19,6 +20,8 @@ use crate::token::{JwsKeys, SaltKeys, TokenKeys};
 pub const SESSION_COOKIE: &str = "authjs.session-token";
 /// Auth.js's session cookie name on https.
 pub const SECURE_SESSION_COOKIE: &str = "__Secure-authjs.session-token";
+/// Most worker threads the service starts (each holds a connection pool and a thread).
+pub const MAX_WORKERS: usize = 256;
 /// Environment variable prefix for overrides (`AUTHJS_PROXY__PROXY__BASE_URL`).
 pub const ENV_PREFIX: &str = "AUTHJS_PROXY";
 
@@ -94,6 +97,9 @@ pub struct TimeoutOptions {
     /// Deadline for the whole request, retries and backoff included, in milliseconds.
     /// Default 15000.
     pub request_ms: u64,
+    /// Longest time to read a client's request body, in milliseconds; slower clients get
+    /// `408` and their connection is freed (nginx's `client_body_timeout`). Default 60000.
+    pub client_body_ms: u64,
     /// How long an idle pooled upstream connection may be reused, in milliseconds. Default
     /// 4000: below Node's 5 s keep-alive timeout, so a request never lands on a connection
     /// the upstream is closing.
@@ -106,6 +112,7 @@ impl Default for TimeoutOptions {
             connect_ms: 2000,
             per_try_ms: 10_000,
             request_ms: 15_000,
+            client_body_ms: 60_000,
             pool_idle_ms: 4000,
         }
     }
@@ -171,7 +178,12 @@ pub struct ProxyOptions {
     pub secret: Option<Secret>,
     /// Extra headers sent upstream; they override same-named client headers.
     pub headers: BTreeMap<String, String>,
-    /// Send the client's `Host` upstream instead of the upstream's. Default false.
+    /// The origin clients use (`https://app.example.com`). When set, the `Host` (with
+    /// `preserve_host`), `X-Forwarded-Host` and `X-Forwarded-Proto` sent upstream come from
+    /// it, never from the client, and it is the origin of rewritten `Location`s.
+    pub public_url: Option<String>,
+    /// Send the client's `Host` upstream instead of the upstream's (`public_url`'s host when
+    /// set). Default false.
     pub preserve_host: bool,
     /// Keep `X-Forwarded-Proto`/`-Host` sent by a trusted load balancer in front. Default false.
     pub trust_forwarded: bool,
@@ -201,6 +213,7 @@ impl Default for ProxyOptions {
             cookie_name: None,
             secret: None,
             headers: BTreeMap::new(),
+            public_url: None,
             preserve_host: false,
             trust_forwarded: false,
             strict_https: false,
@@ -224,6 +237,7 @@ impl fmt::Debug for ProxyOptions {
             .field("cookie_name", &self.cookie_name)
             .field("secret", &self.secret)
             .field("headers", &RedactedHeaders(self.headers.keys()))
+            .field("public_url", &self.public_url)
             .field("preserve_host", &self.preserve_host)
             .field("trust_forwarded", &self.trust_forwarded)
             .field("strict_https", &self.strict_https)
@@ -326,6 +340,11 @@ impl FileConfig {
             )
             .build()
             .map_err(|e| ConfigError::new("file", e.to_string()))?;
+        let given: serde_json::Value = built
+            .clone()
+            .try_deserialize()
+            .map_err(|e| ConfigError::new("file", e.to_string()))?;
+        refuse_fractions(&given, &default_shape(), "")?;
         let mut file: FileConfig = built
             .try_deserialize()
             .map_err(|e| ConfigError::new("file", e.to_string()))?;
@@ -335,18 +354,68 @@ impl FileConfig {
             file.proxy.secret = Some(Secret::One(s));
         }
         file.server.listen_addr()?;
-        if file.server.workers == 0 {
-            return Err(ConfigError::new("server.workers", "must be at least 1"));
+        if !(1..=MAX_WORKERS).contains(&file.server.workers) {
+            return Err(ConfigError::new(
+                "server.workers",
+                format!("must be between 1 and {MAX_WORKERS}"),
+            ));
         }
         RuntimeConfig::build(&file.proxy, 0)?;
         Ok(file)
     }
 }
 
+/// The default configuration as JSON: which settings are whole numbers.
+fn default_shape() -> serde_json::Value {
+    serde_json::to_value(FileConfig::default()).unwrap_or_default()
+}
+
+/// The config crate truncates `max_body_bytes = 1.5` to 1 without a word: refuse a fraction
+/// wherever the setting is a whole number, naming it.
+fn refuse_fractions(
+    given: &serde_json::Value,
+    shape: &serde_json::Value,
+    path: &str,
+) -> Result<(), ConfigError> {
+    let (Some(given), Some(shape)) = (given.as_object(), shape.as_object()) else {
+        return Ok(());
+    };
+    for (key, value) in given {
+        let field = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        match shape.get(key) {
+            Some(s)
+                if (s.is_u64() || s.is_i64())
+                    && value.as_f64().is_some_and(|f| f.fract() != 0.0 || f < 0.0) =>
+            {
+                return Err(ConfigError::new(field, "must be a whole number"));
+            }
+            Some(s) if s.is_u64() || s.is_i64() => {}
+            Some(s) => refuse_fractions(value, s, &field)?,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 /// Where requests go: the parsed upstream origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// `host[:port]` as written in `base_url` (the `Host` header sent upstream).
+    pub authority: String,
+    /// `scheme://authority`.
+    pub origin: String,
+}
+
+/// The public origin from `public_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicOrigin {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// `host[:port]`.
     pub authority: String,
     /// `scheme://authority`.
     pub origin: String,
@@ -364,8 +433,12 @@ pub struct RuntimeConfig {
     pub upstream: Upstream,
     /// Session strategy.
     pub session_strategy: SessionStrategy,
-    /// Session cookie names to look for, in order.
+    /// Session cookie names to look for, in order (all of them: what http requests accept).
     pub cookie_names: Vec<String>,
+    /// The names that count on https: only `__Secure-` ones unless `cookie_name` is set.
+    pub secure_cookie_names: Vec<String>,
+    /// See [`ProxyOptions::public_url`].
+    pub public: Option<PublicOrigin>,
     /// Extra upstream headers (values never printed).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// See [`ProxyOptions::preserve_host`].
@@ -382,6 +455,8 @@ pub struct RuntimeConfig {
     pub connect_timeout: Duration,
     /// Per-attempt timeout.
     pub per_try_timeout: Duration,
+    /// Longest time to read a request body.
+    pub client_body_timeout: Duration,
     /// Longest idle time of a pooled upstream connection.
     pub pool_idle_timeout: Duration,
     /// Whole-request deadline.
@@ -522,6 +597,40 @@ fn parse_base_url(raw: &str, strict_https: bool) -> Result<Upstream, ConfigError
     })
 }
 
+fn parse_public_url(raw: &str) -> Result<PublicOrigin, ConfigError> {
+    const FIELD: &str = "public_url";
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| ConfigError::new(FIELD, format!("is not an absolute URL: {e}")))?;
+    let scheme = match url.scheme() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        _ => return Err(ConfigError::new(FIELD, "must use http or https")),
+    };
+    let host = url
+        .host()
+        .ok_or_else(|| ConfigError::new(FIELD, "must include a host"))?;
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || !matches!(url.path(), "" | "/")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(ConfigError::new(
+            FIELD,
+            "must be an origin only (scheme, host, port), e.g. https://app.example.com",
+        ));
+    }
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    Ok(PublicOrigin {
+        origin: format!("{}://{authority}", scheme.as_str()),
+        scheme,
+        authority,
+    })
+}
+
 fn valid_cookie_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -538,6 +647,11 @@ impl RuntimeConfig {
             None => local_base_path.clone(),
         };
         let upstream = parse_base_url(&opts.base_url, opts.strict_https)?;
+        let public = opts
+            .public_url
+            .as_deref()
+            .map(parse_public_url)
+            .transpose()?;
         let session_strategy = opts.session_strategy.ok_or_else(|| {
             ConfigError::new("session_strategy", "is required: \"jwt\" or \"database\"")
         })?;
@@ -562,10 +676,13 @@ impl RuntimeConfig {
                     "value is not a valid header value",
                 )
             })?;
-            if crate::http::headers::is_hop_by_hop(&n) || n == actix_web::http::header::HOST {
+            if crate::http::headers::is_hop_by_hop(&n)
+                || matches!(n.as_str(), "host" | "content-length" | "expect")
+            {
                 return Err(ConfigError::new(
                     format!("headers.{name}"),
-                    "hop-by-hop headers and Host cannot be set (see preserve_host)",
+                    "hop-by-hop headers, Host, Content-Length and Expect are the proxy's own \
+                     (see preserve_host and public_url)",
                 ));
             }
             headers.push((n, v));
@@ -574,8 +691,11 @@ impl RuntimeConfig {
             None => Vec::new(),
             Some(s) => {
                 let v = s.to_vec();
-                if v.is_empty() || v.iter().any(|s| s.is_empty()) {
-                    return Err(ConfigError::new("secret", "must not be empty"));
+                if v.is_empty() || v.iter().any(|s| s.trim().is_empty()) {
+                    return Err(ConfigError::new(
+                        "secret",
+                        "must not be empty or only white space",
+                    ));
                 }
                 v
             }
@@ -624,6 +744,7 @@ impl RuntimeConfig {
             ("timeouts.per_try_ms", t.per_try_ms),
             ("timeouts.request_ms", t.request_ms),
             ("timeouts.pool_idle_ms", t.pool_idle_ms),
+            ("timeouts.client_body_ms", t.client_body_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(field, "must be above 0"));
@@ -647,7 +768,12 @@ impl RuntimeConfig {
             target_base_path,
             upstream,
             session_strategy,
+            secure_cookie_names: match &opts.cookie_name {
+                Some(name) => vec![name.clone()],
+                None => vec![SECURE_SESSION_COOKIE.to_owned()],
+            },
             cookie_names,
+            public,
             headers,
             preserve_host: opts.preserve_host,
             trust_forwarded: opts.trust_forwarded,
@@ -657,10 +783,24 @@ impl RuntimeConfig {
             connect_timeout: Duration::from_millis(t.connect_ms),
             per_try_timeout: Duration::from_millis(t.per_try_ms),
             pool_idle_timeout: Duration::from_millis(t.pool_idle_ms),
+            client_body_timeout: Duration::from_millis(t.client_body_ms),
             request_timeout: Duration::from_millis(t.request_ms),
-            session_cache: SessionCache::new(&opts.session_cache),
+            session_cache: SessionCache::new(
+                &opts.session_cache,
+                Duration::from_millis(t.request_ms),
+            ),
             keys,
         })
+    }
+
+    /// The session cookie names that count for a request: on https only the `__Secure-`
+    /// one (a plain-named cookie planted by a sibling subdomain is ignored, as Auth.js does).
+    pub fn session_cookie_names(&self, secure: bool) -> &[String] {
+        if secure {
+            &self.secure_cookie_names
+        } else {
+            &self.cookie_names
+        }
     }
 
     /// The upstream URL for a route suffix (`session`, `callback/github`) and raw query.

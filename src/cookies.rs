@@ -26,32 +26,47 @@ impl std::fmt::Debug for FoundToken {
     }
 }
 
-/// Every `name=value` pair of every `Cookie` header, in order.
-pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+/// Every `name=value` pair of every `Cookie` header, in order, as raw bytes: a header that is
+/// not UTF-8 is read like any other (Node reads header bytes as latin-1). Names and values are
+/// trimmed of spaces and tabs; pairs without `=` are skipped; quotes are kept. This is how
+/// `@auth/core`'s cookie parser splits a header (several headers are joined with `; `).
+pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
     headers
         .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
         .filter_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            Some((name.trim(), value))
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            Some((trim(&pair[..eq]), trim(&pair[eq + 1..])))
         })
 }
 
-/// `Some(n)` when `cookie` is chunk `n` of `name` (`name.n`).
-fn chunk_index(cookie: &str, name: &str) -> Option<u32> {
-    let rest = cookie.strip_prefix(name)?.strip_prefix('.')?;
-    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
     }
-    rest.parse().ok()
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
 }
 
+/// The cookies as `@auth/core` sees them: the first value of each name wins.
+fn first_values(headers: &HeaderMap) -> Vec<(&[u8], &[u8])> {
+    let mut seen: Vec<(&[u8], &[u8])> = Vec::new();
+    for (name, value) in request_cookies(headers) {
+        if !seen.iter().any(|(n, _)| *n == name) {
+            seen.push((name, value));
+        }
+    }
+    seen
+}
+
+/// Bytes as Node reads a header: each byte one latin-1 character.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// `decodeURIComponent` with the cookie parser's fallback: the raw text when it fails.
 fn decode_value(v: &str) -> Cow<'_, str> {
     if v.contains('%') {
         percent_decode_str(v)
@@ -62,25 +77,91 @@ fn decode_value(v: &str) -> Cow<'_, str> {
     }
 }
 
-/// The value of cookie `name`: chunks `name.0..name.n` reassembled in numeric order when
-/// present, else the plain cookie.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut chunks: Vec<(u32, &str)> = Vec::new();
-    let mut plain = None;
-    for (n, v) in request_cookies(headers) {
-        if n == name {
-            plain.get_or_insert(v);
-        } else if let Some(i) = chunk_index(n, name) {
-            chunks.push((i, v));
+/// JavaScript's `parseInt(s)` (radix 10, or 16 after `0x`); `None` for NaN.
+fn parse_int(s: &str) -> Option<f64> {
+    let s = s.trim_start();
+    let (neg, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, s) = match s.get(..2) {
+        Some("0x" | "0X") => (16, &s[2..]),
+        _ => (10, s),
+    };
+    let digits: Vec<u32> = s.chars().map_while(|c| c.to_digit(radix)).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0f64, |acc, d| acc * f64::from(radix) + f64::from(*d));
+    Some(if neg { -n } else { n })
+}
+
+/// Sorts like V8's `Array.prototype.sort` for short arrays (TimSort: the leading run, then
+/// binary insertion), with a comparator whose NaN counts as 0. Auth.js orders session chunks
+/// with `parseInt(name.split(".").pop())`, which is NaN for the plain cookie: only this
+/// exact algorithm gives the order (and so the token) Auth.js would read.
+fn v8_sort<T>(items: &mut [T], cmp: impl Fn(&T, &T) -> f64) {
+    let order = |a: &T, b: &T| {
+        let o = cmp(a, b);
+        if o.is_nan() { 0.0 } else { o }
+    };
+    let n = items.len();
+    if n < 2 {
+        return;
+    }
+    let descending = order(&items[1], &items[0]) < 0.0;
+    let mut run = 2;
+    while run < n {
+        let o = order(&items[run], &items[run - 1]);
+        if (descending && o >= 0.0) || (!descending && o < 0.0) {
+            break;
         }
+        run += 1;
     }
-    if !chunks.is_empty() {
-        chunks.sort_by_key(|(i, _)| *i);
-        return Some(chunks.iter().map(|(_, v)| decode_value(v)).collect());
+    if descending {
+        items[..run].reverse();
     }
-    plain
-        .filter(|v| !v.is_empty())
-        .map(|v| decode_value(v).into_owned())
+    for start in run..n {
+        let (mut left, mut right) = (0, start);
+        while left < right {
+            let mid = left + (right - left) / 2;
+            if order(&items[start], &items[mid]) < 0.0 {
+                right = mid;
+            } else {
+                left = mid + 1;
+            }
+        }
+        items[left..=start].rotate_right(1);
+    }
+}
+
+fn chunk_order(name: &str) -> f64 {
+    let last = name.rsplit('.').next().unwrap_or("");
+    parse_int(if last.is_empty() { "0" } else { last }).unwrap_or(f64::NAN)
+}
+
+/// The value Auth.js's `SessionStore` reads for the cookie `name`: every cookie whose name
+/// starts with `name` and has a non-empty value (the first of duplicate names), ordered by the
+/// number after the last `.`, concatenated, each value percent-decoded. `None` when there is
+/// none.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut parts: Vec<(String, String)> = first_values(headers)
+        .into_iter()
+        .filter(|(n, v)| n.starts_with(name.as_bytes()) && !v.is_empty())
+        .map(|(n, v)| {
+            let value = latin1(v);
+            let value = decode_value(&value).into_owned();
+            (latin1(n), value)
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    v8_sort(&mut parts, |a, b| chunk_order(&a.0) - chunk_order(&b.0));
+    Some(parts.into_iter().map(|(_, v)| v).collect())
 }
 
 /// Finds the session token: the first of `names` present as a cookie, then
@@ -105,11 +186,22 @@ pub fn find_session_token(headers: &HeaderMap, names: &[String]) -> Option<Found
     })
 }
 
-/// Whether `cookie` is one of the session cookie `names`, plain or a chunk (`NAME.n`).
-pub fn is_session_cookie(cookie: &str, names: &[String]) -> bool {
-    names
-        .iter()
-        .any(|name| cookie == name || chunk_index(cookie, name).is_some())
+/// Whether `cookie` counts for one of the session cookie `names` as Auth.js reads them: the
+/// name itself, a chunk (`NAME.n`), or anything else starting with it.
+pub fn is_session_cookie(cookie: &[u8], names: &[String]) -> bool {
+    names.iter().any(|name| cookie.starts_with(name.as_bytes()))
+}
+
+/// Whether a session cookie value is made of cookie-octets only (RFC 6265 §4.1.1). Auth.js
+/// tokens always are; anything else is passed on but never cached.
+pub fn is_plain_cookie_value(value: &[u8]) -> bool {
+    value.iter().all(|&b| {
+        b == 0x21
+            || (0x23..=0x2B).contains(&b)
+            || (0x2D..=0x3A).contains(&b)
+            || (0x3C..=0x5B).contains(&b)
+            || (0x5D..=0x7E).contains(&b)
+    })
 }
 
 #[cfg(test)]
@@ -189,10 +281,112 @@ mod tests {
         );
     }
 
+    /// Expected values computed by `@auth/core` 0.41's own `SessionStore` over its vendored
+    /// cookie parser, for the same headers.
+    fn reads_like_authjs(header: &str, expected: &str) {
+        assert_eq!(
+            cookie_value(&with_cookie(header), "authjs.session-token").as_deref(),
+            Some(expected),
+            "{header}"
+        );
+    }
+
     #[test]
-    fn similar_names_are_not_taken_for_chunks() {
-        let h = with_cookie("x.a=1; x.=2; xy.0=3");
-        assert_eq!(cookie_value(&h, "x"), None);
+    fn plain_cookie_beside_chunks_is_joined_in_the_order_authjs_sorts_it() {
+        reads_like_authjs(
+            "authjs.session-token=P; authjs.session-token.0=A; authjs.session-token.1=B",
+            "PAB",
+        );
+        reads_like_authjs(
+            "authjs.session-token.1=B; authjs.session-token=P; authjs.session-token.0=A",
+            "BPA",
+        );
+        reads_like_authjs(
+            "authjs.session-token.1=B; authjs.session-token.0=A; authjs.session-token=P",
+            "ABP",
+        );
+    }
+
+    #[test]
+    fn first_of_duplicate_chunk_names_wins() {
+        reads_like_authjs(
+            "authjs.session-token.0=A; authjs.session-token.0=Z; authjs.session-token.1=B",
+            "AB",
+        );
+    }
+
+    #[test]
+    fn quotes_around_a_value_are_kept() {
+        reads_like_authjs("authjs.session-token=\"quoted\"", "\"quoted\"");
+    }
+
+    #[test]
+    fn every_cookie_starting_with_the_name_counts_as_authjs_reads_it() {
+        reads_like_authjs("authjs.session-tokenX=Q; authjs.session-token=P", "QP");
+    }
+
+    #[test]
+    fn empty_values_do_not_count() {
+        reads_like_authjs("authjs.session-token=; authjs.session-token.0=A", "A");
+        assert_eq!(
+            cookie_value(
+                &with_cookie("authjs.session-token="),
+                "authjs.session-token"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn double_digit_chunks_sort_numerically() {
+        reads_like_authjs(
+            "authjs.session-token.10=K; authjs.session-token.9=J; authjs.session-token.2=C; authjs.session-token.0=A; authjs.session-token.1=B",
+            "ABCJK",
+        );
+    }
+
+    #[test]
+    fn values_are_percent_decoded() {
+        reads_like_authjs("authjs.session-token=a%2Eb", "a.b");
+    }
+
+    #[test]
+    fn a_header_with_non_utf8_bytes_is_still_read() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"pref=caf\xc3\xa9; authjs.session-token=tok").unwrap(),
+        );
+        assert_eq!(
+            cookie_value(&h, "authjs.session-token").as_deref(),
+            Some("tok")
+        );
+    }
+
+    #[test]
+    fn several_cookie_headers_are_read_in_order() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("authjs.session-token.1=B"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("authjs.session-token.0=A"),
+        );
+        assert_eq!(
+            cookie_value(&h, "authjs.session-token").as_deref(),
+            Some("AB")
+        );
+    }
+
+    #[test]
+    fn js_parse_int_reads_leading_digits_and_hex() {
+        assert_eq!(parse_int("12abc"), Some(12.0));
+        assert_eq!(parse_int("0x1f"), Some(31.0));
+        assert_eq!(parse_int("session-token"), None);
+        assert_eq!(parse_int("-3"), Some(-3.0));
     }
 
     #[test]

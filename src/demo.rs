@@ -322,7 +322,13 @@ fn clear_session(headers: &HeaderMap, names: &Names) -> Vec<String> {
     request_cookies(headers)
         .map(|(n, _)| n)
         .filter(|n| is_session_cookie(n, &session))
-        .map(|n| format!("{n}=; Max-Age=0; {}", names.attrs))
+        .map(|n| {
+            format!(
+                "{}=; Max-Age=0; {}",
+                String::from_utf8_lossy(n),
+                names.attrs
+            )
+        })
         .collect()
 }
 

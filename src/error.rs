@@ -101,9 +101,25 @@ pub enum AuthError {
     /// Claims were asked for, but sessions use the `database` strategy.
     #[error("token claims need the jwt session strategy")]
     NotJwt,
+    /// The upstream's session route answered something other than a 200 with a JSON object
+    /// or `null`: neither a session nor "signed out".
+    #[error("auth upstream gave no usable session answer (status {status})")]
+    BadSessionAnswer {
+        /// The upstream's status.
+        status: u16,
+    },
+    /// The request's `Host` (or absolute-form authority) is not a valid `host[:port]`.
+    #[error("invalid Host header")]
+    BadHost,
     /// No session (used by the `Session` extractor).
     #[error("not signed in")]
     Unauthenticated,
+}
+
+impl From<crate::http::headers::BadHost> for AuthError {
+    fn from(_: crate::http::headers::BadHost) -> Self {
+        AuthError::BadHost
+    }
 }
 
 impl ResponseError for AuthError {
@@ -114,6 +130,9 @@ impl ResponseError for AuthError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             AuthError::Upstream(e) => e.status_code(),
+            AuthError::BadSessionAnswer { status: 503 } => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::BadSessionAnswer { .. } => StatusCode::BAD_GATEWAY,
+            AuthError::BadHost => StatusCode::BAD_REQUEST,
             AuthError::Unauthenticated => StatusCode::UNAUTHORIZED,
         }
     }

@@ -11,7 +11,7 @@ use crate::actors::token::TokenActor;
 use crate::actors::upstream::UpstreamActor;
 use crate::config::{ProxyOptions, RuntimeConfig};
 use crate::error::{AuthError, ConfigError};
-use crate::http::headers::ClientSide;
+use crate::http::headers::{ClientSide, Scheme};
 use crate::session::{self, Session, Token};
 
 /// Where the routes answer `503 unconfigured` before the first configure.
@@ -124,28 +124,27 @@ impl AuthProxy {
         self.inner.fallback_upstream.clone()
     }
 
-    /// [`crate::get_server_session`] for a header map (outside a request handler).
+    /// [`crate::get_server_session`] for a header map (outside a request handler), received
+    /// over `scheme`: on https only the `__Secure-` session cookie counts.
     pub async fn get_server_session(
         &self,
         headers: &HeaderMap,
+        scheme: Scheme,
     ) -> Result<Option<Session>, AuthError> {
         let cfg = self.config().ok_or(AuthError::Unconfigured)?;
-        session::server_session(cfg, &self.fallback_upstream(), headers, &plain_side()).await
+        let side = ClientSide::from_headers(headers, scheme)?;
+        session::server_session(cfg, &self.fallback_upstream(), headers, &side).await
     }
 
-    /// [`crate::get_token`] for a header map (outside a request handler).
+    /// [`crate::get_token`] for a header map (outside a request handler), received over
+    /// `scheme`.
     pub async fn get_token(
         &self,
         headers: &HeaderMap,
+        scheme: Scheme,
         raw: bool,
     ) -> Result<Option<Token>, AuthError> {
-        session::token(self, &self.fallback_upstream(), headers, &plain_side(), raw).await
-    }
-}
-
-fn plain_side() -> ClientSide<'static> {
-    ClientSide {
-        peer_ip: None,
-        scheme: "http",
+        let side = ClientSide::from_headers(headers, scheme)?;
+        session::token(self, &self.fallback_upstream(), headers, &side, raw).await
     }
 }

@@ -1,83 +1,137 @@
 //! "Who is this request?": `get_server_session` (asks the upstream, cached) and `get_token`
 //! (decodes the session token locally through the `TokenActor`).
 
+use std::hash::Hasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, web};
 use moka::Expiry;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use siphasher::sip128::{Hasher128, SipHasher13};
-use std::hash::Hasher;
 
 use crate::actors::token::Decode;
 use crate::actors::upstream::{Forward, Replay, UpstreamActor};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
-use crate::cookies::{find_session_token, is_session_cookie, request_cookies};
+use crate::cookies::{
+    find_session_token, is_plain_cookie_value, is_session_cookie, request_cookies,
+};
 use crate::error::AuthError;
 use crate::handle::{AuthProxy, WorkerUpstream};
-use crate::http::headers::{ClientSide, upstream_request_headers};
+use crate::http::headers::{ClientSide, public_proto, upstream_request_headers};
 use crate::token::Claims;
 
 /// The signed-in user as the upstream's `session` route describes it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+///
+/// Fields of an unexpected type (a numeric `name`, say) are kept in `extra` as they came.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct SessionUser {
     /// `user.id`, when the app's callbacks expose it (numbers are kept as text).
-    #[serde(
-        default,
-        deserialize_with = "string_or_number",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `user.name`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `user.email`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// `user.image`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Every other field of `user`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// A session as returned by Auth.js `GET /session`. No field is dropped.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// A session as returned by Auth.js `GET /session`. No field is dropped: typed fields of an
+/// unexpected type stay in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Session {
     /// The user, when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<SessionUser>,
     /// Expiry, ISO 8601.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     /// Every other field the upstream's `session` callback added.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
+/// Takes `name` out of `map` when it is a string; anything else stays where it is.
+fn take_string(map: &mut Map<String, Value>, name: &str) -> Option<String> {
+    match map.get(name) {
+        Some(Value::String(_)) => match map.remove(name) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        },
         _ => None,
-    })
+    }
+}
+
+impl SessionUser {
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        let id = match map.get("id") {
+            Some(Value::Number(n)) => {
+                let id = n.to_string();
+                map.remove("id");
+                Some(id)
+            }
+            _ => take_string(&mut map, "id"),
+        };
+        SessionUser {
+            id,
+            name: take_string(&mut map, "name"),
+            email: take_string(&mut map, "email"),
+            image: take_string(&mut map, "image"),
+            extra: map,
+        }
+    }
 }
 
 impl Session {
-    /// Parses a `GET /session` body: `null`, an empty object or a non-object mean no session.
-    pub fn from_body(body: &[u8]) -> Option<Session> {
-        let value: Value = serde_json::from_slice(body).ok()?;
-        match &value {
-            Value::Object(map) if !map.is_empty() => serde_json::from_value(value).ok(),
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        let user = match map.get("user") {
+            Some(Value::Object(_)) => match map.remove("user") {
+                Some(Value::Object(u)) => Some(SessionUser::from_map(u)),
+                _ => None,
+            },
+            _ => None,
+        };
+        Session {
+            user,
+            expires: take_string(&mut map, "expires"),
+            extra: map,
+        }
+    }
+
+    /// Parses a `GET /session` body: `null` or `{}` mean no session, an object is a session;
+    /// anything else (not JSON, an array, a string) is not an answer (`None`).
+    pub fn from_body(body: &[u8]) -> Option<Option<Session>> {
+        match serde_json::from_slice(body).ok()? {
+            Value::Null => Some(None),
+            Value::Object(map) if map.is_empty() => Some(None),
+            Value::Object(map) => Some(Some(Session::from_map(map))),
             _ => None,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Session {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Session::from_map(Map::deserialize(d)?))
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionUser {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(SessionUser::from_map(Map::deserialize(d)?))
     }
 }
 
@@ -102,12 +156,23 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// Caches `get_server_session` answers, keyed by a SHA-256 of the session cookie(s).
+/// Caches `get_server_session` answers per session cookie.
 ///
-/// Concurrent lookups for one key share a single upstream request; errors are never cached.
+/// * Keys are a keyed 128-bit SipHash (random keys per cache, so nobody can aim a collision
+///   at another user's entry) of the raw bytes of every cookie Auth.js could read as the
+///   session, plus the scheme and host sent upstream: two requests the upstream could answer
+///   differently never share an entry.
+/// * Concurrent lookups for one key share a single upstream request; errors are never cached.
+/// * An invalidation (sign-out, session update, sign-in callback) wins against lookups already
+///   in flight: an answer fetched before it is returned to its own callers but never cached,
+///   and callers that come after it never join the older lookup.
 #[derive(Clone)]
 pub struct SessionCache {
-    inner: moka::future::Cache<u128, Option<Arc<Session>>>,
+    inner: moka::future::Cache<(u128, u64), Option<Arc<Session>>>,
+    /// Per key: the invalidation epoch of its last invalidation (part of the entry key).
+    tombstones: moka::future::Cache<u128, u64>,
+    /// Counts invalidations; a lookup that saw it change does not cache its answer.
+    epoch: Arc<AtomicU64>,
     hash_keys: (u64, u64),
 }
 
@@ -116,10 +181,10 @@ struct AnswerExpiry {
     negative_ttl: Duration,
 }
 
-impl Expiry<u128, Option<Arc<Session>>> for AnswerExpiry {
+impl Expiry<(u128, u64), Option<Arc<Session>>> for AnswerExpiry {
     fn expire_after_create(
         &self,
-        _: &u128,
+        _: &(u128, u64),
         value: &Option<Arc<Session>>,
         _: Instant,
     ) -> Option<Duration> {
@@ -131,17 +196,32 @@ impl Expiry<u128, Option<Arc<Session>>> for AnswerExpiry {
     }
 }
 
+/// What a cache key says about a request.
+enum Lookup {
+    /// Cache under this key; `anonymous` when no session cookie was sent.
+    Key { hash: u128, anonymous: bool },
+    /// A session cookie value that is not a plain cookie value: ask, never cache.
+    Uncacheable,
+}
+
 impl SessionCache {
-    /// A cache with the given settings; `None` when `ttl_ms` is 0 (disabled).
-    pub fn new(opts: &SessionCacheOptions) -> Option<Self> {
+    /// A cache with the given settings; `None` when `ttl_ms` is 0 (disabled). Invalidations
+    /// are remembered for `ttl_ms` plus `in_flight` (the longest a lookup can take).
+    pub fn new(opts: &SessionCacheOptions, in_flight: Duration) -> Option<Self> {
+        let ttl = Duration::from_millis(opts.ttl_ms);
         (opts.ttl_ms > 0).then(|| SessionCache {
             inner: moka::future::Cache::builder()
                 .max_capacity(opts.max_entries)
                 .expire_after(AnswerExpiry {
-                    ttl: Duration::from_millis(opts.ttl_ms),
+                    ttl,
                     negative_ttl: Duration::from_millis(opts.negative_ttl_ms.min(opts.ttl_ms)),
                 })
                 .build(),
+            tombstones: moka::future::Cache::builder()
+                .max_capacity(opts.max_entries)
+                .time_to_live(ttl + in_flight)
+                .build(),
+            epoch: Arc::default(),
             hash_keys: {
                 let mut k = [0u8; 16];
                 getrandom::fill(&mut k).expect("the operating system random source is available");
@@ -154,13 +234,41 @@ impl SessionCache {
         })
     }
 
-    fn key(&self, cfg: &RuntimeConfig, headers: &HeaderMap) -> u128 {
-        cache_key(self.hash_keys, &cfg.cookie_names, headers)
+    fn lookup(&self, cfg: &RuntimeConfig, headers: &HeaderMap, origin: &[u8]) -> Lookup {
+        let mut h = SipHasher13::new_with_keys(self.hash_keys.0, self.hash_keys.1);
+        let mut field = |bytes: &[u8]| {
+            h.write_u64(bytes.len() as u64);
+            h.write(bytes);
+        };
+        field(origin);
+        let mut anonymous = true;
+        for (name, value) in request_cookies(headers) {
+            if !is_session_cookie(name, &cfg.cookie_names) || value.is_empty() {
+                continue;
+            }
+            if !is_plain_cookie_value(value) {
+                return Lookup::Uncacheable;
+            }
+            anonymous = false;
+            field(name);
+            field(value);
+        }
+        Lookup::Key {
+            hash: h.finish128().as_u128(),
+            anonymous,
+        }
     }
 
-    /// Drops the entry for these request headers.
-    pub async fn invalidate(&self, cfg: &RuntimeConfig, headers: &HeaderMap) {
-        self.inner.invalidate(&self.key(cfg, headers)).await;
+    /// Drops the entry for these request headers, including lookups still in flight.
+    pub async fn invalidate(&self, cfg: &RuntimeConfig, headers: &HeaderMap, side: &ClientSide) {
+        let origin = upstream_origin_key(cfg, headers, side);
+        let Lookup::Key { hash, .. } = self.lookup(cfg, headers, origin) else {
+            return;
+        };
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let previous = self.tombstones.get(&hash).await.unwrap_or(0);
+        self.tombstones.insert(hash, epoch).await;
+        self.inner.invalidate(&(hash, previous)).await;
     }
 
     /// Entries currently held (approximate).
@@ -177,45 +285,31 @@ impl std::fmt::Debug for SessionCache {
     }
 }
 
-/// The cache key: a keyed 128-bit SipHash (a PRF: keys are random per cache, so nobody can
-/// aim a collision at another user's entry) of the session cookie(s) when present, else of
-/// every cookie, plus `Authorization`. One pass over the cookies.
-fn cache_key(keys: (u64, u64), cookie_names: &[String], headers: &HeaderMap) -> u128 {
-    let mut all = SipHasher13::new_with_keys(keys.0, keys.1);
-    let mut session = SipHasher13::new_with_keys(keys.0, keys.1);
-    let mut found = false;
-    for (name, value) in request_cookies(headers) {
-        let target = if is_session_cookie(name, cookie_names) {
-            found = true;
-            &mut session
-        } else {
-            &mut all
-        };
-        for part in [name.as_bytes(), b"=", value.as_bytes(), b";"] {
-            target.write(part);
-        }
-    }
-    let mut h = if found { session } else { all };
-    h.write(b"\n");
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        h.write(auth.as_bytes());
-    }
-    h.finish128().as_u128()
+/// The protocol a lookup is sent upstream with: it decides which session cookie Auth.js
+/// reads (`__Secure-` on https), so it is part of the cache key. The host is not: it shapes
+/// URLs, never the session answer.
+fn upstream_origin_key(
+    cfg: &RuntimeConfig,
+    headers: &HeaderMap,
+    side: &ClientSide,
+) -> &'static [u8] {
+    public_proto(cfg, headers, side).as_bytes()
 }
 
-/// Headers of the caller that matter for asking the upstream about its session.
+/// What a session lookup sends upstream: only what `@auth/express`'s `getSession` sends, the
+/// caller's cookies, plus the forwarding headers and the configured upstream headers. Never
+/// the caller's `Authorization` or the app's other headers.
 fn session_request_headers(
     cfg: &RuntimeConfig,
     caller: &HeaderMap,
-    side: &ClientSide<'_>,
+    side: &ClientSide,
 ) -> HeaderMap {
     let mut relevant = HeaderMap::new();
     for name in [
         header::COOKIE,
-        header::AUTHORIZATION,
-        header::HOST,
         header::HeaderName::from_static("x-forwarded-proto"),
         header::HeaderName::from_static("x-forwarded-host"),
+        header::HeaderName::from_static("x-forwarded-for"),
     ] {
         for v in caller.get_all(&name) {
             relevant.append(name.clone(), v.clone());
@@ -224,11 +318,13 @@ fn session_request_headers(
     upstream_request_headers(cfg, &relevant, side)
 }
 
-/// Why an answer is not cached: an error, or an upstream 5xx (reported as no session).
+/// Why an answer is returned but not cached.
 #[derive(Debug, Clone)]
 enum Uncached {
     Failed(AuthError),
-    ServerError,
+    /// Fetched, but an invalidation came while it was in flight, or it is a session for a
+    /// request without a session cookie.
+    NotForCache(Option<Arc<Session>>),
 }
 
 impl From<AuthError> for Uncached {
@@ -241,7 +337,7 @@ async fn fetch_session(
     cfg: Arc<RuntimeConfig>,
     upstream: Addr<UpstreamActor>,
     headers: HeaderMap,
-) -> Result<Option<Arc<Session>>, Uncached> {
+) -> Result<Option<Arc<Session>>, AuthError> {
     let url = cfg.target_url("session", None);
     let res = upstream
         .send(Forward {
@@ -255,13 +351,14 @@ async fn fetch_session(
         .await
         .map_err(|_| AuthError::ActorGone)?
         .map_err(AuthError::from)?;
-    if res.status.is_server_error() {
-        return Err(Uncached::ServerError);
+    if res.status != StatusCode::OK {
+        return Err(AuthError::BadSessionAnswer {
+            status: res.status.as_u16(),
+        });
     }
-    if !res.status.is_success() {
-        return Ok(None);
-    }
-    Ok(Session::from_body(&res.body).map(Arc::new))
+    Session::from_body(&res.body)
+        .map(|s| s.map(Arc::new))
+        .ok_or(AuthError::BadSessionAnswer { status: 200 })
 }
 
 /// Asks the upstream's `session` route, through the session cache.
@@ -269,28 +366,47 @@ pub(crate) async fn server_session(
     cfg: Arc<RuntimeConfig>,
     upstream: &Addr<UpstreamActor>,
     caller: &HeaderMap,
-    side: &ClientSide<'_>,
+    side: &ClientSide,
 ) -> Result<Option<Session>, AuthError> {
     // Built only when the upstream is asked, not on cache hits.
-    let fetch = {
+    let fetch = || {
         let cfg = cfg.clone();
         async move {
             let headers = session_request_headers(&cfg, caller, side);
             fetch_session(cfg, upstream.clone(), headers).await
         }
     };
-    let answer = match &cfg.session_cache {
-        None => fetch.await,
-        Some(cache) => cache
-            .inner
-            .try_get_with(cache.key(&cfg, caller), fetch)
-            .await
-            .map_err(|e| (*e).clone()),
+    let lookup = match &cfg.session_cache {
+        None => None,
+        Some(cache) => match cache.lookup(&cfg, caller, upstream_origin_key(&cfg, caller, side)) {
+            Lookup::Key { hash, anonymous } => Some((cache, hash, anonymous)),
+            Lookup::Uncacheable => None,
+        },
     };
+    let Some((cache, hash, anonymous)) = lookup else {
+        return Ok(fetch().await?.map(|s| (*s).clone()));
+    };
+    let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
+    let started = cache.epoch.load(Ordering::SeqCst);
+    let answer = cache
+        .inner
+        .try_get_with((hash, slot), async {
+            let answer = fetch().await?;
+            let superseded = cache.epoch.load(Ordering::SeqCst) != started;
+            // Defence in depth: a session for a request without a session cookie would be
+            // served to every anonymous caller.
+            if superseded || (anonymous && answer.is_some()) {
+                return Err(Uncached::NotForCache(answer));
+            }
+            Ok(answer)
+        })
+        .await;
     match answer {
         Ok(session) => Ok(session.map(|s| (*s).clone())),
-        Err(Uncached::ServerError) => Ok(None),
-        Err(Uncached::Failed(e)) => Err(e),
+        Err(e) => match &*e {
+            Uncached::NotForCache(session) => Ok(session.as_deref().cloned()),
+            Uncached::Failed(e) => Err(e.clone()),
+        },
     }
 }
 
@@ -299,7 +415,7 @@ pub(crate) async fn token(
     proxy: &AuthProxy,
     upstream: &Addr<UpstreamActor>,
     caller: &HeaderMap,
-    side: &ClientSide<'_>,
+    side: &ClientSide,
     raw: bool,
 ) -> Result<Option<Token>, AuthError> {
     let cfg = proxy.config().ok_or(AuthError::Unconfigured)?;
@@ -308,7 +424,8 @@ pub(crate) async fn token(
             .await?
             .map(Token::Session));
     }
-    let Some(found) = find_session_token(caller, &cfg.cookie_names) else {
+    let secure = public_proto(&cfg, caller, side) == "https";
+    let Some(found) = find_session_token(caller, cfg.session_cookie_names(secure)) else {
         return Ok(None);
     };
     if raw {
@@ -339,30 +456,21 @@ fn mounted(req: &HttpRequest) -> Result<(AuthProxy, Addr<UpstreamActor>), AuthEr
     Ok((proxy.get_ref().clone(), upstream))
 }
 
-/// The client side of `req` as the proxy sees it.
-pub(crate) fn client_side(req: &HttpRequest) -> ClientSide<'static> {
-    ClientSide {
-        peer_ip: req.peer_addr().map(|a| a.ip().to_string()),
-        scheme: if req.app_config().secure() {
-            "https"
-        } else {
-            "http"
-        },
-    }
-}
-
 /// Asks the upstream `GET <target_base_path>/session` with the caller's cookies.
 ///
 /// * `Ok(Some(session))`: the upstream answered 200 with a session object;
-/// * `Ok(None)`: the upstream answered `null`, an empty object, or a non-2xx status;
-/// * `Err(_)`: the runtime is unconfigured or not mounted, or the upstream could not be reached
-///   after the retry policy (`AuthError::Upstream`). Errors are never cached.
+/// * `Ok(None)`: the upstream answered 200 with `null` or an empty object (signed out);
+/// * `Err(_)`: the runtime is unconfigured or not mounted, the `Host` is invalid, the upstream
+///   could not be reached after the retry policy (`AuthError::Upstream`), or it gave anything
+///   but a 200 with a JSON object or `null` (`AuthError::BadSessionAnswer`). Errors are
+///   never cached and never mean "signed out".
 ///
 /// Answers are cached per session cookie for `session_cache.ttl_ms`.
 pub async fn get_server_session(req: &HttpRequest) -> Result<Option<Session>, AuthError> {
     let (proxy, upstream) = mounted(req)?;
     let cfg = proxy.config().ok_or(AuthError::Unconfigured)?;
-    server_session(cfg, &upstream, req.headers(), &client_side(req)).await
+    let side = ClientSide::of(req)?;
+    server_session(cfg, &upstream, req.headers(), &side).await
 }
 
 /// The session token of `req`, with the seed's semantics:
@@ -373,5 +481,6 @@ pub async fn get_server_session(req: &HttpRequest) -> Result<Option<Session>, Au
 /// * `database` strategy: `raw` → the cookie value; otherwise the session from the upstream.
 pub async fn get_token(req: &HttpRequest, raw: bool) -> Result<Option<Token>, AuthError> {
     let (proxy, upstream) = mounted(req)?;
-    token(&proxy, &upstream, req.headers(), &client_side(req), raw).await
+    let side = ClientSide::of(req)?;
+    token(&proxy, &upstream, req.headers(), &side, raw).await
 }

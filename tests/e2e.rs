@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::web::Bytes;
+use authjs_proxy::Scheme;
 use authjs_proxy::config::{ProxyOptions, Secret};
 use authjs_proxy::demo::DemoAuth;
 use authjs_proxy::{Token, token};
@@ -299,7 +300,7 @@ async fn credentials_sign_in_through_the_proxy_gives_the_same_user_everywhere() 
 
     let helper = p
         .proxy
-        .get_server_session(&b.headers())
+        .get_server_session(&b.headers(), Scheme::Http)
         .await
         .unwrap()
         .unwrap();
@@ -309,7 +310,12 @@ async fn credentials_sign_in_through_the_proxy_gives_the_same_user_everywhere() 
 
     // Local decoding needs no upstream: it still works with the peer stopped.
     peer.stop();
-    let Some(Token::Claims(c)) = p.proxy.get_token(&b.headers(), false).await.unwrap() else {
+    let Some(Token::Claims(c)) = p
+        .proxy
+        .get_token(&b.headers(), Scheme::Http, false)
+        .await
+        .unwrap()
+    else {
         panic!("the Auth.js cookie did not decode")
     };
     assert_eq!(
@@ -377,7 +383,7 @@ async fn sign_out_clears_the_cookie_and_the_cached_session() {
         .await;
     assert!(
         p.proxy
-            .get_server_session(&b.headers())
+            .get_server_session(&b.headers(), Scheme::Http)
             .await
             .unwrap()
             .is_some()
@@ -392,7 +398,10 @@ async fn sign_out_clears_the_cookie_and_the_cached_session() {
     );
     assert!(!b.has_cookie("authjs.session-token"));
     assert_eq!(
-        p.proxy.get_server_session(&b.headers()).await.unwrap(),
+        p.proxy
+            .get_server_session(&b.headers(), Scheme::Http)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -423,7 +432,12 @@ async fn large_claim_session_arrives_in_chunks_and_decodes() {
     }
     let session = b.get("/api/auth/session").await;
     assert_eq!(session.json()["user"]["email"], "big@example.com");
-    let Some(Token::Claims(c)) = p.proxy.get_token(&b.headers(), false).await.unwrap() else {
+    let Some(Token::Claims(c)) = p
+        .proxy
+        .get_token(&b.headers(), Scheme::Http, false)
+        .await
+        .unwrap()
+    else {
         panic!("chunked token did not decode")
     };
     assert_eq!(c.sub(), Some("u-big"));
@@ -463,15 +477,28 @@ async fn rotated_secrets_decode_tokens_from_both_and_none_from_others() {
         _ => None,
     };
     assert_eq!(
-        sub(p.proxy.get_token(&new_user.headers(), false).await.unwrap()).as_deref(),
+        sub(p
+            .proxy
+            .get_token(&new_user.headers(), Scheme::Http, false)
+            .await
+            .unwrap())
+        .as_deref(),
         Some("u-grace")
     );
     assert_eq!(
-        sub(p.proxy.get_token(&old_user.headers(), false).await.unwrap()).as_deref(),
+        sub(p
+            .proxy
+            .get_token(&old_user.headers(), Scheme::Http, false)
+            .await
+            .unwrap())
+        .as_deref(),
         Some("u-ada")
     );
     assert_eq!(
-        p.proxy.get_token(&foreign.headers(), false).await.unwrap(),
+        p.proxy
+            .get_token(&foreign.headers(), Scheme::Http, false)
+            .await
+            .unwrap(),
         None
     );
 }
@@ -503,7 +530,12 @@ async fn preserve_host_and_forwarded_proto_give_public_urls() {
     assert_eq!(res.location(), "https://auth.public.test/dashboard");
     assert!(b.has_cookie("__Host-authjs.csrf-token"));
     assert!(b.has_cookie("__Secure-authjs.session-token"));
-    let Some(Token::Claims(c)) = p.proxy.get_token(&b.headers(), false).await.unwrap() else {
+    let Some(Token::Claims(c)) = p
+        .proxy
+        .get_token(&b.headers(), Scheme::Http, false)
+        .await
+        .unwrap()
+    else {
         panic!("the __Secure- cookie did not decode with its own salt")
     };
     assert_eq!(c.sub(), Some("u-ada"));

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use authjs_proxy::Scheme;
 use authjs_proxy::config::{Secret, SessionStrategy};
 use authjs_proxy::token::{Enc, SecretKeys, encode_jwe};
 use authjs_proxy::{AuthError, AuthProxy, Claims, Session, Token, UpstreamError};
@@ -60,7 +61,7 @@ async fn session_is_returned_with_every_field_the_upstream_sent() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
     let s = proxy
-        .get_server_session(&cookie("authjs.session-token=t1"))
+        .get_server_session(&cookie("authjs.session-token=t1"), Scheme::Http)
         .await
         .unwrap()
         .unwrap();
@@ -75,7 +76,7 @@ async fn session_is_returned_with_every_field_the_upstream_sent() {
 }
 
 #[actix_web::test]
-async fn session_request_carries_the_callers_cookies_and_configured_headers() {
+async fn session_request_carries_only_the_callers_cookies_and_configured_headers() {
     let up = session_upstream();
     let proxy = configured(&up, |o| {
         o.headers.insert("X-API-Key".into(), "k1".into());
@@ -86,7 +87,7 @@ async fn session_request_carries_the_callers_cookies_and_configured_headers() {
         header::AUTHORIZATION,
         HeaderValue::from_static("Bearer zzz"),
     );
-    proxy.get_server_session(&h).await.unwrap();
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     let rec = up.last();
     assert_eq!(rec.method, actix_web::http::Method::GET);
     assert_eq!(rec.path_and_query, "/api/auth/session");
@@ -94,7 +95,11 @@ async fn session_request_carries_the_callers_cookies_and_configured_headers() {
         rec.header("cookie").as_deref(),
         Some("authjs.session-token=t1; theme=dark")
     );
-    assert_eq!(rec.header("authorization").as_deref(), Some("Bearer zzz"));
+    assert_eq!(
+        rec.header("authorization"),
+        None,
+        "the app's credentials never reach the upstream"
+    );
     assert_eq!(rec.header("x-api-key").as_deref(), Some("k1"));
 }
 
@@ -103,21 +108,35 @@ async fn null_body_means_no_session() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
     assert_eq!(
-        proxy.get_server_session(&HeaderMap::new()).await.unwrap(),
+        proxy
+            .get_server_session(&HeaderMap::new(), Scheme::Http)
+            .await
+            .unwrap(),
         None
     );
 }
 
 #[actix_web::test]
-async fn non_2xx_answer_means_no_session() {
+async fn non_200_answer_is_an_error_not_a_sign_out() {
     let up = FakeUpstream::start(|_, _| Reply::status(403).body(SESSION_BODY));
     let proxy = configured(&up, |_| {}).await;
     assert_eq!(
         proxy
-            .get_server_session(&cookie("authjs.session-token=t"))
-            .await
-            .unwrap(),
-        None
+            .get_server_session(&cookie("authjs.session-token=t"), Scheme::Http)
+            .await,
+        Err(AuthError::BadSessionAnswer { status: 403 })
+    );
+}
+
+#[actix_web::test]
+async fn non_json_200_answer_is_an_error_not_a_sign_out() {
+    let up = FakeUpstream::start(|_, _| Reply::status(200).body("<html>maintenance</html>"));
+    let proxy = configured(&up, |_| {}).await;
+    assert_eq!(
+        proxy
+            .get_server_session(&cookie("authjs.session-token=t"), Scheme::Http)
+            .await,
+        Err(AuthError::BadSessionAnswer { status: 200 })
     );
 }
 
@@ -129,7 +148,7 @@ async fn unreachable_upstream_is_an_error_after_the_retries() {
         .await
         .unwrap();
     let err = proxy
-        .get_server_session(&cookie("authjs.session-token=t"))
+        .get_server_session(&cookie("authjs.session-token=t"), Scheme::Http)
         .await
         .unwrap_err();
     assert_eq!(
@@ -142,7 +161,9 @@ async fn unreachable_upstream_is_an_error_after_the_retries() {
 async fn unconfigured_runtime_is_an_error() {
     let proxy = AuthProxy::start();
     assert_eq!(
-        proxy.get_server_session(&HeaderMap::new()).await,
+        proxy
+            .get_server_session(&HeaderMap::new(), Scheme::Http)
+            .await,
         Err(AuthError::Unconfigured)
     );
 }
@@ -153,7 +174,7 @@ async fn repeated_lookups_for_one_cookie_hit_the_cache() {
     let proxy = configured(&up, |_| {}).await;
     for _ in 0..100 {
         let s = proxy
-            .get_server_session(&cookie("authjs.session-token=t1"))
+            .get_server_session(&cookie("authjs.session-token=t1"), Scheme::Http)
             .await
             .unwrap();
         assert!(s.is_some());
@@ -166,11 +187,11 @@ async fn different_session_cookies_are_cached_apart() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
     proxy
-        .get_server_session(&cookie("authjs.session-token=a"))
+        .get_server_session(&cookie("authjs.session-token=a"), Scheme::Http)
         .await
         .unwrap();
     proxy
-        .get_server_session(&cookie("authjs.session-token=b"))
+        .get_server_session(&cookie("authjs.session-token=b"), Scheme::Http)
         .await
         .unwrap();
     assert_eq!(up.count(), 2);
@@ -181,11 +202,11 @@ async fn unrelated_cookies_do_not_split_the_cache_entry() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
     proxy
-        .get_server_session(&cookie("authjs.session-token=a; theme=dark"))
+        .get_server_session(&cookie("authjs.session-token=a; theme=dark"), Scheme::Http)
         .await
         .unwrap();
     proxy
-        .get_server_session(&cookie("theme=light; authjs.session-token=a"))
+        .get_server_session(&cookie("theme=light; authjs.session-token=a"), Scheme::Http)
         .await
         .unwrap();
     assert_eq!(up.count(), 1);
@@ -196,11 +217,11 @@ async fn zero_ttl_disables_the_cache() {
     let up = session_upstream();
     let proxy = configured(&up, |o| o.session_cache.ttl_ms = 0).await;
     proxy
-        .get_server_session(&cookie("authjs.session-token=a"))
+        .get_server_session(&cookie("authjs.session-token=a"), Scheme::Http)
         .await
         .unwrap();
     proxy
-        .get_server_session(&cookie("authjs.session-token=a"))
+        .get_server_session(&cookie("authjs.session-token=a"), Scheme::Http)
         .await
         .unwrap();
     assert_eq!(up.count(), 2);
@@ -222,11 +243,11 @@ async fn no_session_answers_expire_sooner_than_sessions() {
     .await;
     let good = cookie("authjs.session-token=good");
     let bad = cookie("authjs.session-token=bad");
-    proxy.get_server_session(&good).await.unwrap();
-    proxy.get_server_session(&bad).await.unwrap();
+    proxy.get_server_session(&good, Scheme::Http).await.unwrap();
+    proxy.get_server_session(&bad, Scheme::Http).await.unwrap();
     actix_rt::time::sleep(Duration::from_millis(300)).await;
-    proxy.get_server_session(&good).await.unwrap();
-    proxy.get_server_session(&bad).await.unwrap();
+    proxy.get_server_session(&good, Scheme::Http).await.unwrap();
+    proxy.get_server_session(&bad, Scheme::Http).await.unwrap();
     let asked: Vec<String> = up
         .records()
         .iter()
@@ -248,7 +269,7 @@ async fn concurrent_lookups_share_one_upstream_request() {
         FakeUpstream::start(|_, _| Reply::json(SESSION_BODY).delay(Duration::from_millis(200)));
     let proxy = configured(&up, |_| {}).await;
     let h = cookie("authjs.session-token=same");
-    let lookups = (0..20).map(|_| proxy.get_server_session(&h));
+    let lookups = (0..20).map(|_| proxy.get_server_session(&h, Scheme::Http));
     let results = futures_util::future::join_all(lookups).await;
     assert!(results.iter().all(|r| matches!(r, Ok(Some(_)))));
     assert_eq!(up.count(), 1);
@@ -265,10 +286,19 @@ async fn server_errors_are_not_cached() {
     });
     let proxy = configured(&up, |_| {}).await;
     let h = cookie("authjs.session-token=t");
-    assert_eq!(proxy.get_server_session(&h).await.unwrap(), None);
-    assert!(proxy.get_server_session(&h).await.unwrap().is_none());
-    assert!(proxy.get_server_session(&h).await.unwrap().is_none());
-    assert!(proxy.get_server_session(&h).await.unwrap().is_some());
+    for _ in 0..3 {
+        assert_eq!(
+            proxy.get_server_session(&h, Scheme::Http).await,
+            Err(AuthError::BadSessionAnswer { status: 500 })
+        );
+    }
+    assert!(
+        proxy
+            .get_server_session(&h, Scheme::Http)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(up.count(), 4);
 }
 
@@ -284,8 +314,8 @@ async fn sign_out_through_the_proxy_drops_the_cached_session() {
     let proxy = configured(&up, |_| {}).await;
     let p = TestProxy::serve(proxy.clone(), |_| {});
     let h = cookie("authjs.session-token=t1");
-    proxy.get_server_session(&h).await.unwrap();
-    proxy.get_server_session(&h).await.unwrap();
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     assert_eq!(up.count(), 1);
     let res = client()
         .post(p.url("/api/auth/signout"))
@@ -294,7 +324,7 @@ async fn sign_out_through_the_proxy_drops_the_cached_session() {
         .await
         .unwrap();
     assert_eq!(res.status(), 302);
-    proxy.get_server_session(&h).await.unwrap();
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     assert_eq!(up.count(), 3, "the session was asked again after sign-out");
 }
 
@@ -303,9 +333,9 @@ async fn reconfigure_drops_every_cached_session() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
     let h = cookie("authjs.session-token=t1");
-    proxy.get_server_session(&h).await.unwrap();
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     proxy.configure(options(&up.url())).await.unwrap();
-    proxy.get_server_session(&h).await.unwrap();
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     assert_eq!(up.count(), 2);
 }
 
@@ -315,7 +345,11 @@ async fn get_token_decodes_the_cookie_locally_without_asking_the_upstream() {
     let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
     let tok = mint("s3cret", "authjs.session-token");
     let got = proxy
-        .get_token(&cookie(&format!("authjs.session-token={tok}")), false)
+        .get_token(
+            &cookie(&format!("authjs.session-token={tok}")),
+            Scheme::Http,
+            false,
+        )
         .await
         .unwrap();
     let Some(Token::Claims(c)) = got else {
@@ -336,6 +370,7 @@ async fn get_token_reads_the_secure_cookie_with_its_own_salt() {
     let got = proxy
         .get_token(
             &cookie(&format!("__Secure-authjs.session-token={tok}")),
+            Scheme::Http,
             false,
         )
         .await
@@ -353,11 +388,11 @@ async fn get_token_reassembles_chunked_cookies() {
         "authjs.session-token.1={b}; authjs.session-token.0={a}"
     ));
     assert!(matches!(
-        proxy.get_token(&h, false).await.unwrap(),
+        proxy.get_token(&h, Scheme::Http, false).await.unwrap(),
         Some(Token::Claims(_))
     ));
     assert_eq!(
-        proxy.get_token(&h, true).await.unwrap(),
+        proxy.get_token(&h, Scheme::Http, true).await.unwrap(),
         Some(Token::Raw(tok))
     );
 }
@@ -373,7 +408,7 @@ async fn get_token_falls_back_to_a_bearer_token() {
         HeaderValue::from_str(&format!("Bearer {tok}")).unwrap(),
     );
     assert!(matches!(
-        proxy.get_token(&h, false).await.unwrap(),
+        proxy.get_token(&h, Scheme::Http, false).await.unwrap(),
         Some(Token::Claims(_))
     ));
 }
@@ -386,7 +421,11 @@ async fn get_token_is_none_for_a_tampered_token() {
     tok.pop();
     tok.push('A');
     let got = proxy
-        .get_token(&cookie(&format!("authjs.session-token={tok}")), false)
+        .get_token(
+            &cookie(&format!("authjs.session-token={tok}")),
+            Scheme::Http,
+            false,
+        )
         .await;
     assert_eq!(got, Ok(None));
 }
@@ -396,7 +435,7 @@ async fn get_token_without_a_secret_asks_for_one() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
     let err = proxy
-        .get_token(&cookie("authjs.session-token=x"), false)
+        .get_token(&cookie("authjs.session-token=x"), Scheme::Http, false)
         .await
         .unwrap_err();
     assert_eq!(err, AuthError::NoSecret);
@@ -411,7 +450,7 @@ async fn raw_token_needs_no_secret() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
     let got = proxy
-        .get_token(&cookie("authjs.session-token=opaque"), true)
+        .get_token(&cookie("authjs.session-token=opaque"), Scheme::Http, true)
         .await
         .unwrap();
     assert_eq!(got, Some(Token::Raw("opaque".into())));
@@ -425,12 +464,12 @@ async fn database_strategy_token_is_the_upstream_session() {
     })
     .await;
     let h = cookie("authjs.session-token=db-id");
-    let Some(Token::Session(s)) = proxy.get_token(&h, false).await.unwrap() else {
+    let Some(Token::Session(s)) = proxy.get_token(&h, Scheme::Http, false).await.unwrap() else {
         panic!("expected the session")
     };
     assert_eq!(s.user.unwrap().name.as_deref(), Some("Ada"));
     assert_eq!(
-        proxy.get_token(&h, true).await.unwrap(),
+        proxy.get_token(&h, Scheme::Http, true).await.unwrap(),
         Some(Token::Raw("db-id".into()))
     );
 }
@@ -446,11 +485,14 @@ async fn configured_cookie_name_is_the_only_one_read() {
     let tok = mint("s3cret", "my.session");
     let h = cookie(&format!("authjs.session-token={tok}; my.session={tok}"));
     assert!(matches!(
-        proxy.get_token(&h, false).await.unwrap(),
+        proxy.get_token(&h, Scheme::Http, false).await.unwrap(),
         Some(Token::Claims(_))
     ));
     let other = cookie(&format!("authjs.session-token={tok}"));
-    assert_eq!(proxy.get_token(&other, false).await.unwrap(), None);
+    assert_eq!(
+        proxy.get_token(&other, Scheme::Http, false).await.unwrap(),
+        None
+    );
 }
 
 async fn me(session: Session) -> HttpResponse {
@@ -574,7 +616,11 @@ async fn signed_jwt_cookie_decodes_when_jws_is_configured() {
     )
     .unwrap();
     let got = proxy
-        .get_token(&cookie(&format!("authjs.session-token={signed}")), false)
+        .get_token(
+            &cookie(&format!("authjs.session-token={signed}")),
+            Scheme::Http,
+            false,
+        )
         .await
         .unwrap();
     let Some(Token::Claims(c)) = got else {
@@ -588,7 +634,11 @@ async fn signed_jwt_cookie_decodes_when_jws_is_configured() {
     )
     .unwrap();
     let got = proxy
-        .get_token(&cookie(&format!("authjs.session-token={forged}")), false)
+        .get_token(
+            &cookie(&format!("authjs.session-token={forged}")),
+            Scheme::Http,
+            false,
+        )
         .await;
     assert_eq!(got, Ok(None));
 }

@@ -1,5 +1,8 @@
 //! Header hygiene for a reverse proxy (RFC 9110 §7.6.1) and `Location` rewriting.
 
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::RuntimeConfig;
@@ -46,72 +49,199 @@ pub fn copy_end_to_end(src: &HeaderMap, skip: &[HeaderName]) -> HeaderMap {
     out
 }
 
-/// What the proxy knows about the client side of a request.
+/// `http` or `https`: how a request reached this listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+impl Scheme {
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// The request's authority is not a valid `host[:port]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Host header")]
+pub struct BadHost;
+
+/// What the proxy knows about the client side of a request, settled once per request.
 #[derive(Debug, Clone)]
-pub struct ClientSide<'a> {
+pub struct ClientSide {
     /// Peer IP address, if known.
-    pub peer_ip: Option<String>,
-    /// `http` or `https` as seen by this listener.
-    pub scheme: &'a str,
+    pub peer_ip: Option<IpAddr>,
+    /// How the request reached this listener.
+    pub scheme: Scheme,
+    /// The authority the client addressed: the request target's for an absolute-form target
+    /// (RFC 9112 §3.2.2), else `Host`. Validated.
+    pub host: Option<HeaderValue>,
+}
+
+impl ClientSide {
+    /// The client side of an actix request.
+    pub fn of(req: &HttpRequest) -> Result<Self, BadHost> {
+        let host = match req.uri().authority() {
+            Some(a) => Some(HeaderValue::from_str(a.as_str()).map_err(|_| BadHost)?),
+            None => req.headers().get(header::HOST).cloned(),
+        };
+        Self::checked(
+            req.peer_addr().map(|a| a.ip()),
+            if req.app_config().secure() {
+                Scheme::Https
+            } else {
+                Scheme::Http
+            },
+            host,
+        )
+    }
+
+    /// The client side of a bare header map (outside a request handler).
+    pub fn from_headers(headers: &HeaderMap, scheme: Scheme) -> Result<Self, BadHost> {
+        Self::checked(None, scheme, headers.get(header::HOST).cloned())
+    }
+
+    fn checked(
+        peer_ip: Option<IpAddr>,
+        scheme: Scheme,
+        host: Option<HeaderValue>,
+    ) -> Result<Self, BadHost> {
+        if host
+            .as_ref()
+            .is_some_and(|h| !valid_authority(h.as_bytes()))
+        {
+            return Err(BadHost);
+        }
+        Ok(ClientSide {
+            peer_ip,
+            scheme,
+            host,
+        })
+    }
+}
+
+/// Whether `v` is `host[:port]` (RFC 3986 reg-name, IPv4, or bracketed IPv6; no userinfo).
+pub fn valid_authority(v: &[u8]) -> bool {
+    let (host, port) = if v.first() == Some(&b'[') {
+        let Some(end) = v.iter().position(|b| *b == b']') else {
+            return false;
+        };
+        let inner = &v[1..end];
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || b":.".contains(b))
+        {
+            return false;
+        }
+        (&v[..=end], &v[end + 1..])
+    } else {
+        match v.iter().position(|b| *b == b':') {
+            Some(i) => (&v[..i], &v[i..]),
+            None => (v, &v[v.len()..]),
+        }
+    };
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    let host_ok = !host.is_empty()
+        && (host[0] == b'['
+            || host
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(b)));
+    port_ok && host_ok
+}
+
+/// Request headers a client may only set through a trusted proxy (`trust_forwarded`).
+const FORWARDING: [&str; 10] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+];
+
+/// The last element of a comma-separated header: what the nearest (trusted) proxy appended.
+fn last_element(client: &HeaderMap, name: &str) -> Option<String> {
+    let last = client.get_all(name).last()?.to_str().ok()?;
+    let v = last.rsplit(',').next()?.trim();
+    (!v.is_empty()).then(|| v.to_owned())
 }
 
 /// Builds the upstream request headers from the client's.
+///
+/// Hop-by-hop headers, `Content-Length`, `Accept-Encoding`, `Expect`, `Host` and names with
+/// underscores are dropped. Without `trust_forwarded`, every forwarding header the client sent
+/// is dropped and `X-Forwarded-For` is the peer alone; with it, the peer is appended and the
+/// last `X-Forwarded-Proto`/`-Host` element counts. `public_url` pins proto and host.
 pub fn upstream_request_headers(
     cfg: &RuntimeConfig,
     client: &HeaderMap,
-    side: &ClientSide<'_>,
+    side: &ClientSide,
 ) -> HeaderMap {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let xfp = HeaderName::from_static("x-forwarded-proto");
-    let xfh = HeaderName::from_static("x-forwarded-host");
-    let mut out = copy_end_to_end(
-        client,
-        &[
-            header::CONTENT_LENGTH,
-            header::ACCEPT_ENCODING,
-            // The proxy reads the whole body before forwarding; the expectation was met here.
-            header::EXPECT,
-            header::HOST,
-            xff.clone(),
-            xfp.clone(),
-            xfh.clone(),
-        ],
-    );
-    let client_host = client.get(header::HOST).cloned();
-    // X-Forwarded-For: append the peer to what earlier proxies wrote.
-    let prior: Vec<&str> = client
-        .get_all(&xff)
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let mut chain = prior.join(", ");
+    let mut out = HeaderMap::with_capacity(client.len() + 4);
+    let listed = connection_listed(client);
+    for (name, value) in client.iter() {
+        let n = name.as_str();
+        if is_hop_by_hop(name)
+            || listed.contains(name)
+            || matches!(n, "content-length" | "accept-encoding" | "expect" | "host")
+            || n.contains('_')
+            || FORWARDING.contains(&n)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    if cfg.trust_forwarded {
+        for name in &FORWARDING[3..] {
+            for v in client.get_all(*name) {
+                out.append(HeaderName::from_static(name), v.clone());
+            }
+        }
+    }
+    let mut chain = String::new();
+    if cfg.trust_forwarded {
+        let prior: Vec<&str> = client
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        chain = prior.join(", ");
+    }
     if let Some(ip) = &side.peer_ip {
         if !chain.is_empty() {
             chain.push_str(", ");
         }
-        chain.push_str(ip);
+        chain.push_str(&ip.to_string());
     }
-    if let Ok(v) = HeaderValue::from_str(&chain)
-        && !chain.is_empty()
+    if !chain.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&chain)
     {
-        out.insert(xff, v);
+        out.insert(HeaderName::from_static("x-forwarded-for"), v);
     }
-    let proto = public_proto(cfg, client, side);
     out.insert(
-        xfp,
-        HeaderValue::from_str(&proto).unwrap_or(HeaderValue::from_static("http")),
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(public_proto(cfg, client, side)),
     );
-    let fwd_host = cfg
-        .trust_forwarded
-        .then(|| client.get(&xfh).cloned())
-        .flatten()
-        .or(client_host.clone());
-    if let Some(h) = fwd_host {
-        out.insert(xfh, h);
-    }
-    if cfg.preserve_host
-        && let Some(h) = client_host
-    {
-        out.insert(header::HOST, h);
+    if let Some(h) = forwarded_host(cfg, client, side) {
+        out.insert(HeaderName::from_static("x-forwarded-host"), h.clone());
+        if cfg.preserve_host {
+            out.insert(header::HOST, h);
+        }
     }
     for (name, value) in &cfg.headers {
         out.insert(name.clone(), value.clone());
@@ -119,37 +249,53 @@ pub fn upstream_request_headers(
     out
 }
 
-/// The protocol the client used, as the public side sees it.
-pub fn public_proto(cfg: &RuntimeConfig, client: &HeaderMap, side: &ClientSide<'_>) -> String {
-    if cfg.trust_forwarded
-        && let Some(p) = client
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|p| *p == "http" || *p == "https")
-    {
-        return p.to_owned();
+/// The protocol the client used, as the public side sees it: `public_url`'s, else a trusted
+/// proxy's `X-Forwarded-Proto` (last element), else this listener's.
+pub fn public_proto(cfg: &RuntimeConfig, client: &HeaderMap, side: &ClientSide) -> &'static str {
+    if let Some(public) = &cfg.public {
+        return public.scheme.as_str();
     }
-    side.scheme.to_owned()
+    if cfg.trust_forwarded {
+        match last_element(client, "x-forwarded-proto").as_deref() {
+            Some("https") => return "https",
+            Some("http") => return "http",
+            _ => {}
+        }
+    }
+    side.scheme.as_str()
 }
 
-/// The public origin (`proto://host`) the client addressed, when it sent a usable `Host`.
-pub fn public_origin(
+/// The host the client addressed, as the public side sees it: `public_url`'s, else a trusted
+/// proxy's `X-Forwarded-Host` (last element, when valid), else the request's own.
+pub fn forwarded_host(
     cfg: &RuntimeConfig,
     client: &HeaderMap,
-    side: &ClientSide<'_>,
-) -> Option<String> {
-    let host_header = if cfg.trust_forwarded {
-        client.get("x-forwarded-host").or(client.get(header::HOST))
-    } else {
-        client.get(header::HOST)
-    };
-    let host = host_header?.to_str().ok()?.split(',').next()?.trim();
-    if host.is_empty() || host.contains(['/', '\\', '@', ' ']) {
-        return None;
+    side: &ClientSide,
+) -> Option<HeaderValue> {
+    if let Some(public) = &cfg.public {
+        return HeaderValue::from_str(&public.authority).ok();
     }
-    Some(format!("{}://{host}", public_proto(cfg, client, side)))
+    if cfg.trust_forwarded
+        && let Some(h) = last_element(client, "x-forwarded-host")
+        && valid_authority(h.as_bytes())
+        && let Ok(v) = HeaderValue::from_str(&h)
+    {
+        return Some(v);
+    }
+    side.host.clone()
+}
+
+/// The public origin (`proto://host`) the client addressed, when known.
+pub fn public_origin(cfg: &RuntimeConfig, client: &HeaderMap, side: &ClientSide) -> Option<String> {
+    if let Some(public) = &cfg.public {
+        return Some(public.origin.clone());
+    }
+    let host = forwarded_host(cfg, client, side)?;
+    Some(format!(
+        "{}://{}",
+        public_proto(cfg, client, side),
+        host.to_str().ok()?
+    ))
 }
 
 /// Moves a path under `target_base_path` to the same place under `local_base_path`.
@@ -168,6 +314,11 @@ fn rebase_path(cfg: &RuntimeConfig, path_and_rest: &str) -> Option<String> {
             r.strip_prefix('/')?
         }
     };
+    let route_path = rest.split(['?', '#']).next().unwrap_or_default();
+    if !route_path.is_empty() && crate::http::routes::classify(route_path).is_err() {
+        // An app page (`/dashboard`), not an Auth.js route: it stays where it is.
+        return None;
+    }
     let local = &cfg.local_base_path;
     Some(if rest.is_empty() || rest.starts_with(['?', '#']) {
         format!("{local}{rest}")

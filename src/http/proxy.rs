@@ -1,16 +1,17 @@
 //! The forwarding handler behind every Auth.js route.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use crate::actors::upstream::Forward;
 use crate::error::{AuthError, json_error};
 use crate::handle::{AuthProxy, WorkerUpstream};
-use crate::http::headers::{client_response_headers, public_origin, upstream_request_headers};
+use crate::http::headers::{
+    ClientSide, client_response_headers, public_origin, upstream_request_headers,
+};
 use crate::http::routes::{RouteError, classify, suffix_below};
-use crate::session::client_side;
 
 /// Forwards one Auth.js request upstream and relays the answer.
 pub async fn forward(
@@ -35,6 +36,10 @@ pub async fn forward(
             return json_error(StatusCode::NOT_FOUND, "unknown auth route");
         }
     };
+    let side = match ClientSide::of(&req) {
+        Ok(side) => side,
+        Err(e) => return AuthError::from(e).error_response(),
+    };
     let method = req.method().clone();
     if !route.allows(&method) {
         let mut res = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
@@ -55,15 +60,21 @@ pub async fn forward(
         if declared.is_some_and(|n| n > cfg.max_body_bytes) {
             return too_large();
         }
-        match payload.to_bytes_limited(cfg.max_body_bytes).await {
-            Err(_) => return too_large(),
-            Ok(Err(_)) => {
+        let read = payload.to_bytes_limited(cfg.max_body_bytes);
+        match actix_rt::time::timeout(cfg.client_body_timeout, read).await {
+            Err(_) => {
+                // nginx's client_body_timeout: answer and free the connection.
+                let mut res = json_error(StatusCode::REQUEST_TIMEOUT, "request body timed out");
+                res.head_mut().set_connection_type(ConnectionType::Close);
+                return res;
+            }
+            Ok(Err(_)) => return too_large(),
+            Ok(Ok(Err(_))) => {
                 return json_error(StatusCode::BAD_REQUEST, "could not read request body");
             }
-            Ok(Ok(b)) => b,
+            Ok(Ok(Ok(b))) => b,
         }
     };
-    let side = client_side(&req);
     let headers = upstream_request_headers(&cfg, req.headers(), &side);
     let upstream_method = if method == Method::HEAD {
         Method::GET
@@ -93,7 +104,7 @@ pub async fn forward(
     if route.changes_session(&method)
         && let Some(cache) = &cfg.session_cache
     {
-        cache.invalidate(&cfg, req.headers()).await;
+        cache.invalidate(&cfg, req.headers(), &side).await;
     }
     tracing::debug!(method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     // Only a `Location` needs the public origin.

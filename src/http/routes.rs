@@ -33,22 +33,29 @@ pub enum Action {
 pub struct Route {
     /// The Auth.js action.
     pub action: Action,
-    /// Whether POST is accepted (GET and HEAD always are).
+    /// Whether POST is accepted (GET always is).
     pub post: bool,
+    /// Whether HEAD is answered (like GET, body dropped): only where a GET has no side
+    /// effect. Link scanners send HEAD to e-mailed magic links; on `callback/*` and
+    /// `signin/{provider}` it gets `405` and never reaches the upstream.
+    pub head: bool,
 }
 
 impl Route {
     /// Whether `method` is accepted here.
     pub fn allows(&self, method: &Method) -> bool {
-        *method == Method::GET || *method == Method::HEAD || (self.post && *method == Method::POST)
+        *method == Method::GET
+            || (self.head && *method == Method::HEAD)
+            || (self.post && *method == Method::POST)
     }
 
     /// The `Allow` header value.
     pub fn allow_header(&self) -> &'static str {
-        if self.post {
-            "GET, HEAD, POST"
-        } else {
-            "GET, HEAD"
+        match (self.head, self.post) {
+            (true, true) => "GET, HEAD, POST",
+            (true, false) => "GET, HEAD",
+            (false, true) => "GET, POST",
+            (false, false) => "GET",
         }
     }
 
@@ -87,6 +94,8 @@ pub enum RouteError {
 ///
 /// Refuses dot-segments (also encoded), empty segments (`//`), backslashes, `@`, encoded
 /// slashes and control characters, so nothing can leave `target_base_path` or change the host.
+/// The action segment is matched as sent (`%73ession` is not `session`): what is classified is
+/// what is forwarded.
 ///
 /// # Examples
 /// ```
@@ -110,21 +119,21 @@ pub fn classify(raw_suffix: &str) -> Result<Route, RouteError> {
     {
         return Err(RouteError::BadPath);
     }
-    let mut parts = decoded.split('/');
+    let mut parts = raw_suffix.split('/');
     let segments = (parts.next(), parts.next(), parts.next());
-    let route = |action, post| Ok(Route { action, post });
+    let route = |action, post, head| Ok(Route { action, post, head });
     match segments {
-        (Some("providers"), None, _) => route(Action::Providers, false),
-        (Some("session"), None, _) => route(Action::Session, true),
-        (Some("csrf"), None, _) => route(Action::Csrf, false),
-        (Some("signin"), None, _) => route(Action::Signin, true),
-        (Some("signin"), Some(p), None) if !p.is_empty() => route(Action::Signin, true),
-        (Some("signout"), None, _) => route(Action::Signout, true),
-        (Some("callback"), Some(p), None) if !p.is_empty() => route(Action::Callback, true),
-        (Some("verify-request"), None, _) => route(Action::VerifyRequest, false),
-        (Some("error"), None, _) => route(Action::Error, false),
+        (Some("providers"), None, _) => route(Action::Providers, false, true),
+        (Some("session"), None, _) => route(Action::Session, true, true),
+        (Some("csrf"), None, _) => route(Action::Csrf, false, true),
+        (Some("signin"), None, _) => route(Action::Signin, true, true),
+        (Some("signin"), Some(p), None) if !p.is_empty() => route(Action::Signin, true, false),
+        (Some("signout"), None, _) => route(Action::Signout, true, true),
+        (Some("callback"), Some(p), None) if !p.is_empty() => route(Action::Callback, true, false),
+        (Some("verify-request"), None, _) => route(Action::VerifyRequest, false, true),
+        (Some("error"), None, _) => route(Action::Error, false, true),
         (Some("webauthn-options"), Some(p), None) if !p.is_empty() => {
-            route(Action::WebauthnOptions, false)
+            route(Action::WebauthnOptions, false, true)
         }
         _ => Err(RouteError::NotFound),
     }
