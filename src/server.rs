@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 
-use crate::config::FileConfig;
+use crate::config::{FileConfig, ServerOptions};
 use crate::handle::AuthProxy;
 
 /// `GET /healthz`: 200 with the configuration generation, or 503 while unconfigured.
@@ -35,7 +35,7 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         .await
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     if let Some(path) = reload_from {
-        reload_on_sighup(proxy.clone(), path);
+        reload_on_sighup(proxy.clone(), path, file.server.clone());
     }
     let app_proxy = proxy.clone();
     let server = HttpServer::new(move || {
@@ -52,7 +52,7 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
 }
 
 #[cfg(unix)]
-fn reload_on_sighup(proxy: AuthProxy, path: PathBuf) {
+fn reload_on_sighup(proxy: AuthProxy, path: PathBuf, serving: ServerOptions) {
     use actix_rt::signal::unix::{SignalKind, signal};
     actix_rt::spawn(async move {
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -62,6 +62,15 @@ fn reload_on_sighup(proxy: AuthProxy, path: PathBuf) {
         while hup.recv().await.is_some() {
             match FileConfig::load(&path) {
                 Ok(file) => match proxy.configure(file.proxy).await {
+                    Ok(generation) if file.server != serving => {
+                        tracing::warn!(
+                            generation,
+                            listen = %serving.listen,
+                            workers = serving.workers,
+                            "configuration reloaded, but [server] changed: the listen address \
+                             and workers change only on restart; still serving as before"
+                        );
+                    }
                     Ok(generation) => tracing::info!(generation, "configuration reloaded"),
                     Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
                 },
@@ -72,4 +81,4 @@ fn reload_on_sighup(proxy: AuthProxy, path: PathBuf) {
 }
 
 #[cfg(not(unix))]
-fn reload_on_sighup(_: AuthProxy, _: PathBuf) {}
+fn reload_on_sighup(_: AuthProxy, _: PathBuf, _: ServerOptions) {}

@@ -66,6 +66,67 @@ fn check_config_names_the_field_and_exits_64() {
     assert!(err.contains("invalid configuration: base_url"), "{err}");
 }
 
+/// `check-config` on the base config with `extra` appended to its `[proxy]` section (or a
+/// replaced `workers` line); the exit code and stderr.
+fn check_with(name: &str, body: &str) -> (Option<i32>, String) {
+    let p = temp_config(name, body);
+    let out = run(&["--config", p.to_str().unwrap(), "check-config"], b"");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_refuses_values_that_cannot_work() {
+    let base = config_for("127.0.0.1:1", "http://127.0.0.1:2");
+    let cases = [
+        (
+            "workers",
+            base.replace("workers = 1", "workers = 1000000"),
+            "server.workers",
+        ),
+        (
+            "fraction",
+            format!("{base}max_body_bytes = 1.5\n"),
+            "proxy.max_body_bytes",
+        ),
+        (
+            "expect-header",
+            format!("{base}[proxy.headers]\nExpect = \"100-continue\"\n"),
+            "headers.Expect",
+        ),
+        (
+            "length-header",
+            format!("{base}[proxy.headers]\nContent-Length = \"3\"\n"),
+            "headers.Content-Length",
+        ),
+        (
+            "hop-header",
+            format!("{base}[proxy.headers]\nTransfer-Encoding = \"chunked\"\n"),
+            "headers.Transfer-Encoding",
+        ),
+        (
+            "blank-secret",
+            format!("{base}secret = \"   \"\n"),
+            "secret",
+        ),
+        (
+            "public-url-path",
+            format!("{base}public_url = \"https://app.example.com/x\"\n"),
+            "public_url",
+        ),
+    ];
+    for (name, body, field) in cases {
+        let (code, err) = check_with(name, &body);
+        assert_eq!(code, Some(64), "{name}: {err}");
+        assert!(
+            err.contains(&format!("invalid configuration: {field}")),
+            "{name}: {err}"
+        );
+    }
+}
+
 #[test]
 fn serving_an_invalid_config_exits_64_before_binding() {
     let port = closed_port();
@@ -341,4 +402,45 @@ async fn demo_serves_a_working_sign_in_flow_and_prints_how() {
     let who: serde_json::Value = serde_json::from_slice(&who.body().await.unwrap()).unwrap();
     assert_eq!(who["get_server_session"]["user"]["name"], "Ada Lovelace");
     assert_eq!(who["get_token"]["sub"], "u-ada");
+}
+
+#[actix_web::test]
+async fn reload_that_changes_the_listen_address_says_it_needs_a_restart() {
+    let up = FakeUpstream::ok();
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let path = temp_config("relisten", &config_for(&listen, &up.url()));
+    let mut running = Running(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut running.0;
+    assert!(answers_200(&format!("http://{listen}/healthz")).await);
+    let elsewhere = format!("127.0.0.1:{}", closed_port());
+    std::fs::write(&path, config_for(&elsewhere, &up.url())).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        answers_200(&format!("http://{listen}/healthz")).await,
+        "still serving on the old address"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("change only on restart"), "{stderr}");
 }

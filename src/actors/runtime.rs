@@ -59,6 +59,13 @@ impl Handler<Configure> for RuntimeActor {
                     target_base_path = %cfg.target_base_path,
                     "configuration applied"
                 );
+                if cfg.preserve_host && cfg.public.is_none() {
+                    tracing::warn!(
+                        "preserve_host without public_url: the client's Host header reaches \
+                         Auth.js, which builds sign-in links and redirects from it; set \
+                         public_url to pin the public origin"
+                    );
+                }
                 self.current.store(Some(Arc::new(cfg)));
                 Ok(self.generation)
             }
