@@ -136,6 +136,14 @@ pub struct JwsOptions {
     pub algorithms: Vec<String>,
     /// HMAC secret (HS*) or PEM public key (others). Defaults to the first `secret` for HS*.
     pub key: Option<String>,
+    /// Accepted audiences, as jose's `audience` option: when set, a token needs an `aud` that
+    /// is one of them (or an array holding one). Empty (the default): `aud` is not checked.
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// Accepted issuers, as jose's `issuer` option: when set, a token needs an `iss` equal to
+    /// one of them. Empty (the default): `iss` is not checked.
+    #[serde(default)]
+    pub issuer: Vec<String>,
 }
 
 impl fmt::Debug for JwsOptions {
@@ -143,6 +151,8 @@ impl fmt::Debug for JwsOptions {
         f.debug_struct("JwsOptions")
             .field("algorithms", &self.algorithms)
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -588,7 +598,9 @@ impl RuntimeConfig {
                     })?;
                 Some(
                     JwsKeys::new(&j.algorithms, &key)
-                        .map_err(|e| ConfigError::new("jws", e.to_string()))?,
+                        .map_err(|e| ConfigError::new("jws", e.to_string()))?
+                        .with_audience(&j.audience)
+                        .with_issuer(&j.issuer),
                 )
             }
         };

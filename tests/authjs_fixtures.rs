@@ -3,8 +3,11 @@
 //! edge-case tokens (tests/fixtures/jose-edge-tokens.json) get the verdict the real decoder
 //! gives.
 
-use authjs_proxy::token::{DecodeError, JwsKeys, SaltKeys, decode_jwe, decode_with_secrets};
-use serde_json::Value;
+use authjs_proxy::config::{FileConfig, RuntimeConfig};
+use authjs_proxy::token::{
+    DecodeError, JwsKeys, SaltKeys, decode_jwe, decode_with_secrets, now_secs,
+};
+use serde_json::{Value, json};
 
 fn fixtures() -> Vec<Value> {
     let text = include_str!("fixtures/authjs-tokens.json");
@@ -150,5 +153,55 @@ fn every_jws_edge_case_gets_the_verdict_jose_jwt_verify_gives() {
         "{} verdicts differ:\n{}",
         wrong.len(),
         wrong.join("\n")
+    );
+}
+
+// --- Configuration.
+
+fn config_file(name: &str, body: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "authjs-proxy-fixtures-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("config.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+const NO_SECRET: &str = "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n";
+
+#[test]
+fn jws_audience_and_issuer_are_configurable() {
+    let p = config_file(
+        "jws",
+        &format!(
+            "{NO_SECRET}[proxy.jws]\nalgorithms = [\"HS256\"]\nkey = \"k\"\naudience = [\"api\"]\nissuer = [\"https://issuer.example\"]\n"
+        ),
+    );
+    let f = FileConfig::load_with_env(&p, []).unwrap();
+    let rc = RuntimeConfig::build(&f.proxy, 0).unwrap();
+    let keys = rc.keys.unwrap();
+    let sign = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"k"),
+        )
+        .unwrap()
+    };
+    let exp = now_secs() + 60;
+    let ok = sign(json!({"sub": "j", "aud": "api", "iss": "https://issuer.example", "exp": exp}));
+    assert_eq!(
+        keys.decode(&ok, "authjs.session-token", now_secs())
+            .unwrap()
+            .sub(),
+        Some("j")
+    );
+    let other =
+        sign(json!({"sub": "j", "aud": "web", "iss": "https://issuer.example", "exp": exp}));
+    assert!(
+        keys.decode(&other, "authjs.session-token", now_secs())
+            .is_err()
     );
 }
