@@ -320,7 +320,22 @@ impl FileConfig {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();
-        let auth_secret = env.get("AUTH_SECRET").cloned();
+        // As @auth/core's `setEnvDefaults`: AUTH_SECRET, then AUTH_SECRET_1, _2, _3 each put in
+        // front, so the list reads AUTH_SECRET_3, _2, _1, AUTH_SECRET (empty ones skipped).
+        let mut env_secrets: Vec<String> = Vec::new();
+        let mut take = |name: &str, front: bool| {
+            if let Some(s) = env.get(name).filter(|s| !s.is_empty()) {
+                if front {
+                    env_secrets.insert(0, s.clone());
+                } else {
+                    env_secrets.push(s.clone());
+                }
+            }
+        };
+        take("AUTH_SECRET", false);
+        for name in ["AUTH_SECRET_1", "AUTH_SECRET_2", "AUTH_SECRET_3"] {
+            take(name, true);
+        }
         let built = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
@@ -334,10 +349,17 @@ impl FileConfig {
         let mut file: FileConfig = built
             .try_deserialize()
             .map_err(|e| ConfigError::new("file", e.to_string()))?;
-        if file.proxy.secret.is_none()
-            && let Some(s) = auth_secret.filter(|s| !s.is_empty())
-        {
-            file.proxy.secret = Some(Secret::One(s));
+        // Auth.js reads the environment when `secret` is unset or empty (`!secret?.length`).
+        let unset = match &file.proxy.secret {
+            None => true,
+            Some(Secret::One(s)) => s.is_empty(),
+            Some(Secret::Many(v)) => v.is_empty(),
+        };
+        if unset && !env_secrets.is_empty() {
+            file.proxy.secret = Some(match env_secrets.len() {
+                1 => Secret::One(env_secrets.remove(0)),
+                _ => Secret::Many(env_secrets),
+            });
         }
         file.server.listen_addr()?;
         if file.server.workers == 0 {

@@ -1,7 +1,7 @@
 //! Tokens made by `@auth/core`'s own `encode` (tests/fixtures/authjs-tokens.json, written by
 //! tests/e2e/authjs/make-fixtures.mjs) decode here to exactly the claims `@auth/core` decodes;
 //! edge-case tokens (tests/fixtures/jose-edge-tokens.json) get the verdict the real decoder
-//! gives.
+//! gives; secrets are read from the environment as Auth.js reads them.
 
 use authjs_proxy::config::{FileConfig, RuntimeConfig};
 use authjs_proxy::token::{
@@ -156,7 +156,7 @@ fn every_jws_edge_case_gets_the_verdict_jose_jwt_verify_gives() {
     );
 }
 
-// --- Configuration.
+// --- Configuration read as Auth.js reads it.
 
 fn config_file(name: &str, body: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -170,6 +170,56 @@ fn config_file(name: &str, body: &str) -> std::path::PathBuf {
 }
 
 const NO_SECRET: &str = "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n";
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `@auth/core`'s `setEnvDefaults` (lib/utils/env.js) builds `secret` from AUTH_SECRET, then
+/// puts AUTH_SECRET_1, _2, _3 in front in turn: [_3, _2, _1, AUTH_SECRET]. The first encodes.
+#[test]
+fn auth_secret_1_to_3_are_read_in_authjs_order() {
+    let p = config_file("secrets", NO_SECRET);
+    let all = env(&[
+        ("AUTH_SECRET", "base"),
+        ("AUTH_SECRET_1", "one"),
+        ("AUTH_SECRET_2", "two"),
+        ("AUTH_SECRET_3", "three"),
+    ]);
+    let f = FileConfig::load_with_env(&p, all).unwrap();
+    assert_eq!(
+        f.proxy.secret.unwrap().to_vec(),
+        vec!["three", "two", "one", "base"]
+    );
+    let gaps = env(&[
+        ("AUTH_SECRET_1", "one"),
+        ("AUTH_SECRET_2", ""),
+        ("AUTH_SECRET_3", "three"),
+    ]);
+    let f = FileConfig::load_with_env(&p, gaps).unwrap();
+    assert_eq!(f.proxy.secret.unwrap().to_vec(), vec!["three", "one"]);
+    let only = env(&[("AUTH_SECRET_2", "two")]);
+    let f = FileConfig::load_with_env(&p, only).unwrap();
+    assert_eq!(f.proxy.secret.unwrap().to_vec(), vec!["two"]);
+}
+
+#[test]
+fn environment_secrets_fill_in_only_when_the_file_has_none() {
+    let set = config_file(
+        "secret-set",
+        &format!("{NO_SECRET}secret = \"from-file\"\n"),
+    );
+    let e = env(&[("AUTH_SECRET", "base"), ("AUTH_SECRET_1", "one")]);
+    let f = FileConfig::load_with_env(&set, e.clone()).unwrap();
+    assert_eq!(f.proxy.secret.unwrap().to_vec(), vec!["from-file"]);
+    // An empty list is no secret for Auth.js (`!secret?.length`).
+    let empty = config_file("secret-empty", &format!("{NO_SECRET}secret = []\n"));
+    let f = FileConfig::load_with_env(&empty, e).unwrap();
+    assert_eq!(f.proxy.secret.unwrap().to_vec(), vec!["one", "base"]);
+}
 
 #[test]
 fn jws_audience_and_issuer_are_configurable() {
