@@ -255,3 +255,38 @@ fn jws_audience_and_issuer_are_configurable() {
             .is_err()
     );
 }
+
+// --- The CLI encoder refuses lifetimes JavaScript could not read back.
+
+#[test]
+fn cli_token_encode_refuses_a_max_age_past_2_pow_53() {
+    use std::io::Write;
+    let run = |max_age: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authjs-proxy"))
+            .args(["token", "encode", "--secret", "s", "--max-age", max_age])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"{\"sub\":\"u\"}")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for max_age in [u64::MAX.to_string(), (1u64 << 53).to_string()] {
+        let out = run(&max_age);
+        assert_eq!(out.status.code(), Some(1), "--max-age {max_age}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("max age") && err.contains("too large"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = run("3600");
+    assert!(out.status.success());
+}
