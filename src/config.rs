@@ -148,6 +148,14 @@ pub struct JwsOptions {
     pub algorithms: Vec<String>,
     /// HMAC secret (HS*) or PEM public key (others). Defaults to the first `secret` for HS*.
     pub key: Option<String>,
+    /// Accepted audiences, as jose's `audience` option: when set, a token needs an `aud` that
+    /// is one of them (or an array holding one). Empty (the default): `aud` is not checked.
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// Accepted issuers, as jose's `issuer` option: when set, a token needs an `iss` equal to
+    /// one of them. Empty (the default): `iss` is not checked.
+    #[serde(default)]
+    pub issuer: Vec<String>,
 }
 
 impl fmt::Debug for JwsOptions {
@@ -155,6 +163,8 @@ impl fmt::Debug for JwsOptions {
         f.debug_struct("JwsOptions")
             .field("algorithms", &self.algorithms)
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -329,7 +339,22 @@ impl FileConfig {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();
-        let auth_secret = env.get("AUTH_SECRET").cloned();
+        // As @auth/core's `setEnvDefaults`: AUTH_SECRET, then AUTH_SECRET_1, _2, _3 each put in
+        // front, so the list reads AUTH_SECRET_3, _2, _1, AUTH_SECRET (empty ones skipped).
+        let mut env_secrets: Vec<String> = Vec::new();
+        let mut take = |name: &str, front: bool| {
+            if let Some(s) = env.get(name).filter(|s| !s.is_empty()) {
+                if front {
+                    env_secrets.insert(0, s.clone());
+                } else {
+                    env_secrets.push(s.clone());
+                }
+            }
+        };
+        take("AUTH_SECRET", false);
+        for name in ["AUTH_SECRET_1", "AUTH_SECRET_2", "AUTH_SECRET_3"] {
+            take(name, true);
+        }
         let built = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
@@ -348,10 +373,17 @@ impl FileConfig {
         let mut file: FileConfig = built
             .try_deserialize()
             .map_err(|e| ConfigError::new("file", e.to_string()))?;
-        if file.proxy.secret.is_none()
-            && let Some(s) = auth_secret.filter(|s| !s.is_empty())
-        {
-            file.proxy.secret = Some(Secret::One(s));
+        // Auth.js reads the environment when `secret` is unset or empty (`!secret?.length`).
+        let unset = match &file.proxy.secret {
+            None => true,
+            Some(Secret::One(s)) => s.is_empty(),
+            Some(Secret::Many(v)) => v.is_empty(),
+        };
+        if unset && !env_secrets.is_empty() {
+            file.proxy.secret = Some(match env_secrets.len() {
+                1 => Secret::One(env_secrets.remove(0)),
+                _ => Secret::Many(env_secrets),
+            });
         }
         file.server.listen_addr()?;
         if !(1..=MAX_WORKERS).contains(&file.server.workers) {
@@ -715,7 +747,9 @@ impl RuntimeConfig {
                     })?;
                 Some(
                     JwsKeys::new(&j.algorithms, &key)
-                        .map_err(|e| ConfigError::new("jws", e.to_string()))?,
+                        .map_err(|e| ConfigError::new("jws", e.to_string()))?
+                        .with_audience(&j.audience)
+                        .with_issuer(&j.issuer),
                 )
             }
         };

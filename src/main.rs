@@ -67,7 +67,7 @@ enum TokenCommand {
         /// Salt (the session cookie name).
         #[arg(long, default_value = SESSION_COOKIE)]
         salt: String,
-        /// Lifetime in seconds.
+        /// Lifetime in seconds (`exp` = now + this must stay within 2^53 - 1).
         #[arg(long, default_value_t = token::DEFAULT_MAX_AGE_SECS)]
         max_age: u64,
     },
@@ -110,10 +110,12 @@ fn token_command(cmd: TokenCommand) -> Result<(), ExitCode> {
                 eprintln!("claims must be a JSON object: {e}");
                 ExitCode::FAILURE
             })?;
-            println!(
-                "{}",
-                token::encode_with_secret(&claims, &secret, &salt, max_age)
-            );
+            let tok =
+                token::try_encode_with_secret(&claims, &secret, &salt, max_age).map_err(|e| {
+                    eprintln!("token not encoded: {e}");
+                    ExitCode::FAILURE
+                })?;
+            println!("{tok}");
         }
     }
     Ok(())

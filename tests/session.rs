@@ -606,6 +606,8 @@ async fn signed_jwt_cookie_decodes_when_jws_is_configured() {
         o.jws = Some(authjs_proxy::config::JwsOptions {
             algorithms: vec!["HS256".into()],
             key: Some("jws-key".into()),
+            audience: vec![],
+            issuer: vec![],
         });
     })
     .await;
@@ -651,6 +653,8 @@ async fn jws_configuration_mixing_algorithm_families_is_refused() {
     o.jws = Some(authjs_proxy::config::JwsOptions {
         algorithms: vec!["HS256".into(), "RS256".into()],
         key: Some("k".into()),
+        audience: vec![],
+        issuer: vec![],
     });
     assert_eq!(proxy.configure(o).await.unwrap_err().field, "jws");
 }

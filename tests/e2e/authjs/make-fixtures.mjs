@@ -1,6 +1,7 @@
 // Writes tests/fixtures/authjs-tokens.json: session tokens made by @auth/core's own `encode`
 // (and one A256GCM token made with jose, which @auth/core's decode also accepts), for the
 // Rust tests to decode. Run: node tests/e2e/authjs/make-fixtures.mjs (after npm ci there).
+// Edge cases with the real decoder's verdicts are made by make-edge-fixtures.mjs.
 import { writeFileSync } from "node:fs"
 import { encode, decode } from "@auth/core/jwt"
 import { EncryptJWT, base64url, calculateJwkThumbprint } from "jose"

@@ -1,0 +1,314 @@
+//! Auth.js session tokens: compact JWEs with `alg: dir`, decoded as `@auth/core`'s `decode`
+//! (jose's `jwtDecrypt` with `clockTolerance: 15`) decodes them, and encoded as its `encode` does.
+
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use hmac::Mac;
+use serde_json::{Map, Value};
+
+use super::header::{JweHeader, Member, strip_bom};
+use super::{
+    Claims, DecodeError, Enc, EncodeError, HmacSha512, MAX_SAFE_INTEGER, MAX_TOKEN_LEN, SaltKeys,
+    SecretKeys, check_time, now_secs,
+};
+
+/// Most bytes a `zip: "DEF"` plaintext may inflate to: jose's default `maxDecompressedLength`,
+/// which `@auth/core` does not change.
+pub const MAX_DECOMPRESSED_LEN: usize = 250_000;
+
+/// base64url as jose reads it (Node's `atob` after mapping `-_` to `+/`): unpadded or correctly
+/// padded, unused trailing bits ignored.
+const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// ASCII whitespace as forgiving-base64 (`atob`) skips it.
+fn is_b64_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0C' | b'\r' | b' ')
+}
+
+/// `atob` takes `=` only to complete the last group of four; the engine is laxer.
+fn padding_ok(s: &[u8]) -> bool {
+    s.last() != Some(&b'=') || s.len() % 4 == 0
+}
+
+fn malformed_b64() -> DecodeError {
+    DecodeError::Malformed("invalid base64url")
+}
+
+/// A part without ASCII whitespace, borrowed when it had none (the usual case).
+fn without_spaces(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if s.bytes().any(is_b64_space) {
+        std::borrow::Cow::Owned(s.bytes().filter(|b| !is_b64_space(*b)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(s.as_bytes())
+    }
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, DecodeError> {
+    let s = without_spaces(s);
+    if !padding_ok(&s) {
+        return Err(malformed_b64());
+    }
+    B64_LENIENT.decode(&*s).map_err(|_| malformed_b64())
+}
+
+/// Decodes a short part (IV, tag) into `buf`; longer parts are refused, as no IV or tag is.
+fn b64_into<'b>(s: &str, buf: &'b mut [u8]) -> Result<&'b [u8], DecodeError> {
+    let s = without_spaces(s);
+    let data = s.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    if !padding_ok(&s) || data > base64::encoded_len(buf.len(), false).unwrap_or(0) {
+        return Err(DecodeError::Decryption);
+    }
+    let n = B64_LENIENT
+        .decode_slice(&*s, buf)
+        .map_err(|_| malformed_b64())?;
+    Ok(&buf[..n])
+}
+
+/// Decodes an Auth.js JWE with the keys of one salt, at `now` (seconds since the epoch).
+///
+/// With a `kid`, the secret whose thumbprint matches is used; without one, only the first.
+/// Everything jose's `jwtDecrypt` refuses is refused, everything it accepts is accepted (see
+/// `tests/fixtures/jose-edge-tokens.json`); the differences are listed in the module docs.
+pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, DecodeError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(DecodeError::Malformed("token too long"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(ek), Some(iv), Some(ct), Some(tag), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(DecodeError::Malformed("expected five dot-separated parts"));
+    };
+    let header_json = b64(h)?;
+    let header = JweHeader::parse(&header_json)?;
+    if header.crit {
+        return Err(DecodeError::Unsupported("crit header".into()));
+    }
+    let inflate = match header.zip {
+        Member::Absent => false,
+        ref z if z.is("DEF") => true,
+        _ => return Err(DecodeError::Unsupported("zip other than DEF".into())),
+    };
+    if !header.alg.is("dir") {
+        return Err(DecodeError::Unsupported("alg other than dir".into()));
+    }
+    let enc = match &header.enc {
+        Member::Str(s) => Enc::parse(s),
+        _ => None,
+    }
+    .ok_or_else(|| DecodeError::Unsupported("enc other than A256CBC-HS512 or A256GCM".into()))?;
+    if !ek.is_empty() {
+        return Err(DecodeError::Malformed(
+            "unexpected encrypted key for alg dir",
+        ));
+    }
+    let secret = match &header.kid {
+        Member::Absent => keys.secrets.first(),
+        Member::Str(kid) => keys.secrets.iter().find(|k| k.for_enc(enc).1 == kid),
+        // `kid: null` (or any non-string) is a kid no thumbprint equals.
+        Member::Other => None,
+    }
+    .ok_or(DecodeError::NoMatchingKey)?;
+    let (key, _) = secret.for_enc(enc);
+    let mut iv_buf = [0u8; 16];
+    let iv = b64_into(iv, &mut iv_buf)?;
+    let mut tag_buf = [0u8; 32];
+    let tag = b64_into(tag, &mut tag_buf)?;
+    let ct = b64(ct)?;
+    let aad = h.as_bytes();
+    let mut plaintext = match enc {
+        Enc::A256CbcHs512 => cbc_hs512_decrypt(secret, aad, iv, &ct, tag)?,
+        Enc::A256Gcm => gcm_decrypt(key, aad, iv, &ct, tag)?,
+    };
+    if inflate {
+        plaintext = inflate_bounded(&plaintext)?;
+    }
+    let claims: Map<String, Value> = serde_json::from_slice(strip_bom(&plaintext))
+        .map_err(|_| DecodeError::Malformed("payload is not a JSON object"))?;
+    check_time(&claims, now)?;
+    header.check_replicated(&claims, &plaintext)?;
+    Ok(Claims(claims))
+}
+
+/// Raw DEFLATE, refused past [`MAX_DECOMPRESSED_LEN`] bytes of output (checked while
+/// inflating, never allocating more than the bound plus one byte). Bytes after the end of the
+/// stream are ignored, as Node's `DecompressionStream` ignores them.
+fn inflate_bounded(data: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    // One byte over the bound tells "exactly the bound" from "more".
+    match miniz_oxide::inflate::decompress_to_vec_with_limit(data, MAX_DECOMPRESSED_LEN + 1) {
+        Ok(out) if out.len() <= MAX_DECOMPRESSED_LEN => Ok(out),
+        Ok(_) => Err(DecodeError::Malformed(
+            "decompressed plaintext exceeds the limit",
+        )),
+        Err(e) if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => Err(
+            DecodeError::Malformed("decompressed plaintext exceeds the limit"),
+        ),
+        Err(_) => Err(DecodeError::Malformed("plaintext does not inflate")),
+    }
+}
+
+pub(super) fn cbc_mac(keyed: &HmacSha512, aad: &[u8], iv: &[u8], ct: &[u8]) -> HmacSha512 {
+    let mut mac = keyed.clone();
+    mac.update(aad);
+    mac.update(iv);
+    mac.update(ct);
+    mac.update(&((aad.len() as u64) * 8).to_be_bytes());
+    mac
+}
+
+fn cbc_hs512_decrypt(
+    keys: &SecretKeys,
+    aad: &[u8],
+    iv: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, DecodeError> {
+    if iv.len() != 16 || tag.len() != 32 || ct.is_empty() || ct.len() % 16 != 0 {
+        return Err(DecodeError::Decryption);
+    }
+    let enc_key = &keys.cbc_key[32..];
+    // Constant-time comparison of the left-truncated tag (RFC 7518 §5.2.2.1).
+    cbc_mac(&keys.cbc_mac, aad, iv, ct)
+        .verify_truncated_left(tag)
+        .map_err(|_| DecodeError::Decryption)?;
+    cbc::Decryptor::<aes::Aes256>::new_from_slices(enc_key, iv)
+        .map_err(|_| DecodeError::Decryption)?
+        .decrypt_padded_vec_mut::<Pkcs7>(ct)
+        .map_err(|_| DecodeError::Decryption)
+}
+
+fn gcm_decrypt(
+    key: &[u8],
+    aad: &[u8],
+    iv: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, DecodeError> {
+    if iv.len() != 12 || tag.len() != 16 {
+        return Err(DecodeError::Decryption);
+    }
+    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| DecodeError::Decryption)?;
+    let mut msg = Vec::with_capacity(ct.len() + tag.len());
+    msg.extend_from_slice(ct);
+    msg.extend_from_slice(tag);
+    cipher
+        .decrypt(Nonce::from_slice(iv), Payload { msg: &msg, aad })
+        .map_err(|_| DecodeError::Decryption)
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the operating system random source is available");
+    b
+}
+
+/// `now + max_age` as Auth.js writes `exp`, refused when JavaScript could not hold it exactly.
+pub(super) fn expiry(now: u64, max_age: u64) -> Result<u64, EncodeError> {
+    now.checked_add(max_age)
+        .filter(|exp| *exp <= MAX_SAFE_INTEGER)
+        .ok_or(EncodeError::MaxAgeTooLarge { max_age })
+}
+
+/// Encodes claims the way Auth.js `encode` does: adds `iat`, `exp` (`now + max_age`) and a
+/// random `jti`, then encrypts with `dir` + `enc` and writes the key's thumbprint as `kid`.
+///
+/// Fails when `now + max_age` is past 2^53 - 1 (JavaScript would read another `exp`).
+pub fn try_encode_jwe(
+    claims: &Map<String, Value>,
+    keys: &SecretKeys,
+    enc: Enc,
+    max_age: u64,
+) -> Result<String, EncodeError> {
+    let now = now_secs();
+    Ok(encode_with_times(
+        claims,
+        keys,
+        enc,
+        now,
+        expiry(now, max_age)?,
+    ))
+}
+
+/// Like [`try_encode_jwe`], with `exp` capped at 2^53 - 1 (the latest time JavaScript reads
+/// exactly) rather than failing when `now + max_age` goes past it.
+pub fn encode_jwe(
+    claims: &Map<String, Value>,
+    keys: &SecretKeys,
+    enc: Enc,
+    max_age: u64,
+) -> String {
+    let now = now_secs();
+    let exp = now.saturating_add(max_age).min(MAX_SAFE_INTEGER);
+    encode_with_times(claims, keys, enc, now, exp)
+}
+
+fn encode_with_times(
+    claims: &Map<String, Value>,
+    keys: &SecretKeys,
+    enc: Enc,
+    now: u64,
+    exp: u64,
+) -> String {
+    let mut payload = claims.clone();
+    payload.insert("iat".into(), now.into());
+    payload.insert("exp".into(), exp.into());
+    payload.insert("jti".into(), uuid::Uuid::new_v4().to_string().into());
+    encode_jwe_raw(&payload, keys, enc)
+}
+
+/// Encrypts `payload` as is (no claims added); for tests and tooling.
+pub fn encode_jwe_raw(payload: &Map<String, Value>, keys: &SecretKeys, enc: Enc) -> String {
+    let (key, kid) = keys.for_enc(enc);
+    let header = serde_json::json!({ "alg": "dir", "enc": enc.as_str(), "kid": kid });
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let plaintext = Value::Object(payload.clone()).to_string();
+    let aad = h.as_bytes();
+    let (iv, ct, tag) = match enc {
+        Enc::A256CbcHs512 => {
+            let iv = random_bytes::<16>();
+            let ct = cbc::Encryptor::<aes::Aes256>::new_from_slices(&key[32..], &iv)
+                .expect("key and iv lengths are fixed")
+                .encrypt_padded_vec_mut::<Pkcs7>(plaintext.as_bytes());
+            let tag = cbc_mac(&keys.cbc_mac, aad, &iv, &ct)
+                .finalize()
+                .into_bytes();
+            (iv.to_vec(), ct, tag[..32].to_vec())
+        }
+        Enc::A256Gcm => {
+            let iv = random_bytes::<12>();
+            let cipher = Aes256Gcm::new_from_slice(key).expect("key length is fixed");
+            let mut out = cipher
+                .encrypt(
+                    Nonce::from_slice(&iv),
+                    Payload {
+                        msg: plaintext.as_bytes(),
+                        aad,
+                    },
+                )
+                .expect("AES-GCM encryption of in-memory data does not fail");
+            let tag = out.split_off(out.len() - 16);
+            (iv.to_vec(), out, tag)
+        }
+    };
+    format!(
+        "{h}..{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(iv),
+        URL_SAFE_NO_PAD.encode(ct),
+        URL_SAFE_NO_PAD.encode(tag)
+    )
+}

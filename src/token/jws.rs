@@ -1,0 +1,168 @@
+//! Signed JWTs (JWS), for deployments that replaced Auth.js's encoder with jose's `SignJWT`.
+//!
+//! `jsonwebtoken` checks the signature and the algorithm allow-list; the claims are then checked
+//! as jose's `jwtVerify` checks them with `clockTolerance: 15` and the configured `audience` and
+//! `issuer` (jsonwebtoken's own claim rules differ: `exp` boundary, integer-only times, `aud`
+//! refused when no audience is set, an `iss` array accepted).
+
+use std::fmt;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use super::{Claims, DecodeError, MAX_TOKEN_LEN, check_time, now_secs};
+
+/// Keys and rules for signed JWTs (JWS), for deployments that replaced Auth.js's encoder.
+#[derive(Clone)]
+pub struct JwsKeys {
+    key: DecodingKey,
+    validation: Validation,
+    audience: Vec<String>,
+    issuer: Vec<String>,
+}
+
+impl fmt::Debug for JwsKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwsKeys")
+            .field("algorithms", &self.validation.algorithms)
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a JWS configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwsConfigError {
+    /// An algorithm name jsonwebtoken does not know (or `none`).
+    #[error("unknown algorithm {0:?}")]
+    UnknownAlgorithm(String),
+    /// The allow-list is empty.
+    #[error("at least one algorithm is required")]
+    NoAlgorithms,
+    /// HMAC and public-key algorithms mixed in one list (algorithm confusion).
+    #[error("algorithms must all be of one family (HS*, RS*/PS*, ES*, or EdDSA)")]
+    MixedFamilies,
+    /// The key could not be read for that family.
+    #[error("key is not valid for {0}: {1}")]
+    BadKey(&'static str, String),
+}
+
+fn family(alg: Algorithm) -> &'static str {
+    use Algorithm::*;
+    match alg {
+        HS256 | HS384 | HS512 => "HMAC",
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => "RSA",
+        ES256 | ES384 => "EC",
+        EdDSA => "EdDSA",
+    }
+}
+
+impl JwsKeys {
+    /// Builds JWS decoding rules from an allow-list and a key: the shared secret for `HS*`,
+    /// a PEM public key for the others. No audience or issuer is required until set with
+    /// [`JwsKeys::with_audience`] / [`JwsKeys::with_issuer`].
+    pub fn new(algorithms: &[String], key: &str) -> Result<Self, JwsConfigError> {
+        let algs = algorithms
+            .iter()
+            .map(|a| {
+                a.parse::<Algorithm>()
+                    .map_err(|_| JwsConfigError::UnknownAlgorithm(a.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = *algs.first().ok_or(JwsConfigError::NoAlgorithms)?;
+        let fam = family(first);
+        if algs.iter().any(|a| family(*a) != fam) {
+            return Err(JwsConfigError::MixedFamilies);
+        }
+        let bad = |e: jsonwebtoken::errors::Error| JwsConfigError::BadKey(fam, e.to_string());
+        let key = match fam {
+            "HMAC" => DecodingKey::from_secret(key.as_bytes()),
+            "RSA" => DecodingKey::from_rsa_pem(key.as_bytes()).map_err(bad)?,
+            "EC" => DecodingKey::from_ec_pem(key.as_bytes()).map_err(bad)?,
+            _ => DecodingKey::from_ed_pem(key.as_bytes()).map_err(bad)?,
+        };
+        // Signature and algorithm only: the claims are checked by `check_claims`.
+        let mut validation = Validation::new(first);
+        validation.algorithms = algs;
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        Ok(JwsKeys {
+            key,
+            validation,
+            audience: Vec::new(),
+            issuer: Vec::new(),
+        })
+    }
+
+    /// Requires an `aud` claim naming one of `audience` (jose's `audience` option: a string
+    /// `aud` in the list, or an array `aud` with at least one member in it). Empty: any `aud`.
+    pub fn with_audience(mut self, audience: &[String]) -> Self {
+        self.audience = audience.to_vec();
+        self
+    }
+
+    /// Requires an `iss` claim equal to one of `issuer` (jose's `issuer` option). Empty: any.
+    pub fn with_issuer(mut self, issuer: &[String]) -> Self {
+        self.issuer = issuer.to_vec();
+        self
+    }
+
+    /// Verifies and decodes a compact JWS now.
+    pub fn decode(&self, token: &str) -> Result<Claims, DecodeError> {
+        self.decode_at(token, now_secs())
+    }
+
+    /// Verifies and decodes a compact JWS at `now` (seconds since the epoch).
+    pub fn decode_at(&self, token: &str, now: u64) -> Result<Claims, DecodeError> {
+        use jsonwebtoken::errors::ErrorKind;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(DecodeError::Malformed("token too long"));
+        }
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    DecodeError::Unsupported("JWS alg not in the allow-list".into())
+                }
+                ErrorKind::InvalidSignature => DecodeError::Decryption,
+                _ => DecodeError::Malformed("invalid signed JWT"),
+            })?;
+        self.check_claims(&claims, now)?;
+        Ok(Claims(claims))
+    }
+
+    /// jose's `validateClaimsSet` for the options this mode has.
+    fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<(), DecodeError> {
+        if !self.issuer.is_empty() {
+            let iss = claims
+                .get("iss")
+                .ok_or(DecodeError::InvalidClaim("iss missing"))?;
+            if !iss
+                .as_str()
+                .is_some_and(|i| self.issuer.iter().any(|x| x == i))
+            {
+                return Err(DecodeError::InvalidClaim("unexpected iss"));
+            }
+        }
+        if !self.audience.is_empty() {
+            let aud = claims
+                .get("aud")
+                .ok_or(DecodeError::InvalidClaim("aud missing"))?;
+            let listed = |v: &Value| {
+                v.as_str()
+                    .is_some_and(|a| self.audience.iter().any(|x| x == a))
+            };
+            let ok = match aud {
+                Value::Array(items) => items.iter().any(listed),
+                v => listed(v),
+            };
+            if !ok {
+                return Err(DecodeError::InvalidClaim("unexpected aud"));
+            }
+        }
+        check_time(claims, now)
+    }
+}
