@@ -436,6 +436,11 @@ fn refuse_fractions(
 /// Where requests go: the parsed upstream origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
+    /// Whether the upstream speaks TLS (`https`).
+    pub tls: bool,
+    /// `http://host:port` with the port always written: what awc is handed (the transport
+    /// does TLS itself, see [`crate::transport`]).
+    pub wire_origin: String,
     /// `host[:port]` as written in `base_url` (the `Host` header sent upstream).
     pub authority: String,
     /// `scheme://authority`.
@@ -623,7 +628,10 @@ fn parse_base_url(raw: &str, strict_https: bool) -> Result<Upstream, ConfigError
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
     };
+    let port = url.port_or_known_default().unwrap_or(80);
     Ok(Upstream {
+        tls: scheme == "https",
+        wire_origin: format!("http://{host}:{port}"),
         origin: format!("{scheme}://{authority}"),
         authority,
     })
@@ -841,8 +849,8 @@ impl RuntimeConfig {
     pub fn target_url(&self, suffix: &str, query: Option<&str>) -> String {
         let path = join_path(&self.target_base_path, suffix);
         match query {
-            Some(q) => format!("{}{path}?{q}", self.upstream.origin),
-            None => format!("{}{path}", self.upstream.origin),
+            Some(q) => format!("{}{path}?{q}", self.upstream.wire_origin),
+            None => format!("{}{path}", self.upstream.wire_origin),
         }
     }
 }

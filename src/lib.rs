@@ -18,6 +18,7 @@ pub mod http;
 pub mod server;
 pub mod session;
 pub mod token;
+pub mod transport;
 
 pub use error::{AuthError, ConfigError, UpstreamError};
 pub use handle::AuthProxy;

@@ -94,6 +94,44 @@ async fn body_shorter_than_its_content_length_is_a_502_not_a_truncated_200() {
 }
 
 #[actix_web::test]
+async fn chunked_body_without_its_last_chunk_is_a_502() {
+    let up = RawUpstream::start(|_, _| {
+        Act::ReplyClose(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec(),
+        )
+    });
+    let p = TestProxy::start(Some(quick(&up.url()))).await;
+    let res = client()
+        .post(p.url("/api/auth/signout"))
+        .send_body("a=1")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn complete_chunked_body_is_relayed_whole() {
+    let up = RawUpstream::start(|_, _| {
+        Act::Reply(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                .to_vec(),
+        )
+    });
+    let p = TestProxy::start(Some(quick(&up.url()))).await;
+    for _ in 0..2 {
+        let mut res = p.get("/api/auth/csrf").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(&res.body().await.unwrap()[..], b"hello world");
+    }
+    assert_eq!(
+        up.connections(),
+        1,
+        "the connection was reused after a complete body"
+    );
+}
+
+#[actix_web::test]
 async fn truncated_get_answer_is_retried_on_a_fresh_connection() {
     let up = RawUpstream::start(|n, _| {
         if n == 0 {
@@ -118,20 +156,25 @@ fn interim_then(status_line: &str, body: &str) -> Vec<u8> {
 }
 
 #[actix_web::test]
-async fn interim_answers_are_never_relayed_as_the_final_one() {
+async fn interim_answers_are_skipped_and_the_final_answer_relayed() {
     for interim in [
         "HTTP/1.1 100 Continue",
         "HTTP/1.1 102 Processing",
         "HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload",
     ] {
-        let up = RawUpstream::start(move |_, _| Act::Reply(interim_then(interim, "null")));
+        let up = RawUpstream::start(move |_, _| Act::Reply(interim_then(interim, "{\"ok\":1}")));
         let p = TestProxy::start(Some(quick(&up.url()))).await;
-        let res = p.get("/api/auth/session").await;
-        assert!(
-            res.status().as_u16() >= 200,
-            "{interim}: relayed {}",
-            res.status()
-        );
+        let mut res = p.get("/api/auth/session").await;
+        assert_eq!(res.status(), 200, "{interim}");
+        assert_eq!(&res.body().await.unwrap()[..], b"{\"ok\":1}", "{interim}");
+        let status = client()
+            .post(p.url("/api/auth/callback/credentials"))
+            .send_body("a=1")
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{interim} before a POST's answer");
+        assert_eq!(up.count(), 2, "{interim}: one attempt each");
     }
 }
 

@@ -18,6 +18,7 @@ use backon::{ExponentialBuilder, Retryable};
 
 use crate::config::RuntimeConfig;
 use crate::error::UpstreamError;
+use crate::transport::UpstreamConnector;
 
 /// Pooled connections kept per worker thread.
 const POOL_LIMIT: usize = 256;
@@ -116,7 +117,7 @@ impl UpstreamActor {
     }
 }
 
-fn build_client(cfg: &RuntimeConfig) -> awc::Client {
+fn tls_config() -> Arc<rustls::ClientConfig> {
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -126,16 +127,21 @@ fn build_client(cfg: &RuntimeConfig) -> awc::Client {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     })
     .with_no_client_auth();
+    Arc::new(tls)
+}
+
+fn build_client(cfg: &RuntimeConfig) -> awc::Client {
+    let connector = UpstreamConnector::new(cfg.upstream.tls.then(tls_config));
     awc::Client::builder()
         .no_default_headers()
         .disable_redirects()
         .timeout(cfg.per_try_timeout)
         .connector(
             awc::Connector::new()
+                .connector(connector)
                 .timeout(cfg.connect_timeout)
                 .conn_keep_alive(cfg.pool_idle_timeout)
-                .limit(POOL_LIMIT)
-                .rustls_0_23(Arc::new(tls)),
+                .limit(POOL_LIMIT),
         )
         .finish()
 }
