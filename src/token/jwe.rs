@@ -44,33 +44,42 @@ fn malformed_b64() -> DecodeError {
     DecodeError::Malformed("invalid base64url")
 }
 
-/// A part without ASCII whitespace, borrowed when it had none (the usual case).
-fn without_spaces(s: &str) -> std::borrow::Cow<'_, [u8]> {
-    if s.bytes().any(is_b64_space) {
-        std::borrow::Cow::Owned(s.bytes().filter(|b| !is_b64_space(*b)).collect())
-    } else {
-        std::borrow::Cow::Borrowed(s.as_bytes())
+/// Decodes one part; a part that fails and holds ASCII whitespace is decoded again without it
+/// (`atob` skips whitespace), so the usual part is scanned once.
+fn lenient<T>(
+    s: &str,
+    mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    match decode(s.as_bytes()) {
+        Err(_) if s.bytes().any(is_b64_space) => {
+            let compact: Vec<u8> = s.bytes().filter(|b| !is_b64_space(*b)).collect();
+            decode(&compact)
+        }
+        r => r,
     }
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, DecodeError> {
-    let s = without_spaces(s);
-    if !padding_ok(&s) {
-        return Err(malformed_b64());
-    }
-    B64_LENIENT.decode(&*s).map_err(|_| malformed_b64())
+    lenient(s, |s| {
+        if !padding_ok(s) {
+            return Err(malformed_b64());
+        }
+        B64_LENIENT.decode(s).map_err(|_| malformed_b64())
+    })
 }
 
 /// Decodes a short part (IV, tag) into `buf`; longer parts are refused, as no IV or tag is.
 fn b64_into<'b>(s: &str, buf: &'b mut [u8]) -> Result<&'b [u8], DecodeError> {
-    let s = without_spaces(s);
-    let data = s.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
-    if !padding_ok(&s) || data > base64::encoded_len(buf.len(), false).unwrap_or(0) {
-        return Err(DecodeError::Decryption);
-    }
-    let n = B64_LENIENT
-        .decode_slice(&*s, buf)
-        .map_err(|_| malformed_b64())?;
+    let max = base64::encoded_len(buf.len(), false).unwrap_or(0);
+    let n = lenient(s, |s| {
+        let data = s.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+        if !padding_ok(s) || data > max {
+            return Err(DecodeError::Decryption);
+        }
+        B64_LENIENT
+            .decode_slice(s, &mut *buf)
+            .map_err(|_| malformed_b64())
+    })?;
     Ok(&buf[..n])
 }
 
