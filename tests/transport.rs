@@ -301,3 +301,89 @@ async fn a_silent_upstream_answers_within_the_deadline() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(up.count() <= 3);
 }
+
+/// Every failure point of an upstream exchange, for a GET that may be retried and a POST that
+/// may not: the POST reaches the upstream at most once, no attempt count exceeds
+/// `max_attempts`, and the client gets one complete answer or an error status in time.
+#[actix_web::test]
+async fn every_failure_point_keeps_the_retry_promises() {
+    let cases: Vec<(&str, Option<Act>)> = vec![
+        ("refuse", None),
+        ("accept-and-close", None),
+        ("close after the head", Some(Act::CloseAfterHead)),
+        ("close after the body", Some(Act::CloseAfterBody)),
+        (
+            "close mid-head",
+            Some(Act::ReplyClose(b"HTTP/1.1 200 OK\r\ncontent-le".to_vec())),
+        ),
+        (
+            "close mid-body",
+            Some(Act::ReplyClose(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n{\"us".to_vec(),
+            )),
+        ),
+        (
+            "close mid-chunk",
+            Some(Act::ReplyClose(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n9\r\n{\"us".to_vec(),
+            )),
+        ),
+        (
+            "close after a 1xx",
+            Some(Act::ReplyClose(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())),
+        ),
+    ];
+    for (name, act) in cases {
+        for post in [false, true] {
+            let (url, up) = match (name, &act) {
+                ("refuse", _) => (format!("http://127.0.0.1:{}", closed_port()), None),
+                (_, None) => {
+                    let up = RawUpstream::accept_and_close();
+                    (up.url(), Some(up))
+                }
+                (_, Some(act)) => {
+                    let act = act.clone();
+                    let up = RawUpstream::start(move |_, _| act.clone());
+                    (up.url(), Some(up))
+                }
+            };
+            let mut o = quick(&url);
+            o.timeouts.request_ms = 2000;
+            let p = TestProxy::start(Some(o)).await;
+            let started = Instant::now();
+            let (status, body) = if post {
+                let mut res = client()
+                    .post(p.url("/api/auth/callback/credentials"))
+                    .send_body("csrfToken=x")
+                    .await
+                    .unwrap();
+                (res.status().as_u16(), res.body().await.unwrap())
+            } else {
+                let mut res = p.get("/api/auth/session").await;
+                (res.status().as_u16(), res.body().await.unwrap())
+            };
+            let what = format!("{name}, {}", if post { "POST" } else { "GET" });
+            assert!(
+                started.elapsed() < Duration::from_millis(2000 + 1500),
+                "{what}: answered after the deadline"
+            );
+            assert!(
+                (500..600).contains(&status),
+                "{what}: a broken exchange must be an error, got {status}"
+            );
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+                "{what}: the error body is complete JSON"
+            );
+            let received = up.as_ref().map_or(0, RawUpstream::count);
+            if post {
+                assert!(
+                    received <= 1,
+                    "{what}: the upstream got the POST {received} times"
+                );
+            } else {
+                assert!(received <= 3, "{what}: {received} attempts > max_attempts");
+            }
+        }
+    }
+}
