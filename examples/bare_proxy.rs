@@ -2,7 +2,7 @@
 //! (no retries, no header hygiene, no limits). It shows what the framework itself costs, so the
 //! gap between it and authjs-proxy is what authjs-proxy's own work costs.
 //!
-//! `cargo run --release --example bare_proxy -- 127.0.0.1:18084 http://127.0.0.1:18081`
+//! `cargo run --release --example bare_proxy -- 127.0.0.1:18084 http://127.0.0.1:18081 [WORKERS]`
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 
@@ -31,13 +31,14 @@ async fn main() -> std::io::Result<()> {
     let upstream = args
         .next()
         .unwrap_or_else(|| "http://127.0.0.1:18081".into());
+    let workers = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
     HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(awc::Client::default()))
             .app_data(web::Data::new(upstream.clone()))
             .route("/api/auth/session", web::get().to(session))
     })
-    .workers(2)
+    .workers(workers)
     .bind(listen)?
     .run()
     .await

@@ -21,6 +21,10 @@ pub const DEFAULT_MOUNT: &str = "/api/auth";
 #[derive(Clone)]
 pub struct WorkerUpstream(pub Addr<UpstreamActor>);
 
+/// This worker thread's `TokenActor`, registered by [`crate::configure`].
+#[derive(Clone)]
+pub struct WorkerTokens(pub Addr<TokenActor>);
+
 struct Inner {
     runtime: Addr<RuntimeActor>,
     tokens: Addr<TokenActor>,
@@ -68,11 +72,10 @@ impl AuthProxy {
     /// `unconfigured_mount` get `503`.
     pub fn start_with_mount(unconfigured_mount: &str) -> Self {
         let current: SharedConfig = Arc::new(ArcSwapOption::empty());
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         AuthProxy {
             inner: Arc::new(Inner {
                 runtime: RuntimeActor::new(current.clone()).start(),
-                tokens: TokenActor::start_pool(threads),
+                tokens: TokenActor.start(),
                 current,
                 fallback_upstream: UpstreamActor::new().start(),
                 unconfigured_mount: crate::config::normalize_path(unconfigured_mount),
@@ -115,7 +118,8 @@ impl AuthProxy {
         self.inner.runtime.clone()
     }
 
-    /// The `TokenActor` pool.
+    /// The `TokenActor` of the thread that started the runtime (request handlers use their
+    /// worker's own).
     pub fn tokens(&self) -> Addr<TokenActor> {
         self.inner.tokens.clone()
     }
@@ -145,6 +149,10 @@ impl AuthProxy {
         raw: bool,
     ) -> Result<Option<Token>, AuthError> {
         let side = ClientSide::from_headers(headers, scheme)?;
-        session::token(self, &self.fallback_upstream(), headers, &side, raw).await
+        let workers = session::Workers {
+            upstream: self.fallback_upstream(),
+            tokens: self.tokens(),
+        };
+        session::token(self, &workers, headers, &side, raw).await
     }
 }

@@ -16,14 +16,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use siphasher::sip128::{Hasher128, SipHasher13};
 
-use crate::actors::token::Decode;
+use crate::actors::token::{Decode, TokenActor};
 use crate::actors::upstream::{Forward, Replay, UpstreamActor};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
 use crate::cookies::{
     find_session_token, is_plain_cookie_value, is_session_cookie, request_cookies,
 };
 use crate::error::AuthError;
-use crate::handle::{AuthProxy, WorkerUpstream};
+use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
 use crate::http::headers::{ClientSide, public_proto, upstream_request_headers};
 use crate::token::Claims;
 
@@ -410,17 +410,23 @@ pub(crate) async fn server_session(
     }
 }
 
+/// The actors of the thread a lookup runs on.
+pub(crate) struct Workers {
+    pub(crate) upstream: Addr<UpstreamActor>,
+    pub(crate) tokens: Addr<TokenActor>,
+}
+
 /// Implements `get_token` for a header map.
 pub(crate) async fn token(
     proxy: &AuthProxy,
-    upstream: &Addr<UpstreamActor>,
+    workers: &Workers,
     caller: &HeaderMap,
     side: &ClientSide,
     raw: bool,
 ) -> Result<Option<Token>, AuthError> {
     let cfg = proxy.config().ok_or(AuthError::Unconfigured)?;
     if cfg.session_strategy == SessionStrategy::Database && !raw {
-        return Ok(server_session(cfg, upstream, caller, side)
+        return Ok(server_session(cfg, &workers.upstream, caller, side)
             .await?
             .map(Token::Session));
     }
@@ -432,8 +438,8 @@ pub(crate) async fn token(
         return Ok(Some(Token::Raw(found.value)));
     }
     let keys = cfg.keys.clone().ok_or(AuthError::NoSecret)?;
-    let claims = proxy
-        .tokens()
+    let claims = workers
+        .tokens
         .send(Decode {
             keys,
             token: found.value,
@@ -444,8 +450,8 @@ pub(crate) async fn token(
     Ok(claims.map(Token::Claims))
 }
 
-/// The proxy and this worker's upstream actor, from the app the request runs in.
-fn mounted(req: &HttpRequest) -> Result<(AuthProxy, Addr<UpstreamActor>), AuthError> {
+/// The proxy and this worker's actors, from the app the request runs in.
+fn mounted(req: &HttpRequest) -> Result<(AuthProxy, Workers), AuthError> {
     let proxy = req
         .app_data::<web::Data<AuthProxy>>()
         .ok_or(AuthError::NotMounted)?;
@@ -453,7 +459,11 @@ fn mounted(req: &HttpRequest) -> Result<(AuthProxy, Addr<UpstreamActor>), AuthEr
         .app_data::<web::Data<WorkerUpstream>>()
         .map(|w| w.0.clone())
         .unwrap_or_else(|| proxy.fallback_upstream());
-    Ok((proxy.get_ref().clone(), upstream))
+    let tokens = req
+        .app_data::<web::Data<WorkerTokens>>()
+        .map(|w| w.0.clone())
+        .unwrap_or_else(|| proxy.tokens());
+    Ok((proxy.get_ref().clone(), Workers { upstream, tokens }))
 }
 
 /// Asks the upstream `GET <target_base_path>/session` with the caller's cookies.
@@ -467,10 +477,10 @@ fn mounted(req: &HttpRequest) -> Result<(AuthProxy, Addr<UpstreamActor>), AuthEr
 ///
 /// Answers are cached per session cookie for `session_cache.ttl_ms`.
 pub async fn get_server_session(req: &HttpRequest) -> Result<Option<Session>, AuthError> {
-    let (proxy, upstream) = mounted(req)?;
+    let (proxy, workers) = mounted(req)?;
     let cfg = proxy.config().ok_or(AuthError::Unconfigured)?;
     let side = ClientSide::of(req)?;
-    server_session(cfg, &upstream, req.headers(), &side).await
+    server_session(cfg, &workers.upstream, req.headers(), &side).await
 }
 
 /// The session token of `req`, with the seed's semantics:
@@ -480,7 +490,7 @@ pub async fn get_server_session(req: &HttpRequest) -> Result<Option<Session>, Au
 ///   expired or foreign token; `Err(AuthError::NoSecret)` when no secret is configured);
 /// * `database` strategy: `raw` → the cookie value; otherwise the session from the upstream.
 pub async fn get_token(req: &HttpRequest, raw: bool) -> Result<Option<Token>, AuthError> {
-    let (proxy, upstream) = mounted(req)?;
+    let (proxy, workers) = mounted(req)?;
     let side = ClientSide::of(req)?;
-    token(&proxy, &upstream, req.headers(), &side, raw).await
+    token(&proxy, &workers, req.headers(), &side, raw).await
 }

@@ -1,11 +1,13 @@
-//! `TokenActor`: decodes (and encodes) Auth.js session tokens on its own threads.
+//! `TokenActor`: decodes (and encodes) Auth.js session tokens.
 //!
-//! Decoding is CPU-only work, so the actor runs on a `SyncArbiter`. Keys arrive derived with
-//! the configuration snapshot; nothing is derived per token.
+//! Decoding is a few microseconds of CPU-only work: a hop to another thread would cost more
+//! than the work itself. So each actix-web worker gets its own `TokenActor` (started by
+//! [`crate::configure`]), a request's decode never leaves its thread, and the mailbox is
+//! bounded. Keys arrive derived with the configuration snapshot; nothing is derived per token.
 
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Handler, Message, SyncArbiter, SyncContext};
+use actix::{Actor, Context, Handler, Message};
 use serde_json::{Map, Value};
 
 use crate::token::{self, Claims, Enc, TokenKeys};
@@ -57,19 +59,19 @@ pub fn decode_session_token(keys: &TokenKeys, token: &str, salt: Option<&str>) -
     }
 }
 
+/// Most messages waiting in one `TokenActor`'s mailbox; senders wait beyond it.
+pub const MAILBOX_CAPACITY: usize = 1024;
+
 /// The token decoder.
 #[derive(Debug, Default)]
 pub struct TokenActor;
 
-impl TokenActor {
-    /// Starts `threads` decoder threads.
-    pub fn start_pool(threads: usize) -> Addr<TokenActor> {
-        SyncArbiter::start(threads.max(1), || TokenActor)
-    }
-}
-
 impl Actor for TokenActor {
-    type Context = SyncContext<Self>;
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
 }
 
 impl Handler<Decode> for TokenActor {

@@ -9,8 +9,9 @@ pub mod routes;
 use actix::Actor;
 use actix_web::{guard, web};
 
+use crate::actors::token::TokenActor;
 use crate::actors::upstream::UpstreamActor;
-use crate::handle::{AuthProxy, WorkerUpstream};
+use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
 
 /// Mounts the Auth.js routes and registers `proxy` for the helpers and extractors.
 ///
@@ -36,6 +37,7 @@ pub fn configure(proxy: AuthProxy) -> impl Fn(&mut web::ServiceConfig) + Clone +
         let guard_proxy = proxy.clone();
         cfg.app_data(web::Data::new(proxy.clone()))
             .app_data(web::Data::new(WorkerUpstream(UpstreamActor::new().start())))
+            .app_data(web::Data::new(WorkerTokens(TokenActor.start())))
             // An empty-prefix scope matches every path without a regex; the guard keeps it to
             // the current mount path, so other paths fall through to the app's own routes.
             .service(
