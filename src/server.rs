@@ -37,10 +37,28 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
     if let Some(path) = reload_from {
         reload_on_sighup(proxy.clone(), path);
     }
+    let gate = if file.forward_auth.enabled {
+        let gate = file
+            .forward_auth
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        tracing::info!(path = gate.path(), "forward-auth endpoint enabled");
+        Some(gate)
+    } else {
+        None
+    };
     let app_proxy = proxy.clone();
     let server = HttpServer::new(move || {
+        let gate = gate.clone();
+        let gate_proxy = app_proxy.clone();
         App::new()
             .route("/healthz", web::get().to(healthz))
+            // Before the Auth.js routes, so a root mount cannot shadow the endpoint.
+            .configure(move |c| {
+                if let Some(gate) = &gate {
+                    crate::gate::configure(gate_proxy.clone(), gate.clone())(c);
+                }
+            })
             .configure(crate::configure(app_proxy.clone()))
     })
     .workers(file.server.workers)
