@@ -322,12 +322,30 @@ async fn query_cannot_widen_the_configured_rules() {
 }
 
 #[actix_web::test]
-async fn unknown_query_parameter_is_refused_not_ignored() {
+async fn malformed_narrowing_value_is_400_never_200() {
     let p = start(jwt_options(), |_| {}).await;
-    let q = format!("{VERIFY}?allowed_email_domain=b.com");
+    let q = format!("{VERIFY}?allowed_email_domains=");
     let a = ask(&p, "GET", &q, &[("cookie", &cookie(&ada_claims()))]).await;
     assert_eq!(a.status, 400);
     assert_uncacheable(&a);
+}
+
+#[actix_web::test]
+async fn the_clients_own_query_parameters_are_ignored() {
+    let p = start(jwt_options(), |_| {}).await;
+    let q = format!("{VERIFY}?page=2&sort=name");
+    let a = ask(&p, "GET", &q, &[("cookie", &cookie(&ada_claims()))]).await;
+    assert_eq!(a.status, 200);
+}
+
+#[actix_web::test]
+async fn paths_below_the_endpoint_are_decided_too_for_envoy_path_prefix() {
+    let p = start(jwt_options(), |_| {}).await;
+    let path = format!("{VERIFY}/reports/2025?page=2");
+    let c = cookie(&ada_claims());
+    assert_eq!(ask(&p, "GET", &path, &[("cookie", &c)]).await.status, 200);
+    assert_eq!(ask(&p, "GET", &path, &[]).await.status, 401);
+    assert_eq!(ask(&p, "GET", &format!("{VERIFY}x"), &[]).await.status, 404);
 }
 
 // --- identity headers ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use actix::Addr;
-use actix_web::http::header::HeaderMap;
+use actix_web::HttpRequest;
 
 use crate::actors::token::decode_session_token;
 use crate::actors::upstream::UpstreamActor;
@@ -17,8 +17,7 @@ use crate::config::{RuntimeConfig, SessionStrategy};
 use crate::cookies::find_session_token;
 use crate::error::AuthError;
 use crate::gate::rules::Subject;
-use crate::http::headers::ClientSide;
-use crate::session::server_session;
+use crate::session::{client_side, server_session};
 
 /// Where an identity came from (for the decision log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +54,7 @@ fn cookie_names(names: &[String], secure: bool) -> Cow<'_, [String]> {
     Cow::Owned(names.iter().filter(|n| prefixed(n)).cloned().collect())
 }
 
-/// Who `headers` belong to: `Ok(None)` for no valid session (missing, malformed, tampered,
+/// Who `req` belongs to: `Ok(None)` for no valid session (missing, malformed, tampered,
 /// expired, foreign), `Err` when the identity source could not answer (upstream down).
 ///
 /// `secure` is whether the client used https (the listener's TLS, or a trusted front proxy's
@@ -63,10 +62,10 @@ fn cookie_names(names: &[String], secure: bool) -> Cow<'_, [String]> {
 pub(crate) async fn identify(
     cfg: &Arc<RuntimeConfig>,
     upstream: &Addr<UpstreamActor>,
-    headers: &HeaderMap,
-    side: &ClientSide<'_>,
+    req: &HttpRequest,
     secure: bool,
 ) -> Result<Option<(Subject, Source)>, AuthError> {
+    let headers = req.headers();
     if let (SessionStrategy::Jwt, Some(keys)) = (cfg.session_strategy, &cfg.keys) {
         let Some(found) = find_session_token(headers, &cookie_names(&cfg.cookie_names, secure))
         else {
@@ -76,7 +75,7 @@ pub(crate) async fn identify(
         return Ok(claims.map(|c| (Subject::from_claims(c.0), Source::Token)));
     }
     // Lead's session rework: an upstream 5xx becomes `Err` here (today it is `Ok(None)`).
-    let session = server_session(cfg.clone(), upstream, headers, side).await?;
+    let session = server_session(cfg.clone(), upstream, headers, &client_side(req)).await?;
     Ok(session.and_then(|s| match serde_json::to_value(s) {
         Ok(serde_json::Value::Object(map)) => Some((Subject::from_session(map), Source::Session)),
         _ => None,

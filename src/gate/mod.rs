@@ -25,7 +25,6 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 pub use options::{ForwardAuth, ForwardAuthOptions, OnUnauthenticated};
 
 use crate::handle::{AuthProxy, WorkerUpstream};
-use crate::session::client_side;
 use forwarded::{PublicSide, is_trusted};
 use identity::{Source, identify};
 use options::{EMAIL_HEADER, NAME_HEADER, Policy, USER_HEADER};
@@ -37,7 +36,7 @@ struct Gate {
     gate: ForwardAuth,
 }
 
-/// Mounts the decision endpoint at `gate.path()` (GET and HEAD).
+/// Mounts the decision endpoint at `gate.path()` and below it (GET and HEAD).
 ///
 /// Use with `App::configure`, next to (and before) [`crate::configure`]: database-strategy
 /// decisions use the worker's upstream actor that [`crate::configure`] registers.
@@ -72,8 +71,10 @@ pub fn configure(
             proxy: proxy.clone(),
             gate: gate.clone(),
         });
+        // Also below the path: Envoy's ext_authz appends the original path to `path_prefix`.
+        let below = format!("{}/{{original:.*}}", gate.path());
         cfg.service(
-            web::resource(gate.path().to_owned())
+            web::resource([gate.path().to_owned(), below])
                 .app_data(state)
                 .route(web::get().to(verify))
                 .route(web::head().to(verify)),
@@ -93,8 +94,11 @@ fn log_decision(status: StatusCode, reason: &str, source: Option<Source>) {
 
 fn answer(status: StatusCode) -> HttpResponseBuilder {
     let mut b = HttpResponse::build(status);
-    b.insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::VARY, "Cookie, Authorization"));
+    b.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((
+            header::VARY,
+            HeaderValue::from_static("Cookie, Authorization"),
+        ));
     b
 }
 
@@ -124,19 +128,23 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     let narrowing = match Narrowing::parse(req.query_string()) {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "forward-auth query refused; check the front proxy's sub-request URL");
+            tracing::warn!(error = %e, "forward-auth narrowing refused; check the front proxy's sub-request URL");
             return json_answer(StatusCode::BAD_REQUEST, "invalid forward-auth rules");
         }
     };
     let headers = req.headers();
     let trusted = is_trusted(&policy.trusted_proxies, req.peer_addr().map(|a| a.ip()));
-    let side = client_side(&req);
-    let scheme = forwarded::forwarded_proto(headers, trusted).unwrap_or(side.scheme);
+    let listener_scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let scheme = forwarded::forwarded_proto(headers, trusted).unwrap_or(listener_scheme);
     let upstream = match req.app_data::<web::Data<WorkerUpstream>>() {
         Some(w) => w.0.clone(),
         None => state.proxy.fallback_upstream(),
     };
-    let who = identify(&cfg, &upstream, headers, &side, scheme == "https").await;
+    let who = identify(&cfg, &upstream, &req, scheme == "https").await;
     let (subject, source) = match who {
         Ok(Some(found)) => found,
         Ok(None) => {

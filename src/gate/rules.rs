@@ -24,9 +24,9 @@ pub enum RuleError {
     /// Empty segments, control characters or too long.
     #[error("is not a claim path (dot-separated names, e.g. role or org.team)")]
     BadClaimPath,
-    /// A query parameter the endpoint does not know (a typo must not silently widen).
-    #[error("unknown narrowing parameter")]
-    UnknownParameter,
+    /// The query string is not `application/x-www-form-urlencoded`.
+    #[error("malformed query string")]
+    Malformed,
     /// A narrowing parameter without a usable value.
     #[error("invalid value for narrowing parameter {0}")]
     BadValue(&'static str),
@@ -83,12 +83,12 @@ impl Subject {
         }
     }
 
-    fn walk<'a>(mut v: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    fn walk<'a, S: AsRef<str>>(mut v: &'a Map<String, Value>, path: &[S]) -> Option<&'a Value> {
         let (last, parents) = path.split_last()?;
         for seg in parents {
-            v = v.get(seg)?.as_object()?;
+            v = v.get(seg.as_ref())?.as_object()?;
         }
-        v.get(last).filter(|v| !v.is_null())
+        v.get(last.as_ref()).filter(|v| !v.is_null())
     }
 
     /// The value at `path`.
@@ -102,10 +102,9 @@ impl Subject {
     }
 
     fn first_text(&self, paths: &[&[&str]]) -> Option<String> {
-        paths.iter().find_map(|p| {
-            let path: Vec<String> = p.iter().map(|s| (*s).to_owned()).collect();
-            Self::walk(&self.root, &path).and_then(scalar_text)
-        })
+        paths
+            .iter()
+            .find_map(|p| Self::walk(&self.root, p).and_then(scalar_text))
     }
 
     /// `sub`, else `user.id`.
@@ -258,18 +257,23 @@ pub fn is_email(e: &str) -> bool {
 }
 
 impl Narrowing {
-    /// Parses the sub-request's query string. Unknown parameters and empty or malformed values
-    /// are errors: a typo must fail closed rather than silently not narrow.
+    /// Parses the sub-request's query string. An empty or malformed value of a narrowing
+    /// parameter is an error (the endpoint answers 400, never 200).
+    ///
+    /// Other parameters are ignored: Caddy's `forward_auth` (unless its `uri` ends in `?`) and
+    /// Envoy's `ext_authz` pass the client's own query along. That is harmless, because
+    /// narrowing can only narrow — a client can only lock itself out.
     ///
     /// # Examples
     /// ```
     /// use authjs_proxy::gate::rules::Narrowing;
     /// assert!(Narrowing::parse("allowed_email_domains=a.com,b.com&require=role:admin").is_ok());
-    /// assert!(Narrowing::parse("allowed_email_domain=a.com").is_err());
+    /// assert!(Narrowing::parse("allowed_email_domains=").is_err());
+    /// assert_eq!(Narrowing::parse("page=2"), Narrowing::parse(""));
     /// ```
     pub fn parse(query: &str) -> Result<Self, RuleError> {
         let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(query).map_err(|_| RuleError::UnknownParameter)?;
+            serde_urlencoded::from_str(query).map_err(|_| RuleError::Malformed)?;
         let mut out = Narrowing::default();
         for (key, value) in pairs {
             match key.as_str() {
@@ -296,7 +300,7 @@ impl Narrowing {
                     }
                     out.require.push(Require::new(path, values));
                 }
-                _ => return Err(RuleError::UnknownParameter),
+                _ => {}
             }
         }
         Ok(out)

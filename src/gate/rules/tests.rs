@@ -308,9 +308,8 @@ fn repeated_query_domain_lists_must_all_match() {
 }
 
 #[test]
-fn unknown_or_malformed_query_parameters_are_errors() {
+fn malformed_narrowing_values_are_errors() {
     for q in [
-        "allowed_email_domain=a.com",
         "allowed_email_domains=",
         "allowed_email_domains=a.com,",
         "allowed_email_domains=%40a.com",
@@ -320,11 +319,23 @@ fn unknown_or_malformed_query_parameters_are_errors() {
         "require=:admin",
         "require=a..b:x",
         "require=role:admin,",
-        "widen=true",
     ] {
         assert!(Narrowing::parse(q).is_err(), "{q}");
     }
     assert_eq!(Narrowing::parse(""), Ok(Narrowing::default()));
+}
+
+#[test]
+fn other_query_parameters_are_the_clients_and_ignored() {
+    let q = "page=2&allowed_email_domain=typo.com&widen=true&require_all=x";
+    assert_eq!(Narrowing::parse(q), Ok(Narrowing::default()));
+    assert_eq!(decide(|_| {}, q, &ada()), Ok(()));
+}
+
+#[test]
+fn a_client_query_next_to_narrowing_cannot_widen_it() {
+    let q = "allowed_email_domains=b.com&page=2&allowed_email_domains=example.com";
+    assert_eq!(decide(|_| {}, q, &ada()), Err(Denial::Email));
 }
 
 // --- header values ------------------------------------------------------------------------
