@@ -1,6 +1,9 @@
 //! Shared fixtures: a recording fake upstream on 127.0.0.1:0 and a proxy under test.
 #![allow(dead_code)]
 
+pub mod front;
+pub mod peer;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
