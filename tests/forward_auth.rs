@@ -346,6 +346,7 @@ async fn paths_below_the_endpoint_are_decided_too_for_envoy_path_prefix() {
     assert_eq!(ask(&p, "GET", &path, &[("cookie", &c)]).await.status, 200);
     assert_eq!(ask(&p, "GET", &path, &[]).await.status, 401);
     assert_eq!(ask(&p, "GET", &format!("{VERIFY}x"), &[]).await.status, 404);
+    assert_eq!(ask(&p, "POST", &path, &[]).await.status, 405);
 }
 
 // --- identity headers ------------------------------------------------------------------------

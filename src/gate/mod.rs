@@ -18,8 +18,8 @@ pub mod identity;
 pub mod options;
 pub mod rules;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 pub use options::{ForwardAuth, ForwardAuthOptions, OnUnauthenticated};
@@ -71,13 +71,18 @@ pub fn configure(
             proxy: proxy.clone(),
             gate: gate.clone(),
         });
-        // Also below the path: Envoy's ext_authz appends the original path to `path_prefix`.
-        let below = format!("{}/{{original:.*}}", gate.path());
+        // An exact resource (no regex on the hot path), then everything below the path for
+        // Envoy's ext_authz, which appends the original path to `path_prefix`.
         cfg.service(
-            web::resource([gate.path().to_owned(), below])
-                .app_data(state)
+            web::resource(gate.path().to_owned())
+                .app_data(state.clone())
                 .route(web::get().to(verify))
                 .route(web::head().to(verify)),
+        )
+        .service(
+            web::scope(gate.path())
+                .app_data(state)
+                .default_service(web::to(verify_below)),
         );
     }
 }
@@ -116,6 +121,18 @@ fn unavailable(policy: &Policy) -> HttpResponse {
         HeaderValue::from(policy.retry_after_secs),
     );
     res
+}
+
+/// `<path>/...`: the decision for GET and HEAD, `405` otherwise.
+async fn verify_below(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        verify(req, state).await
+    } else {
+        let mut res = json_answer(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        res
+    }
 }
 
 /// `GET|HEAD <path>`: the decision.
