@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::config::FileConfig;
+use crate::gate::{ForwardAuth, ForwardAuthOptions};
 use crate::handle::AuthProxy;
 
 /// `GET /healthz`: 200 with the configuration generation, or 503 while unconfigured.
@@ -34,9 +35,6 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         .configure(file.proxy.clone())
         .await
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    if let Some(path) = reload_from {
-        reload_on_sighup(proxy.clone(), path);
-    }
     let gate = if file.forward_auth.enabled {
         let gate = file
             .forward_auth
@@ -47,6 +45,9 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
     } else {
         None
     };
+    if let Some(path) = reload_from {
+        reload_on_sighup(proxy.clone(), gate.clone(), path);
+    }
     let app_proxy = proxy.clone();
     let server = HttpServer::new(move || {
         let gate = gate.clone();
@@ -69,8 +70,23 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
     server.run().await
 }
 
+/// Applies a reloaded `[forward_auth]` to the mounted endpoint: its rules are replaced; mounting,
+/// unmounting or moving it needs a restart.
+fn reload_gate(gate: Option<&ForwardAuth>, opts: &ForwardAuthOptions) {
+    match (gate, opts.enabled) {
+        (Some(gate), true) => match gate.update(opts) {
+            Ok(()) => tracing::info!("forward-auth rules reloaded"),
+            Err(e) => tracing::warn!(error = %e, "forward-auth reload refused; rules kept"),
+        },
+        (Some(_), false) | (None, true) => tracing::warn!(
+            "forward_auth.enabled changed: restart to mount or unmount the endpoint; rules kept"
+        ),
+        (None, false) => {}
+    }
+}
+
 #[cfg(unix)]
-fn reload_on_sighup(proxy: AuthProxy, path: PathBuf) {
+fn reload_on_sighup(proxy: AuthProxy, gate: Option<ForwardAuth>, path: PathBuf) {
     use actix_rt::signal::unix::{SignalKind, signal};
     actix_rt::spawn(async move {
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -79,10 +95,13 @@ fn reload_on_sighup(proxy: AuthProxy, path: PathBuf) {
         };
         while hup.recv().await.is_some() {
             match FileConfig::load(&path) {
-                Ok(file) => match proxy.configure(file.proxy).await {
-                    Ok(generation) => tracing::info!(generation, "configuration reloaded"),
-                    Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
-                },
+                Ok(file) => {
+                    match proxy.configure(file.proxy).await {
+                        Ok(generation) => tracing::info!(generation, "configuration reloaded"),
+                        Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
+                    }
+                    reload_gate(gate.as_ref(), &file.forward_auth);
+                }
                 Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
             }
         }
@@ -90,4 +109,4 @@ fn reload_on_sighup(proxy: AuthProxy, path: PathBuf) {
 }
 
 #[cfg(not(unix))]
-fn reload_on_sighup(_: AuthProxy, _: PathBuf) {}
+fn reload_on_sighup(_: AuthProxy, _: Option<ForwardAuth>, _: PathBuf) {}

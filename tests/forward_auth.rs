@@ -763,3 +763,69 @@ fn check_config_exits_64_naming_the_forward_auth_field() {
     let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
     assert!(err.contains("forward_auth.headers.set-cookie"), "{err}");
 }
+
+// --- the binary ------------------------------------------------------------------------------
+
+/// Stops the child when the test ends, passed or failed.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn served_config(listen: &str, role: &str) -> String {
+    format!(
+        "[server]\nlisten = \"{listen}\"\nworkers = 1\n[proxy]\nbase_url = \"http://127.0.0.1:{}\"\n\
+         session_strategy = \"jwt\"\nsecret = \"{SECRET}\"\n[forward_auth]\nenabled = true\n\
+         [forward_auth.require]\nrole = [\"{role}\"]\n",
+        closed_port()
+    )
+}
+
+/// Status of `GET url` with `cookie`, polled (at most 100 times, 50 ms apart) until `want`.
+async fn becomes(url: &str, cookie: &str, want: u16) -> bool {
+    for _ in 0..100 {
+        if let Ok(res) = client()
+            .get(url)
+            .insert_header(("cookie", cookie))
+            .send()
+            .await
+            && res.status().as_u16() == want
+        {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[actix_web::test]
+async fn served_endpoint_applies_reloaded_rules_on_sighup() {
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let f = write_config(&served_config(&listen, "staff"));
+    let running = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_authjs-proxy"))
+            .args(["--config", f.0.to_str().unwrap()])
+            .env_remove("AUTH_SECRET")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{listen}{VERIFY}");
+    let ada = cookie(&ada_claims());
+    assert!(becomes(&url, &ada, 403).await, "ada is not staff");
+
+    std::fs::write(&f.0, served_config(&listen, "admin")).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &running.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        becomes(&url, &ada, 200).await,
+        "the reloaded rule admits ada"
+    );
+}

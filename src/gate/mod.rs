@@ -22,12 +22,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
-pub use options::{ForwardAuth, ForwardAuthOptions, OnUnauthenticated};
+pub use options::{ForwardAuth, ForwardAuthOptions, OnUnauthenticated, Policy};
 
 use crate::handle::{AuthProxy, WorkerUpstream};
 use forwarded::{PublicSide, is_trusted};
 use identity::{Source, identify};
-use options::{EMAIL_HEADER, NAME_HEADER, Policy, USER_HEADER};
+use options::{EMAIL_HEADER, NAME_HEADER, USER_HEADER};
 use rules::{Narrowing, Subject, check, claim_text, safe_header_value};
 
 /// What the endpoint's handler needs, registered on its resource.
@@ -138,6 +138,7 @@ async fn verify_below(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse 
 /// `GET|HEAD <path>`: the decision.
 async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     let policy = state.gate.policy();
+    let policy = &*policy;
     let Some(cfg) = state.proxy.config() else {
         log_decision(StatusCode::SERVICE_UNAVAILABLE, "unconfigured", None);
         return unavailable(policy);
@@ -178,7 +179,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
             return unavailable(policy);
         }
     };
-    if let Err(denial) = check(&state.gate, &narrowing, &subject) {
+    if let Err(denial) = check(policy, &narrowing, &subject) {
         log_decision(StatusCode::FORBIDDEN, &denial.to_string(), Some(source));
         return json_answer(StatusCode::FORBIDDEN, "forbidden");
     }

@@ -2,9 +2,11 @@
 //! validated form ([`ForwardAuth`]). Plain data and checks; no runtime types.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use actix_web::http::header::HeaderName;
+use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
@@ -111,33 +113,57 @@ impl Default for ForwardAuthOptions {
     }
 }
 
-/// The validated `[forward_auth]` options. Cheap to clone.
-#[derive(Debug, Clone)]
+/// The validated `[forward_auth]` options, as mounted. Cheap to clone; clones share the rules,
+/// which [`ForwardAuth::update`] replaces in place (SIGHUP reload).
+#[derive(Clone)]
 pub struct ForwardAuth {
-    inner: Arc<Policy>,
+    path: Arc<str>,
+    live: Arc<ArcSwap<Policy>>,
 }
 
-/// What a validated configuration holds.
+impl fmt::Debug for ForwardAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForwardAuth")
+            .field("policy", &*self.live.load())
+            .finish()
+    }
+}
+
+/// The rules in force: a validated snapshot, replaced whole.
 #[derive(Debug)]
-pub(crate) struct Policy {
-    pub path: String,
-    pub on_unauthenticated: OnUnauthenticated,
+pub struct Policy {
+    pub(crate) on_unauthenticated: OnUnauthenticated,
     /// Configured email rules; any one admits (none: anyone signed in).
-    pub email_rules: Vec<EmailRule>,
-    pub trusted_proxies: Vec<Cidr>,
-    pub require: Vec<Require>,
-    pub headers: Vec<(HeaderName, ClaimPath)>,
-    pub retry_after_secs: u32,
+    pub(crate) email_rules: Vec<EmailRule>,
+    pub(crate) trusted_proxies: Vec<Cidr>,
+    pub(crate) require: Vec<Require>,
+    pub(crate) headers: Vec<(HeaderName, ClaimPath)>,
+    pub(crate) retry_after_secs: u32,
 }
 
 impl ForwardAuth {
     /// The endpoint's path.
     pub fn path(&self) -> &str {
-        &self.inner.path
+        &self.path
     }
 
-    pub(crate) fn policy(&self) -> &Policy {
-        &self.inner
+    /// The rules in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.live.load_full()
+    }
+
+    /// Replaces the rules with `opts` (validated first; on error the rules in force stay).
+    /// The path is fixed while mounted: a different one is refused.
+    pub fn update(&self, opts: &ForwardAuthOptions) -> Result<(), ConfigError> {
+        let next = opts.validate()?;
+        if next.path() != self.path() {
+            return Err(ConfigError::new(
+                "forward_auth.path",
+                "cannot change while serving; restart to move the endpoint",
+            ));
+        }
+        self.live.store(next.policy());
+        Ok(())
     }
 }
 
@@ -244,15 +270,15 @@ impl ForwardAuthOptions {
             ));
         }
         Ok(ForwardAuth {
-            inner: Arc::new(Policy {
-                path: path.to_owned(),
+            path: Arc::from(path),
+            live: Arc::new(ArcSwap::from_pointee(Policy {
                 on_unauthenticated: self.on_unauthenticated,
                 email_rules,
                 trusted_proxies,
                 require,
                 headers,
                 retry_after_secs: self.retry_after_secs,
-            }),
+            })),
         })
     }
 }
@@ -368,6 +394,39 @@ mod tests {
         o.headers
             .insert("X-Auth-Request-Role".into(), "role".into());
         assert_eq!(o.validate().unwrap().policy().headers.len(), 1);
+    }
+
+    #[test]
+    fn update_replaces_the_rules_for_every_clone() {
+        let g = ForwardAuthOptions::default().validate().unwrap();
+        let mounted = g.clone();
+        let mut next = ForwardAuthOptions::default();
+        next.require.insert("role".into(), vec!["admin".into()]);
+        g.update(&next).unwrap();
+        assert_eq!(mounted.policy().require.len(), 1);
+    }
+
+    #[test]
+    fn update_refuses_invalid_rules_and_keeps_the_old_ones() {
+        let g = ForwardAuthOptions::default().validate().unwrap();
+        let mut bad = ForwardAuthOptions::default();
+        bad.require.insert("role".into(), vec![]);
+        assert_eq!(
+            g.update(&bad).unwrap_err().field,
+            "forward_auth.require.role"
+        );
+        assert!(g.policy().require.is_empty());
+    }
+
+    #[test]
+    fn update_refuses_a_new_path() {
+        let g = ForwardAuthOptions::default().validate().unwrap();
+        let moved = ForwardAuthOptions {
+            path: "/elsewhere".into(),
+            ..Default::default()
+        };
+        assert_eq!(g.update(&moved).unwrap_err().field, "forward_auth.path");
+        assert_eq!(g.path(), DEFAULT_PATH);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use actix_web::http::header::HeaderValue;
 use serde_json::{Map, Value};
 
-use crate::gate::options::ForwardAuth;
+use crate::gate::options::Policy;
 
 /// Longest identity header value emitted, in bytes.
 pub const MAX_HEADER_VALUE: usize = 4096;
@@ -326,8 +326,7 @@ impl fmt::Display for Denial {
 }
 
 /// The configured rules and the route's narrowing, all of which must pass.
-pub fn check(gate: &ForwardAuth, narrowing: &Narrowing, subject: &Subject) -> Result<(), Denial> {
-    let policy = gate.policy();
+pub fn check(policy: &Policy, narrowing: &Narrowing, subject: &Subject) -> Result<(), Denial> {
     let email = subject.email();
     let email = email.as_deref();
     // Configured lists: any one admits (people plus whole domains), as in oauth2-proxy.

@@ -31,7 +31,7 @@ fn decide(
     s: &Subject,
 ) -> Result<(), Denial> {
     let p = policy(edit);
-    check(&p, &Narrowing::parse(query).unwrap(), s)
+    check(&p.policy(), &Narrowing::parse(query).unwrap(), s)
 }
 
 fn path(s: &str) -> ClaimPath {
