@@ -217,6 +217,20 @@ async fn on_https_the_secure_session_cookie_counts() {
 }
 
 #[actix_web::test]
+async fn an_https_original_url_also_makes_only_the_secure_cookie_count() {
+    let p = start(jwt_options(), |_| {}).await;
+    let a = verify(
+        &p,
+        &[
+            ("cookie", &cookie(&ada_claims())),
+            ("x-original-url", "https://app.test/reports"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 401);
+}
+
+#[actix_web::test]
 async fn x_forwarded_proto_from_an_untrusted_peer_is_ignored() {
     let p = start(jwt_options(), |o| {
         o.trusted_proxies = vec!["10.0.0.0/8".into()]

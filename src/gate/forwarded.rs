@@ -98,12 +98,17 @@ fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     (!v.is_empty()).then_some(v)
 }
 
-/// The scheme the front proxy says the client used (`X-Forwarded-Proto`), when trusted.
+/// The scheme the front proxy says the client used (`X-Forwarded-Proto`, else the scheme of
+/// `X-Original-URL`), when trusted.
 pub fn forwarded_proto(headers: &HeaderMap, trusted: bool) -> Option<&'static str> {
     if !trusted {
         return None;
     }
-    match first_value(headers, "x-forwarded-proto")? {
+    let proto = first_value(headers, "x-forwarded-proto").or_else(|| {
+        let url = headers.get("x-original-url")?.to_str().ok()?;
+        url.trim().split_once("://").map(|(scheme, _)| scheme)
+    })?;
+    match proto {
         p if p.eq_ignore_ascii_case("https") => Some("https"),
         p if p.eq_ignore_ascii_case("http") => Some("http"),
         _ => None,
@@ -267,6 +272,20 @@ mod tests {
         ] {
             assert!(s.parse::<Cidr>().is_err(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn the_scheme_comes_from_x_forwarded_proto_else_x_original_url() {
+        let h = headers(&[("x-original-url", "https://app.test/a")]);
+        assert_eq!(forwarded_proto(&h, true), Some("https"));
+        let h = headers(&[
+            ("x-forwarded-proto", "http"),
+            ("x-original-url", "https://app.test/a"),
+        ]);
+        assert_eq!(forwarded_proto(&h, true), Some("http"));
+        let h = headers(&[("x-original-url", "gopher://app.test/a")]);
+        assert_eq!(forwarded_proto(&h, true), None);
+        assert_eq!(forwarded_proto(&HeaderMap::new(), true), None);
     }
 
     #[test]
