@@ -147,6 +147,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "forward-auth narrowing refused; check the front proxy's sub-request URL");
+            log_decision(StatusCode::BAD_REQUEST, "malformed narrowing", None);
             return json_answer(StatusCode::BAD_REQUEST, "invalid forward-auth rules");
         }
     };
@@ -170,7 +171,8 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
             return unauthenticated(&req, policy, &cfg.local_base_path, None, trusted, scheme);
         }
         Err(e) => {
-            tracing::warn!(error = %e, "forward-auth identity source failed");
+            // The upstream actor already warns about the failed request itself.
+            tracing::debug!(error = %e, "forward-auth identity source failed");
             log_decision(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity source failed",
