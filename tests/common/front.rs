@@ -41,19 +41,33 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
-/// Waits (bounded) until something accepts connections on `addr`.
-pub fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str) {
+/// Waits (bounded) until something accepts connections on `addr`; on failure the panic shows
+/// the end of `log` when given.
+pub fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str, log: Option<&Path>) {
+    let tail = || {
+        log.and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|t| {
+                t.chars()
+                    .rev()
+                    .take(2000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<String>()
+            })
+            .unwrap_or_default()
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening: {status}");
+            panic!("{what} exited before listening: {status}\n{}", tail());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("{what} did not listen on {addr} within 20 s");
+    panic!("{what} did not listen on {addr} within 20 s\n{}", tail());
 }
 
 fn temp_dir(kind: &str) -> PathBuf {
@@ -106,7 +120,7 @@ impl Front {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("nginx starts");
-        wait_listening(addr, &mut child, "nginx");
+        wait_listening(addr, &mut child, "nginx", None);
         Front { child, addr, dir }
     }
 
@@ -133,12 +147,13 @@ impl Front {
             .env("XDG_DATA_HOME", dir.join("data"))
             .env("XDG_CONFIG_HOME", dir.join("config"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("caddy.log")).unwrap())
             .spawn()
             .expect("caddy starts");
-        wait_listening(addr, &mut child, "caddy");
+        let log = dir.join("caddy.log");
+        wait_listening(addr, &mut child, "caddy", Some(&log));
         let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
-        wait_listening(app, &mut child, "caddy (app site)");
+        wait_listening(app, &mut child, "caddy (app site)", Some(&log));
         Front { child, addr, dir }
     }
 }
