@@ -843,3 +843,20 @@ async fn served_endpoint_applies_reloaded_rules_on_sighup() {
         "the reloaded rule admits ada"
     );
 }
+
+#[test]
+fn claim_paths_in_the_file_keep_their_case() {
+    let f = write_config(&format!(
+        "{BASE}\n[forward_auth]\nenabled = true\n[forward_auth.require]\norgRole = [\"Admin\"]\n\
+         [forward_auth.headers]\n\"X-Org-Role\" = \"orgRole\"\n"
+    ));
+    let file = FileConfig::load_with_env(&f.0, Vec::new()).unwrap();
+    assert_eq!(
+        file.forward_auth.require.keys().collect::<Vec<_>>(),
+        ["orgRole"]
+    );
+    assert_eq!(
+        file.forward_auth.headers.values().collect::<Vec<_>>(),
+        ["orgRole"]
+    );
+}
