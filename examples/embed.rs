@@ -6,10 +6,12 @@
 //! ```sh
 //! AUTH_UPSTREAM=http://127.0.0.1:4000 AUTH_SECRET=... cargo run --example embed
 //! curl -s http://127.0.0.1:8080/api/auth/providers
+//! curl -si http://127.0.0.1:8080/_authjs/verify      # forward-auth decision: 401 anonymous
 //! ```
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use authjs_proxy::config::{ProxyOptions, Secret, SessionStrategy};
+use authjs_proxy::gate::ForwardAuthOptions;
 use authjs_proxy::{AuthProxy, Claims, Session};
 
 async fn index() -> HttpResponse {
@@ -48,12 +50,21 @@ async fn main() -> std::io::Result<()> {
         .await
         .map_err(|e| std::io::Error::other(format!("invalid configuration: {e}")))?;
 
+    // The forward-auth endpoint, for a front proxy guarding other apps (README "Protect an app").
+    let gate = ForwardAuthOptions {
+        enabled: true,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| std::io::Error::other(format!("invalid configuration: {e}")))?;
+
     HttpServer::new(move || {
         App::new()
             .route("/", web::get().to(index))
             .route("/me", web::get().to(me))
             .route("/hello", web::get().to(greeting))
             .route("/token", web::get().to(token))
+            .configure(authjs_proxy::gate::configure(proxy.clone(), gate.clone()))
             .configure(authjs_proxy::configure(proxy.clone()))
     })
     .bind(("127.0.0.1", 8080))?

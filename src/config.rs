@@ -316,7 +316,7 @@ impl ServerOptions {
     }
 }
 
-/// The whole configuration file: `[server]` and `[proxy]`.
+/// The whole configuration file: `[server]`, `[proxy]` and `[forward_auth]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
@@ -324,6 +324,8 @@ pub struct FileConfig {
     pub server: ServerOptions,
     /// Proxy options.
     pub proxy: ProxyOptions,
+    /// The forward-auth decision endpoint; off unless `enabled = true`.
+    pub forward_auth: crate::gate::ForwardAuthOptions,
 }
 
 impl FileConfig {
@@ -392,7 +394,16 @@ impl FileConfig {
                 format!("must be between 1 and {MAX_WORKERS}"),
             ));
         }
-        RuntimeConfig::build(&file.proxy, 0)?;
+        let runtime = RuntimeConfig::build(&file.proxy, 0)?;
+        let gate = file.forward_auth.validate()?;
+        if file.forward_auth.enabled
+            && crate::http::routes::suffix_below(gate.path(), &runtime.local_base_path).is_some()
+        {
+            return Err(ConfigError::new(
+                "forward_auth.path",
+                "must not be under proxy.local_base_path",
+            ));
+        }
         Ok(file)
     }
 }

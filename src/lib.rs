@@ -3,6 +3,7 @@
 //! * [`AuthProxy::start`] starts the actors; [`AuthProxy::configure`] (or a
 //!   [`actors::runtime::Configure`] message) sets or replaces the configuration.
 //! * [`configure`] mounts the Auth.js routes in an actix-web `App`.
+//! * [`gate::configure`] mounts the forward-auth decision endpoint (`[forward_auth]`).
 //! * [`get_server_session`] / [`get_token`] and the [`Session`] / [`Claims`] extractors tell
 //!   handlers who a request belongs to.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@ pub mod config;
 pub mod cookies;
 pub mod demo;
 pub mod error;
+pub mod gate;
 pub mod handle;
 pub mod http;
 pub mod server;

@@ -1,6 +1,8 @@
 //! Shared fixtures: a recording fake upstream on 127.0.0.1:0 and a proxy under test.
 #![allow(dead_code)]
 
+pub mod front;
+pub mod peer;
 pub mod raw;
 
 use std::io::{Read, Write};
@@ -223,12 +225,20 @@ impl TestProxy {
 
     /// Serves `proxy` with extra app routes added by `extra`.
     pub fn serve(proxy: AuthProxy, extra: fn(&mut web::ServiceConfig)) -> Self {
+        Self::serve_with(proxy, extra)
+    }
+
+    /// Like [`TestProxy::serve`], with `extra` a closure (e.g. `authjs_proxy::gate::configure`).
+    pub fn serve_with(
+        proxy: AuthProxy,
+        extra: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let p = proxy.clone();
         let handle = serve_on!(listener, move || {
             App::new()
-                .configure(extra)
+                .configure(extra.clone())
                 .configure(authjs_proxy::configure(p.clone()))
         });
         TestProxy {

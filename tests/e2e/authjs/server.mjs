@@ -59,6 +59,8 @@ app.use(
     callbacks: {
       async jwt({ token, user }) {
         if (user?.email === "big@example.com") token.blob = "x".repeat(6000)
+        // A role claim for the forward-auth rules (tests/e2e_front.rs): Ada is the admin.
+        if (user?.email === "ada@example.com") token.role = "admin"
         return token
       },
       async session({ session, token }) {
