@@ -128,6 +128,8 @@ pub struct SessionCacheOptions {
     pub negative_ttl_ms: u64,
     /// Most entries kept. Default 10000.
     pub max_entries: u64,
+    /// A Redis level shared by replicas, under the local cache; off when absent.
+    pub redis: Option<RedisOptions>,
 }
 
 impl Default for SessionCacheOptions {
@@ -136,7 +138,53 @@ impl Default for SessionCacheOptions {
             ttl_ms: 5000,
             negative_ttl_ms: 1000,
             max_entries: 10_000,
+            redis: None,
         }
+    }
+}
+
+/// The shared Redis level of the session cache (`[proxy.session_cache.redis]`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisOptions {
+    /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS). Required.
+    pub url: String,
+    /// Prefix of every key and of the invalidation channel. Default `authjs-proxy:`.
+    pub key_prefix: String,
+    /// Key material for entry ids; default: derived from the newest `secret`.
+    pub key: Option<String>,
+    /// Timeout of one Redis command, in milliseconds; past it the local cache and the
+    /// upstream answer. Default 50.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            url: String::new(),
+            key_prefix: "authjs-proxy:".into(),
+            key: None,
+            timeout_ms: 50,
+        }
+    }
+}
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = match url::Url::parse(&self.url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("redacted"));
+                u.to_string()
+            }
+            Ok(u) => u.to_string(),
+            Err(_) => "<invalid>".into(),
+        };
+        f.debug_struct("RedisOptions")
+            .field("url", &url)
+            .field("key_prefix", &self.key_prefix)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
     }
 }
 
@@ -841,7 +889,8 @@ impl RuntimeConfig {
             session_cache: SessionCache::new(
                 &opts.session_cache,
                 Duration::from_millis(t.request_ms),
-            ),
+                secrets.first().map(String::as_str),
+            )?,
             keys,
         })
     }

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod actors;
+pub mod cache;
 pub mod config;
 pub mod cookies;
 pub mod demo;

@@ -35,6 +35,16 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         .configure(file.proxy.clone())
         .await
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // A Redis level that refuses our credentials is a configuration error; one that is down
+    // is not (the service goes on with the local cache and the upstream).
+    if let Some(cache) = proxy.config().and_then(|c| c.session_cache.clone()) {
+        cache.check_shared().await.map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("invalid configuration: {e}"),
+            )
+        })?;
+    }
     let gate = if file.forward_auth.enabled {
         let gate = file
             .forward_auth

@@ -18,11 +18,12 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::actors::token::{Decode, TokenActor};
 use crate::actors::upstream::{Forward, Replay, UpstreamActor};
+use crate::cache::redis::{EntryId, SharedLevel};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
 use crate::cookies::{
     find_session_token, is_plain_cookie_value, is_session_cookie, request_cookies,
 };
-use crate::error::AuthError;
+use crate::error::{AuthError, ConfigError};
 use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
 use crate::http::headers::{ClientSide, public_proto, upstream_request_headers};
 use crate::token::Claims;
@@ -174,6 +175,12 @@ pub struct SessionCache {
     /// Counts invalidations; a lookup that saw it change does not cache its answer.
     epoch: Arc<AtomicU64>,
     hash_keys: (u64, u64),
+    /// The Redis level shared by replicas, when configured.
+    shared: Option<Arc<SharedLevel>>,
+    ttl: Duration,
+    negative_ttl: Duration,
+    /// Dropped with the configuration: stops the invalidation listener.
+    alive: Arc<()>,
 }
 
 struct AnswerExpiry {
@@ -198,8 +205,13 @@ impl Expiry<(u128, u64), Option<Arc<Session>>> for AnswerExpiry {
 
 /// What a cache key says about a request.
 enum Lookup {
-    /// Cache under this key; `anonymous` when no session cookie was sent.
-    Key { hash: u128, anonymous: bool },
+    /// Cache under this key; `anonymous` when no session cookie was sent; with a shared
+    /// level, the entry id and the cookie bytes its value is sealed with.
+    Key {
+        hash: u128,
+        anonymous: bool,
+        shared: Option<(EntryId, Vec<u8>)>,
+    },
     /// A session cookie value that is not a plain cookie value: ask, never cache.
     Uncacheable,
 }
@@ -207,15 +219,28 @@ enum Lookup {
 impl SessionCache {
     /// A cache with the given settings; `None` when `ttl_ms` is 0 (disabled). Invalidations
     /// are remembered for `ttl_ms` plus `in_flight` (the longest a lookup can take).
-    pub fn new(opts: &SessionCacheOptions, in_flight: Duration) -> Option<Self> {
+    pub fn new(
+        opts: &SessionCacheOptions,
+        in_flight: Duration,
+        secret: Option<&str>,
+    ) -> Result<Option<Self>, ConfigError> {
         let ttl = Duration::from_millis(opts.ttl_ms);
-        (opts.ttl_ms > 0).then(|| SessionCache {
+        let negative_ttl = Duration::from_millis(opts.negative_ttl_ms.min(opts.ttl_ms));
+        if opts.ttl_ms == 0 {
+            return Ok(None);
+        }
+        let shared = match &opts.redis {
+            Some(r) => Some(Arc::new(SharedLevel::new(r, secret)?)),
+            None => None,
+        };
+        Ok(Some(SessionCache {
+            shared,
+            ttl,
+            negative_ttl,
+            alive: Arc::new(()),
             inner: moka::future::Cache::builder()
                 .max_capacity(opts.max_entries)
-                .expire_after(AnswerExpiry {
-                    ttl,
-                    negative_ttl: Duration::from_millis(opts.negative_ttl_ms.min(opts.ttl_ms)),
-                })
+                .expire_after(AnswerExpiry { ttl, negative_ttl })
                 .build(),
             tombstones: moka::future::Cache::builder()
                 .max_capacity(opts.max_entries)
@@ -231,14 +256,23 @@ impl SessionCache {
                     u64::from_le_bytes(b.try_into().expect("8 bytes")),
                 )
             },
-        })
+        }))
     }
 
     fn lookup(&self, cfg: &RuntimeConfig, headers: &HeaderMap, origin: &[u8]) -> Lookup {
+        // The same length-framed bytes feed the local SipHash, or, with a shared level, the
+        // shared HMAC id (equal on every replica) and the value's sealing key.
+        let mut material = self.shared.as_ref().map(|_| Vec::with_capacity(256));
         let mut h = SipHasher13::new_with_keys(self.hash_keys.0, self.hash_keys.1);
-        let mut field = |bytes: &[u8]| {
-            h.write_u64(bytes.len() as u64);
-            h.write(bytes);
+        let mut field = |bytes: &[u8]| match &mut material {
+            Some(m) => {
+                m.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                m.extend_from_slice(bytes);
+            }
+            None => {
+                h.write_u64(bytes.len() as u64);
+                h.write(bytes);
+            }
         };
         field(origin);
         let mut anonymous = true;
@@ -253,22 +287,61 @@ impl SessionCache {
             field(name);
             field(value);
         }
-        Lookup::Key {
-            hash: h.finish128().as_u128(),
-            anonymous,
+        match (material, &self.shared) {
+            (Some(material), Some(level)) => {
+                let id = level.id(&material);
+                let hash = u128::from_le_bytes(id[..16].try_into().expect("16 bytes"));
+                Lookup::Key {
+                    hash,
+                    anonymous,
+                    shared: (!anonymous).then_some((id, material)),
+                }
+            }
+            _ => Lookup::Key {
+                hash: h.finish128().as_u128(),
+                anonymous,
+                shared: None,
+            },
+        }
+    }
+
+    /// Drops the local entry `hash`, including lookups still in flight for it.
+    async fn invalidate_local(&self, hash: u128) {
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let previous = self.tombstones.get(&hash).await.unwrap_or(0);
+        self.tombstones.insert(hash, epoch).await;
+        self.inner.invalidate(&(hash, previous)).await;
+    }
+
+    /// Starts applying other replicas' invalidations to this cache (once).
+    fn listen(&self) {
+        let Some(level) = &self.shared else { return };
+        let cache = self.clone();
+        level.listen(Arc::downgrade(&self.alive), move |id| {
+            let cache = cache.clone();
+            let hash = u128::from_le_bytes(id[..16].try_into().expect("16 bytes"));
+            tokio::spawn(async move { cache.invalidate_local(hash).await });
+        });
+    }
+
+    /// Checks the shared level at startup (a refused password is an error naming the field).
+    pub async fn check_shared(&self) -> Result<(), ConfigError> {
+        match &self.shared {
+            Some(level) => level.check().await,
+            None => Ok(()),
         }
     }
 
     /// Drops the entry for these request headers, including lookups still in flight.
     pub async fn invalidate(&self, cfg: &RuntimeConfig, headers: &HeaderMap, side: &ClientSide) {
         let origin = upstream_origin_key(cfg, headers, side);
-        let Lookup::Key { hash, .. } = self.lookup(cfg, headers, origin) else {
+        let Lookup::Key { hash, shared, .. } = self.lookup(cfg, headers, origin) else {
             return;
         };
-        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        let previous = self.tombstones.get(&hash).await.unwrap_or(0);
-        self.tombstones.insert(hash, epoch).await;
-        self.inner.invalidate(&(hash, previous)).await;
+        self.invalidate_local(hash).await;
+        if let (Some(level), Some((id, _))) = (&self.shared, shared) {
+            level.invalidate(&id).await;
+        }
     }
 
     /// Entries currently held (approximate).
@@ -379,20 +452,45 @@ pub(crate) async fn server_session(
     let lookup = match &cfg.session_cache {
         None => None,
         Some(cache) => match cache.lookup(&cfg, caller, upstream_origin_key(&cfg, caller, side)) {
-            Lookup::Key { hash, anonymous } => Some((cache, hash, anonymous)),
+            Lookup::Key {
+                hash,
+                anonymous,
+                shared,
+            } => Some((cache, hash, anonymous, shared)),
             Lookup::Uncacheable => None,
         },
     };
-    let Some((cache, hash, anonymous)) = lookup else {
+    let Some((cache, hash, anonymous, shared)) = lookup else {
         return Ok(fetch().await?.map(|s| (*s).clone()));
     };
+    cache.listen();
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
     let started = cache.epoch.load(Ordering::SeqCst);
     let answer = cache
         .inner
         .try_get_with((hash, slot), async {
+            // Local miss: the shared level, then the upstream.
+            let level = cache.shared.as_ref().zip(shared.as_ref());
+            if let Some((level, (id, material))) = level
+                && let Some(plain) = level.get(id, material.as_slice()).await
+                && let Some(answer) = Session::from_body(&plain)
+            {
+                return Ok(answer.map(Arc::new));
+            }
             let answer = fetch().await?;
             let superseded = cache.epoch.load(Ordering::SeqCst) != started;
+            if let Some((level, (id, material))) = level
+                && !superseded
+                && let Ok(plain) = serde_json::to_vec(&answer.as_deref())
+            {
+                let ttl = if answer.is_some() {
+                    cache.ttl
+                } else {
+                    cache.negative_ttl
+                };
+                let (level, id, material) = (level.clone(), *id, material.clone());
+                actix_rt::spawn(async move { level.put(&id, &material, &plain, ttl).await });
+            }
             // Defence in depth: a session for a request without a session cookie would be
             // served to every anonymous caller.
             if superseded || (anonymous && answer.is_some()) {

@@ -1,0 +1,3 @@
+//! Levels of the session cache beyond this process: [`redis`], shared by replicas.
+
+pub mod redis;

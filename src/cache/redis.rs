@@ -1,0 +1,364 @@
+//! The shared session-cache level: Redis, under each replica's local cache.
+//!
+//! * Keys are `key_prefix` + hex of an HMAC-SHA256 (key derived from the configured secret or
+//!   `redis.key`) of the session cookie bytes and the protocol: equal on every replica, and
+//!   meaningless without the key.
+//! * Values are AES-256-GCM encrypted with a key derived from the session cookie bytes
+//!   themselves (HKDF-SHA256), so whoever reads Redis without the user's cookie learns nothing.
+//! * Sign-out, session update and sign-in callback delete the entry and publish its id on
+//!   `<key_prefix>invalidate`; every replica drops its local copy at once.
+//! * Redis is never on the critical path: every command has a short timeout, failures fall back
+//!   to the local cache and the upstream, and an outage is logged once (and its end once).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sha2::Sha256;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::config::RedisOptions;
+use crate::error::ConfigError;
+
+/// An entry id: the HMAC of the session cookie bytes and protocol.
+pub type EntryId = [u8; 32];
+
+/// Shortest pause before a failed connection is tried again.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
+const VALUE_INFO: &[u8] = b"authjs-proxy session cache value v1";
+const KEY_INFO: &[u8] = b"authjs-proxy session cache key v1";
+
+/// The Redis level of one configuration.
+pub struct SharedLevel {
+    client: redis::Client,
+    /// The connection, rebuilt after a failure (at most once per [`RECONNECT_PAUSE`]).
+    manager: Mutex<(Option<ConnectionManager>, Option<Instant>)>,
+    id_key: Hmac<Sha256>,
+    prefix: String,
+    timeout: Duration,
+    down: AtomicBool,
+    listening: AtomicBool,
+}
+
+impl std::fmt::Debug for SharedLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLevel")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedLevel {
+    /// Checks the options and prepares the level (no connection is made here). `secret` is
+    /// the newest configured secret, used when `redis.key` is not set.
+    pub fn new(opts: &RedisOptions, secret: Option<&str>) -> Result<Self, ConfigError> {
+        let client = redis::Client::open(opts.url.as_str()).map_err(|e| {
+            ConfigError::new(
+                "session_cache.redis.url",
+                format!("is not a Redis URL: {}", e.category()),
+            )
+        })?;
+        let material = opts.key.as_deref().or(secret).ok_or_else(|| {
+            ConfigError::new(
+                "session_cache.redis",
+                "needs secret or session_cache.redis.key to derive its keys",
+            )
+        })?;
+        if material.trim().is_empty() {
+            return Err(ConfigError::new(
+                "session_cache.redis.key",
+                "must not be blank",
+            ));
+        }
+        let hk = hkdf::Hkdf::<Sha256>::new(None, material.as_bytes());
+        let mut key = [0u8; 32];
+        hk.expand(KEY_INFO, &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        Ok(SharedLevel {
+            client,
+            manager: Mutex::new((None, None)),
+            id_key: <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key"),
+            prefix: opts.key_prefix.clone(),
+            timeout: Duration::from_millis(opts.timeout_ms),
+            down: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
+        })
+    }
+
+    /// The entry id for these session cookie bytes (`material`, already length-framed).
+    pub fn id(&self, material: &[u8]) -> EntryId {
+        let mut mac = self.id_key.clone();
+        mac.update(material);
+        mac.finalize().into_bytes().into()
+    }
+
+    fn key(&self, id: &EntryId) -> String {
+        let mut k = String::with_capacity(self.prefix.len() + 64);
+        k.push_str(&self.prefix);
+        for b in id {
+            k.push_str(&format!("{b:02x}"));
+        }
+        k
+    }
+
+    fn channel(&self) -> String {
+        format!("{}invalidate", self.prefix)
+    }
+
+    async fn manager(&self) -> Option<ConnectionManager> {
+        let mut slot = self.manager.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = &slot.0 {
+            return Some(m.clone());
+        }
+        if slot
+            .1
+            .is_some_and(|failed| failed.elapsed() < RECONNECT_PAUSE)
+        {
+            return None;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(200))))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(0);
+        let made = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            .map_err(|e| self.mark_down(e.category()))
+            .ok();
+        slot.0 = made.clone();
+        made
+    }
+
+    /// Forgets a failed connection; the next command after [`RECONNECT_PAUSE`] makes a new one.
+    fn drop_connection(&self) {
+        let mut slot = self.manager.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = (None, Some(Instant::now()));
+    }
+
+    fn outcome<T>(
+        &self,
+        r: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Option<T> {
+        match r {
+            Ok(Ok(v)) => {
+                if self.down.swap(false, Ordering::Relaxed) {
+                    tracing::info!("redis session cache reachable again");
+                }
+                Some(v)
+            }
+            Ok(Err(e)) => {
+                self.mark_down(e.category());
+                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                    self.drop_connection();
+                }
+                None
+            }
+            Err(_) => {
+                self.mark_down("timed out");
+                None
+            }
+        }
+    }
+
+    fn mark_down(&self, why: &str) {
+        if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                error = why,
+                "redis session cache unavailable; serving from the local cache and the upstream"
+            );
+        }
+    }
+
+    /// The stored answer for `id`, decrypted with the cookie bytes; `None` on a miss, an
+    /// error, a timeout, or a value that does not decrypt.
+    pub async fn get(&self, id: &EntryId, material: &[u8]) -> Option<Vec<u8>> {
+        let mut conn = self.manager().await?;
+        let key = self.key(id);
+        let got: Option<Vec<u8>> = self
+            .outcome(tokio::time::timeout(self.timeout, conn.get(key)).await)
+            .flatten();
+        open(&got?, material, id)
+    }
+
+    /// Stores `plain` for `id` for `ttl`, encrypted with the cookie bytes.
+    pub async fn put(&self, id: &EntryId, material: &[u8], plain: &[u8], ttl: Duration) {
+        let Some(mut conn) = self.manager().await else {
+            return;
+        };
+        let value = seal(plain, material, id);
+        let ms = ttl.as_millis().max(1) as u64;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(id)).arg(value).arg("PX").arg(ms);
+        let set = cmd.query_async::<()>(&mut conn);
+        self.outcome(tokio::time::timeout(self.timeout, set).await);
+    }
+
+    /// Deletes the entry for `id` and tells every replica to drop its local copy.
+    pub async fn invalidate(&self, id: &EntryId) {
+        let Some(mut conn) = self.manager().await else {
+            return;
+        };
+        let del = conn.del::<_, ()>(self.key(id));
+        self.outcome(tokio::time::timeout(self.timeout, del).await);
+        let publish = conn.publish::<_, _, ()>(self.channel(), id.as_slice());
+        self.outcome(tokio::time::timeout(self.timeout, publish).await);
+    }
+
+    /// Listens for invalidations from other replicas (once per level) and hands each id to
+    /// `apply`, until `alive` says the configuration is gone. Reconnects by itself.
+    pub fn listen(
+        self: &Arc<Self>,
+        alive: std::sync::Weak<()>,
+        apply: impl Fn(EntryId) + Send + 'static,
+    ) {
+        if self.listening.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let level = Arc::downgrade(self);
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while alive.upgrade().is_some() {
+                let Some(this) = level.upgrade() else { return };
+                let subscribed = async {
+                    let mut pubsub = this.client.get_async_pubsub().await?;
+                    pubsub.subscribe(this.channel()).await?;
+                    redis::RedisResult::Ok(pubsub)
+                };
+                match tokio::time::timeout(Duration::from_secs(2), subscribed).await {
+                    Ok(Ok(pubsub)) => {
+                        drop(this);
+                        let mut messages = pubsub.into_on_message();
+                        loop {
+                            let next =
+                                tokio::time::timeout(Duration::from_secs(1), messages.next()).await;
+                            if alive.upgrade().is_none() {
+                                return;
+                            }
+                            match next {
+                                Ok(Some(msg)) => {
+                                    if let Ok(id) = <EntryId>::try_from(msg.get_payload_bytes()) {
+                                        apply(id);
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(_) => {}
+                            }
+                        }
+                    }
+                    _ => {
+                        drop(this);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Checks the connection at startup: `Err` naming the field when Redis refuses the
+    /// credentials; an unreachable Redis is only a warning (service goes on without it).
+    pub async fn check(&self) -> Result<(), ConfigError> {
+        let Some(mut conn) = self.manager().await else {
+            return Ok(());
+        };
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut conn);
+        match tokio::time::timeout(Duration::from_secs(2), ping).await {
+            Ok(Err(e))
+                if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+                    || e.code().is_some_and(|c| c == "WRONGPASS" || c == "NOAUTH") =>
+            {
+                Err(ConfigError::new(
+                    "session_cache.redis.url",
+                    "Redis refused the credentials (wrong username or password)",
+                ))
+            }
+            Ok(Ok(_)) => Ok(()),
+            _ => {
+                self.mark_down("unreachable at startup");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn value_cipher(material: &[u8], id: &EntryId) -> Aes256Gcm {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(id), material);
+    let mut key = [0u8; 32];
+    hk.expand(VALUE_INFO, &mut key)
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    Aes256Gcm::new_from_slice(&key).expect("key length is fixed")
+}
+
+/// `nonce || AES-256-GCM(plain)`, key from the cookie bytes, the id as associated data.
+fn seal(plain: &[u8], material: &[u8], id: &EntryId) -> Vec<u8> {
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).expect("the operating system random source is available");
+    let ct = value_cipher(material, id)
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plain,
+                aad: id,
+            },
+        )
+        .expect("AES-GCM encryption of in-memory data does not fail");
+    [nonce.as_slice(), &ct].concat()
+}
+
+fn open(value: &[u8], material: &[u8], id: &EntryId) -> Option<Vec<u8>> {
+    if value.len() < 12 {
+        return None;
+    }
+    let (nonce, ct) = value.split_at(12);
+    value_cipher(material, id)
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: id })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_opens_only_with_the_cookie_it_was_sealed_with() {
+        let id = [7u8; 32];
+        let sealed = seal(b"{\"user\":{}}", b"cookie-a", &id);
+        assert_eq!(
+            open(&sealed, b"cookie-a", &id).as_deref(),
+            Some(&b"{\"user\":{}}"[..])
+        );
+        assert_eq!(open(&sealed, b"cookie-b", &id), None);
+        assert_eq!(open(&sealed, b"cookie-a", &[8u8; 32]), None);
+        assert!(!sealed.windows(6).any(|w| w == b"\"user\""));
+    }
+
+    #[test]
+    fn ids_depend_on_the_key() {
+        let opts = |key: &str| RedisOptions {
+            url: "redis://127.0.0.1:1/0".into(),
+            key: Some(key.into()),
+            ..RedisOptions::default()
+        };
+        let a = SharedLevel::new(&opts("k1"), None).unwrap();
+        let b = SharedLevel::new(&opts("k2"), None).unwrap();
+        assert_ne!(a.id(b"cookie"), b.id(b"cookie"));
+        assert_eq!(a.id(b"cookie"), a.id(b"cookie"));
+    }
+
+    #[test]
+    fn a_level_without_key_material_is_refused() {
+        let opts = RedisOptions {
+            url: "redis://127.0.0.1:1/0".into(),
+            ..RedisOptions::default()
+        };
+        assert_eq!(
+            SharedLevel::new(&opts, None).unwrap_err().field,
+            "session_cache.redis"
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! Many replicas, one truth: the Redis level of the session cache, against a real
+//! `redis-server` started here on a free loopback port (skipped without it locally, a failure
+//! under `CI=true`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use authjs_proxy::config::{ProxyOptions, RedisOptions, Secret};
+use authjs_proxy::{AuthProxy, Scheme};
+use common::*;
+
+/// A `redis-server` on a free loopback port with a temp dir; stopped when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn available() -> bool {
+        let ok = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true but redis-server is not installed"
+            );
+            eprintln!("SKIPPED: needs redis-server (apt-get install redis-server)");
+        }
+        ok
+    }
+
+    fn start_on(port: u16, password: Option<&str>) -> Self {
+        let dir = std::env::temp_dir().join(format!("authjs-proxy-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = vec![
+            "--port".to_owned(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.to_string_lossy().into_owned(),
+        ];
+        if let Some(p) = password {
+            args.extend(["--requirepass".into(), p.to_owned()]);
+        }
+        let child = Command::new("redis-server")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Redis { child, port, dir };
+        for _ in 0..100 {
+            if r.cli(&["PING"]).contains("PONG") || r.cli(&["PING"]).contains("NOAUTH") {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not come up on port {port}");
+    }
+
+    fn start() -> Self {
+        Self::start_on(closed_port(), None)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.cli(&["--raw", "KEYS", "authjs-proxy:*"])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn stop(mut self) -> u16 {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const SESSION: &str = r#"{"user":{"name":"Ada Lovelace","email":"ada@example.com"},"expires":"2030-01-01T00:00:00.000Z"}"#;
+
+fn upstream() -> FakeUpstream {
+    FakeUpstream::start(|req, _| {
+        if req.path_and_query.ends_with("/signout") {
+            Reply::status(302).header("location", "/")
+        } else if req
+            .header("cookie")
+            .is_some_and(|c| c.contains("session-token=tok"))
+        {
+            Reply::json(SESSION)
+        } else {
+            Reply::json("null")
+        }
+    })
+}
+
+fn replica_options(up: &FakeUpstream, redis: &str) -> ProxyOptions {
+    let mut o = options(&up.url());
+    o.secret = Some(Secret::One("shared-secret".into()));
+    o.session_cache.ttl_ms = 60_000;
+    o.session_cache.redis = Some(RedisOptions {
+        url: redis.into(),
+        ..RedisOptions::default()
+    });
+    o
+}
+
+async fn replica(up: &FakeUpstream, redis: &str) -> AuthProxy {
+    let p = AuthProxy::start();
+    p.configure(replica_options(up, redis)).await.unwrap();
+    p
+}
+
+fn ada() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::COOKIE,
+        HeaderValue::from_static("authjs.session-token=tok-ada; theme=dark"),
+    );
+    h
+}
+
+async fn name(p: &AuthProxy) -> Option<String> {
+    p.get_server_session(&ada(), Scheme::Http)
+        .await
+        .unwrap()
+        .and_then(|s| s.user)
+        .and_then(|u| u.name)
+}
+
+/// Polls `cond` (at most 100 times, 50 ms apart).
+async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if cond() {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[actix_web::test]
+async fn a_second_replica_answers_from_redis_without_asking_the_upstream() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = upstream();
+    let a = replica(&up, &redis.url()).await;
+    let b = replica(&up, &redis.url()).await;
+    assert_eq!(name(&a).await.as_deref(), Some("Ada Lovelace"));
+    assert!(
+        eventually(|| !redis.keys().is_empty()).await,
+        "nothing was shared"
+    );
+    assert_eq!(name(&b).await.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(up.count(), 1, "replica B answered from Redis");
+}
+
+#[actix_web::test]
+async fn a_sign_out_through_one_replica_reaches_the_others() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = upstream();
+    let a = replica(&up, &redis.url()).await;
+    let b = replica(&up, &redis.url()).await;
+    let a_http = TestProxy::serve(a.clone(), |_| {});
+    assert!(name(&a).await.is_some());
+    assert!(eventually(|| !redis.keys().is_empty()).await);
+    assert!(name(&b).await.is_some());
+    assert_eq!(up.count(), 1);
+    // B has the answer in its local cache now; let its listener subscribe.
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    let res = client()
+        .post(a_http.url("/api/auth/signout"))
+        .insert_header(("cookie", "authjs.session-token=tok-ada; theme=dark"))
+        .send_body("csrfToken=x")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert!(redis.keys().is_empty(), "the shared entry was deleted");
+    let before = up.count();
+    let mut asked = false;
+    for _ in 0..60 {
+        name(&b).await;
+        if up.count() > before {
+            asked = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        asked,
+        "replica B kept answering its old copy after the sign-out"
+    );
+}
+
+#[actix_web::test]
+async fn nothing_readable_is_stored_in_redis() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = upstream();
+    let a = replica(&up, &redis.url()).await;
+    name(&a).await;
+    assert!(eventually(|| !redis.keys().is_empty()).await);
+    for key in redis.keys() {
+        assert!(!key.contains("tok-ada"), "{key}");
+        let value = redis.cli(&["--raw", "GET", &key]);
+        for secret in ["ada@example.com", "Ada Lovelace", "tok-ada", "user"] {
+            assert!(!value.contains(secret), "{secret} is readable in {key}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn replicas_keep_answering_while_redis_is_down_and_share_again_when_it_is_back() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = upstream();
+    let url = redis.url();
+    let a = replica(&up, &url).await;
+    let b = replica(&up, &url).await;
+    let port = redis.stop();
+    assert_eq!(name(&a).await.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(name(&b).await.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(up.count(), 2, "each replica asked the upstream itself");
+    let redis = Redis::start_on(port, None);
+    // The same replicas reconnect by themselves: a new user's session looked up through A is
+    // soon answered to B from Redis again.
+    let mut shared = false;
+    for n in 0..40 {
+        let mut h = HeaderMap::new();
+        let cookie = format!("authjs.session-token=tok-user{n}");
+        h.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
+        a.get_server_session(&h, Scheme::Http).await.unwrap();
+        let keys = redis.keys().len();
+        if keys == 0 {
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let before = up.count();
+        b.get_server_session(&h, Scheme::Http).await.unwrap();
+        if up.count() == before {
+            shared = true;
+            break;
+        }
+    }
+    assert!(shared, "sharing did not resume after Redis came back");
+}
+
+#[test]
+fn a_wrong_redis_password_stops_the_service_naming_the_field() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start_on(closed_port(), Some("right-password"));
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let config = format!(
+        "[server]\nlisten = \"{listen}\"\nworkers = 1\n[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\nsecret = \"s\"\n[proxy.session_cache.redis]\nurl = \"redis://:wrong-password@127.0.0.1:{}/0\"\n",
+        redis.port
+    );
+    let path = std::env::temp_dir().join(format!("authjs-proxy-redis-{}.toml", redis.port));
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authjs-proxy"))
+        .args(["--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("session_cache.redis.url"), "{err}");
+    assert!(
+        !err.contains("wrong-password"),
+        "the password was printed: {err}"
+    );
+}
