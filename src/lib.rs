@@ -9,14 +9,17 @@
 #![warn(missing_docs)]
 
 pub mod actors;
+pub mod admin;
 pub mod config;
 pub mod cookies;
 pub mod demo;
 pub mod error;
 pub mod handle;
 pub mod http;
+pub mod logging;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod token;
 
 pub use error::{AuthError, ConfigError, UpstreamError};

@@ -1,11 +1,26 @@
 //! Running the standalone service: what `authjs-proxy --config FILE` does.
+//!
+//! The public listener (http, or https with `[server.tls]`) serves the Auth.js routes and
+//! `/healthz`; the admin listener (`[admin] listen`) serves metrics, probes and reload.
+//! SIGHUP (and `POST /reload`) re-read the file; SIGTERM/Ctrl-C mark the service as draining
+//! (`/readyz` answers 503), wait `admin.drain_ms`, then shut down gracefully.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
-use crate::config::{FileConfig, ServerOptions};
+use crate::admin::health::Health;
+use crate::admin::metrics;
+use crate::admin::reload::Reloader;
+use crate::admin::routes::AdminState;
+use crate::config::FileConfig;
 use crate::handle::AuthProxy;
+use crate::http::request_id;
+use crate::tls::CertStore;
 
 /// `GET /healthz`: 200 with the configuration generation, or 503 while unconfigured.
 async fn healthz(proxy: web::Data<AuthProxy>) -> HttpResponse {
@@ -20,39 +35,148 @@ async fn healthz(proxy: web::Data<AuthProxy>) -> HttpResponse {
     }
 }
 
+fn invalid(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+}
+
 /// Serves the proxy as configured by `file` until SIGTERM/Ctrl-C (graceful shutdown).
 ///
-/// With `reload_from`, SIGHUP re-reads that file and sends it to the `RuntimeActor`; an invalid
-/// file is logged and the running configuration kept.
+/// With `reload_from`, SIGHUP and `POST /reload` re-read that file and send it to the
+/// `RuntimeActor`; an invalid file is logged and the running configuration kept.
 pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::Result<()> {
-    let addr = file
+    let addr = file.server.listen_addr().map_err(invalid)?;
+    let admin_addr = file.admin.listen_addr().map_err(invalid)?;
+    let certs = file
         .server
-        .listen_addr()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        .tls
+        .as_ref()
+        .map(CertStore::load)
+        .transpose()
+        .map_err(invalid)?;
     let proxy = AuthProxy::start_with_mount(&file.proxy.local_base_path);
-    proxy
-        .configure(file.proxy.clone())
-        .await
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    if let Some(path) = reload_from {
-        reload_on_sighup(proxy.clone(), path, file.server.clone());
+    let generation = proxy.configure(file.proxy.clone()).await.map_err(invalid)?;
+    metrics::config_generation(generation);
+    let health = Health::default();
+    let reloader = Arc::new(Reloader::new(
+        proxy.clone(),
+        reload_from.clone(),
+        &file,
+        certs.clone(),
+    ));
+    if reload_from.is_some() {
+        reload_on_sighup(reloader.clone());
     }
+
     let app_proxy = proxy.clone();
-    let server = HttpServer::new(move || {
+    let public = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(request_id::middleware))
             .route("/healthz", web::get().to(healthz))
             .configure(crate::configure(app_proxy.clone()))
     })
     .workers(file.server.workers)
-    .bind(addr)?;
-    for a in server.addrs() {
-        tracing::info!(listen = %a, mount = %proxy.mount_path(), "authjs-proxy listening");
+    .disable_signals();
+    let public = match &certs {
+        Some(store) => public.bind_rustls_0_23(addr, store.server_config())?,
+        None => public.bind(addr)?,
+    };
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    for a in public.addrs() {
+        tracing::info!(listen = %a, scheme, mount = %proxy.mount_path(), "authjs-proxy listening");
     }
-    server.run().await
+    let public = public.run();
+
+    let admin = match admin_addr {
+        None => None,
+        Some(admin_addr) => {
+            let loopback = admin_addr.ip().is_loopback();
+            if !loopback && file.admin.token.is_none() {
+                tracing::warn!(
+                    listen = %admin_addr,
+                    "admin listener is not on loopback and admin.token is unset: POST /reload \
+                     is refused; metrics and probes are open to whoever reaches it"
+                );
+            }
+            let state = AdminState {
+                proxy: proxy.clone(),
+                health: health.clone(),
+                reloader: reloader.clone(),
+                token: file.admin.token.clone(),
+                loopback,
+            };
+            let server = HttpServer::new(move || {
+                App::new().configure(crate::admin::routes::configure(state.clone()))
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(admin_addr)?;
+            for a in server.addrs() {
+                tracing::info!(listen = %a, "admin listener");
+            }
+            Some(server.run())
+        }
+    };
+
+    let handles = (public.handle(), admin.as_ref().map(|s| s.handle()));
+    let drain = Duration::from_millis(file.admin.drain_ms);
+    actix_rt::spawn(shutdown_on_signal(health, handles, drain));
+    match admin {
+        Some(admin) => {
+            let (p, a) = futures_util::future::join(public, admin).await;
+            p.and(a)
+        }
+        None => public.await,
+    }
+}
+
+/// Waits for SIGTERM or Ctrl-C, then: readiness fails, `drain` passes with the service still
+/// answering, and both listeners stop gracefully (in-flight requests finish).
+async fn shutdown_on_signal(
+    health: Health,
+    (public, admin): (ServerHandle, Option<ServerHandle>),
+    drain: Duration,
+) {
+    termination().await;
+    health.start_draining();
+    tracing::info!(
+        drain_ms = drain.as_millis() as u64,
+        "shutdown requested: readiness fails from now on; draining"
+    );
+    if !drain.is_zero() {
+        actix_rt::time::sleep(drain).await;
+    }
+    public.stop(true).await;
+    if let Some(admin) = admin {
+        admin.stop(true).await;
+    }
 }
 
 #[cfg(unix)]
-fn reload_on_sighup(proxy: AuthProxy, path: PathBuf, serving: ServerOptions) {
+async fn termination() {
+    use actix_rt::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("signal handlers could not be installed; only Ctrl-C stops the service");
+        let _ = actix_rt::signal::ctrl_c().await;
+        return;
+    };
+    tokio_select(term.recv(), int.recv()).await;
+}
+
+#[cfg(unix)]
+async fn tokio_select<A: std::future::Future, B: std::future::Future>(a: A, b: B) {
+    futures_util::future::select(std::pin::pin!(a), std::pin::pin!(b)).await;
+}
+
+#[cfg(not(unix))]
+async fn termination() {
+    let _ = actix_rt::signal::ctrl_c().await;
+}
+
+#[cfg(unix)]
+fn reload_on_sighup(reloader: Arc<Reloader>) {
     use actix_rt::signal::unix::{SignalKind, signal};
     actix_rt::spawn(async move {
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -60,25 +184,11 @@ fn reload_on_sighup(proxy: AuthProxy, path: PathBuf, serving: ServerOptions) {
             return;
         };
         while hup.recv().await.is_some() {
-            match FileConfig::load(&path) {
-                Ok(file) => match proxy.configure(file.proxy).await {
-                    Ok(generation) if file.server != serving => {
-                        tracing::warn!(
-                            generation,
-                            listen = %serving.listen,
-                            workers = serving.workers,
-                            "configuration reloaded, but [server] changed: the listen address \
-                             and workers change only on restart; still serving as before"
-                        );
-                    }
-                    Ok(generation) => tracing::info!(generation, "configuration reloaded"),
-                    Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
-                },
-                Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
-            }
+            // The outcome is logged and counted by the reloader.
+            let _ = reloader.reload().await;
         }
     });
 }
 
 #[cfg(not(unix))]
-fn reload_on_sighup(_: AuthProxy, _: PathBuf, _: ServerOptions) {}
+fn reload_on_sighup(_: Arc<Reloader>) {}

@@ -1,0 +1,101 @@
+//! Re-reading the configuration file: what SIGHUP and `POST /reload` do.
+
+use std::path::PathBuf;
+
+use crate::admin::metrics;
+use crate::config::{AdminOptions, FileConfig, ServerOptions};
+use crate::error::ConfigError;
+use crate::handle::AuthProxy;
+use crate::tls::CertStore;
+
+/// Why a reload was refused; the running configuration is kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The service was started without a configuration file.
+    #[error("no configuration file to reload")]
+    NoFile,
+    /// The file is invalid; names the field at fault.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] ConfigError),
+}
+
+/// Reloads the configuration file into a running service.
+pub struct Reloader {
+    proxy: AuthProxy,
+    path: Option<PathBuf>,
+    serving: ServerOptions,
+    admin: AdminOptions,
+    certs: Option<CertStore>,
+    allow_insecure: bool,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// A reloader for a service started from `file` (read from `path`, if any), serving the
+    /// listener certificate in `certs`.
+    pub fn new(
+        proxy: AuthProxy,
+        path: Option<PathBuf>,
+        file: &FileConfig,
+        certs: Option<CertStore>,
+    ) -> Self {
+        Reloader {
+            proxy,
+            path,
+            serving: file.server.clone(),
+            admin: file.admin.clone(),
+            certs,
+            allow_insecure: file.proxy.tls.allow_insecure,
+        }
+    }
+
+    /// Re-reads the file, applies `[proxy]`, re-reads the listener certificate, and answers
+    /// the new generation. Settings that need a restart (`[server]` listen/workers/TLS on or
+    /// off, `[admin]`, `[log]`) are reported, not applied.
+    pub async fn reload(&self) -> Result<u64, ReloadError> {
+        let result = self.apply().await;
+        metrics::config_reload(result.is_ok());
+        match &result {
+            Ok(generation) => tracing::info!(generation, "configuration reloaded"),
+            Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
+        }
+        result
+    }
+
+    async fn apply(&self) -> Result<u64, ReloadError> {
+        let path = self.path.as_deref().ok_or(ReloadError::NoFile)?;
+        let file = FileConfig::load_allowing_insecure(path, self.allow_insecure)?;
+        let generation = self.proxy.configure(file.proxy).await?;
+        metrics::config_generation(generation);
+        if let (Some(store), Some(tls)) = (&self.certs, &file.server.tls) {
+            store.reload(tls)?;
+        }
+        let s = &self.serving;
+        if file.server.listen != s.listen
+            || file.server.workers != s.workers
+            || file.server.tls.is_some() != s.tls.is_some()
+        {
+            tracing::warn!(
+                generation,
+                listen = %s.listen,
+                workers = s.workers,
+                "configuration reloaded, but [server] changed: the listen address, workers and \
+                 TLS on/off change only on restart; still serving as before"
+            );
+        }
+        if file.admin != self.admin {
+            tracing::warn!(
+                generation,
+                "configuration reloaded, but [admin] changed: it changes only on restart"
+            );
+        }
+        Ok(generation)
+    }
+}
