@@ -370,12 +370,19 @@ mod tests {
 
     #[test]
     fn exposition_uses_prefixed_conventional_names() {
+        request(
+            Cow::Borrowed("auth/session"),
+            "GET",
+            200,
+            Duration::from_millis(4),
+        );
         upstream_request("ok", Duration::from_millis(3));
         session_cache(CacheResult::Hit);
         let text = encode();
         for name in [
             "# TYPE authjs_proxy_requests_total counter",
             "# TYPE authjs_proxy_request_duration_seconds histogram",
+            "authjs_proxy_requests_total{route=\"auth/session\",method=\"GET\",status=\"200\"} 1",
             "authjs_proxy_upstream_requests_total{outcome=\"ok\"}",
             "authjs_proxy_upstream_duration_seconds_bucket",
             "authjs_proxy_session_cache_requests_total{result=\"hit\"}",
