@@ -783,18 +783,38 @@ async fn upstream_with_an_unknown_ca_gets_a_clear_502_and_log_line() {
     let listen = local();
     let dir = scratch("unknown-ca");
     let path = write(&dir, "c.toml", &config(&listen, &up.url(), ""));
-    let running = Running::start(&path, &[]);
+    // At `warn` the request id still marks the lines that are written.
+    let running = Running(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap(), "--log-format", "json"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let c = client();
     assert!(answers(&c, &format!("http://{listen}/healthz"), 200).await);
-    let (status, _, body) = exchange(c.get(format!("http://{listen}/api/auth/csrf"))).await;
+    let (status, _, body) = exchange(
+        c.get(format!("http://{listen}/api/auth/csrf"))
+            .insert_header(("x-request-id", "tls-fail-1")),
+    )
+    .await;
     assert_eq!(status, 502);
     assert_eq!(body["error"], "auth upstream TLS handshake failed");
+    assert_eq!(body["request_id"], "tls-fail-1");
     assert_eq!(up.count(), 0, "no request reached the upstream");
     let (_, stderr) = running.stop().await;
+    let line = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "upstream TLS handshake failed")
+        .unwrap_or_else(|| panic!("no TLS log line in\n{stderr}"));
     assert!(
-        stderr.contains("upstream TLS handshake failed") && stderr.contains("UnknownIssuer"),
-        "{stderr}"
+        line["reason"].as_str().unwrap().contains("UnknownIssuer"),
+        "{line}"
     );
+    assert_eq!(line["span"]["request_id"], "tls-fail-1", "{line}");
 }
 
 #[actix_web::test]

@@ -141,7 +141,7 @@ pub fn note_attempts(req: &HttpRequest, attempts: u32) {
 /// its log lines carry the id too.
 pub fn span_for(headers: &actix_web::http::header::HeaderMap) -> tracing::Span {
     match headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        Some(id) => tracing::info_span!("upstream", request_id = %id),
+        Some(id) => tracing::error_span!("upstream", request_id = %id),
         None => tracing::Span::none(),
     }
 }
@@ -166,7 +166,8 @@ pub async fn middleware(
     req.headers_mut()
         .insert(X_REQUEST_ID, id.header_value().clone());
     let method = metrics::method_label(req.method());
-    let span = tracing::info_span!("request", request_id = %id);
+    // At ERROR level so the span exists whenever any line is logged (`RUST_LOG=warn` too).
+    let span = tracing::error_span!("request", request_id = %id);
     let result = CURRENT
         .scope(id.clone(), next.call(req).instrument(span.clone()))
         .await;
