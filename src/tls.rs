@@ -137,6 +137,20 @@ pub fn handshake_failure(err: &(dyn std::error::Error + 'static)) -> Option<Stri
     None
 }
 
+/// The TLS reason behind a failed upstream exchange: a refused server certificate shows up
+/// while connecting, a refused client certificate (TLS 1.3) when the request is written or
+/// the answer read. `None` when TLS was not the cause.
+pub fn send_error_reason(e: &awc::error::SendRequestError) -> Option<String> {
+    use actix_web::error::ParseError;
+    use awc::error::{ConnectError, SendRequestError};
+    match e {
+        SendRequestError::Connect(ConnectError::Io(io))
+        | SendRequestError::Send(io)
+        | SendRequestError::Response(ParseError::Io(io)) => handshake_failure(io),
+        _ => None,
+    }
+}
+
 /// `insecure_skip_verify`: any certificate is accepted; handshake signatures are still
 /// checked so the connection is at least consistent.
 #[derive(Debug)]

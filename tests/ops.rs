@@ -825,11 +825,13 @@ async fn upstream_requiring_mtls_gets_the_configured_client_certificate() {
     let up = TlsUpstream::start(&cert, &key, Some(&ca.pem()));
     let dir = scratch("mtls");
     let mut o = options(&up.url());
-    o.retry.max_attempts = 1;
     o.tls.ca_file = Some(write(&dir, "ca.pem", &ca.pem()));
 
     let without = TestProxy::start(Some(o.clone())).await;
-    assert_eq!(without.get("/api/auth/csrf").await.status(), 502);
+    let mut res = without.get("/api/auth/csrf").await;
+    assert_eq!(res.status(), 502);
+    let body: serde_json::Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "auth upstream TLS handshake failed");
     assert_eq!(up.count(), 0, "refused without a client certificate");
 
     o.tls.client_cert_file = Some(write(&dir, "client.pem", &client_cert));

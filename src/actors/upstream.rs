@@ -190,19 +190,14 @@ impl Failure {
 
 /// Sorts an awc send error: only failures before any byte was written are [`Failure::Connect`].
 fn classify_send_error(e: &SendRequestError) -> Failure {
+    if let Some(reason) = crate::tls::send_error_reason(e) {
+        tracing::warn!(%reason, "upstream TLS handshake failed");
+        return Failure::Tls;
+    }
     match e {
         // awc also reports "the connection closed before the answer" as `Disconnected`,
         // after the request was written: that may have been sent.
         SendRequestError::Connect(awc::error::ConnectError::Disconnected) => Failure::Broken,
-        SendRequestError::Connect(awc::error::ConnectError::Io(io)) => {
-            match crate::tls::handshake_failure(io) {
-                Some(reason) => {
-                    tracing::warn!(%reason, "upstream TLS handshake failed");
-                    Failure::Tls
-                }
-                None => Failure::Connect,
-            }
-        }
         SendRequestError::Connect(_) => Failure::Connect,
         SendRequestError::Timeout => Failure::Timeout,
         _ => Failure::Broken,
