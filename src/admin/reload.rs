@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::admin::metrics;
-use crate::config::{AdminOptions, FileConfig, ServerOptions};
+use crate::config::{AdminOptions, FileConfig, LogOptions, ServerOptions};
 use crate::error::ConfigError;
 use crate::handle::AuthProxy;
 use crate::tls::CertStore;
@@ -25,6 +25,7 @@ pub struct Reloader {
     path: Option<PathBuf>,
     serving: ServerOptions,
     admin: AdminOptions,
+    log: LogOptions,
     certs: Option<CertStore>,
     allow_insecure: bool,
 }
@@ -51,6 +52,7 @@ impl Reloader {
             path,
             serving: file.server.clone(),
             admin: file.admin.clone(),
+            log: file.log.clone(),
             certs,
             allow_insecure: file.proxy.tls.allow_insecure,
         }
@@ -90,10 +92,11 @@ impl Reloader {
                  TLS on/off change only on restart; still serving as before"
             );
         }
-        if file.admin != self.admin {
+        if file.admin != self.admin || file.log != self.log {
             tracing::warn!(
                 generation,
-                "configuration reloaded, but [admin] changed: it changes only on restart"
+                "configuration reloaded, but [admin] or [log] changed: they change only on \
+                 restart"
             );
         }
         Ok(generation)

@@ -210,6 +210,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn auth_routes_are_labelled_by_template() {
+        assert_eq!(
+            auth_route_template(Action::Callback, "callback/github"),
+            "auth/callback/{provider}"
+        );
+        assert_eq!(auth_route_template(Action::Signin, "signin"), "auth/signin");
+        assert_eq!(
+            auth_route_template(Action::Signin, "signin/github"),
+            "auth/signin/{provider}"
+        );
+    }
+
+    #[test]
     fn a_sane_client_id_is_kept() {
         let sent = HeaderValue::from_static("abc-123");
         assert_eq!(RequestId::from_client(Some(&sent)).as_str(), "abc-123");
