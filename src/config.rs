@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -259,6 +259,8 @@ pub struct ProxyOptions {
     pub session_cache: SessionCacheOptions,
     /// Signed-JWT decoding; off by default.
     pub jws: Option<JwsOptions>,
+    /// TLS to the upstream (`[proxy.tls]`): extra roots, client certificate.
+    pub tls: UpstreamTlsOptions,
 }
 
 impl Default for ProxyOptions {
@@ -281,6 +283,7 @@ impl Default for ProxyOptions {
             timeouts: TimeoutOptions::default(),
             session_cache: SessionCacheOptions::default(),
             jws: None,
+            tls: UpstreamTlsOptions::default(),
         }
     }
 }
@@ -304,8 +307,29 @@ impl fmt::Debug for ProxyOptions {
             .field("timeouts", &self.timeouts)
             .field("session_cache", &self.session_cache)
             .field("jws", &self.jws)
+            .field("tls", &self.tls)
             .finish()
     }
+}
+
+/// TLS to the upstream (`[proxy.tls]`). Certificates and keys are PEM files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamTlsOptions {
+    /// Extra trusted roots (PEM, one or more certificates), added to the public web roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) presented to the upstream (mTLS); needs
+    /// `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `client_cert_file`.
+    pub client_key_file: Option<PathBuf>,
+    /// Accept any upstream certificate. Refused unless the upstream is on loopback or the
+    /// binary runs with `--allow-insecure`; logged loudly. Default false.
+    pub insecure_skip_verify: bool,
+    /// Set by `--allow-insecure` (never read from the file): permits `insecure_skip_verify`
+    /// for a non-loopback upstream.
+    #[serde(skip)]
+    pub allow_insecure: bool,
 }
 
 struct RedactedHeaders<I>(I);
@@ -344,6 +368,8 @@ pub struct ServerOptions {
     pub listen: String,
     /// Worker threads. Default: the number of CPUs.
     pub workers: usize,
+    /// Serve https (`[server.tls]`); off when absent.
+    pub tls: Option<ServerTlsOptions>,
 }
 
 impl Default for ServerOptions {
@@ -351,8 +377,77 @@ impl Default for ServerOptions {
         ServerOptions {
             listen: "127.0.0.1:3000".into(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            tls: None,
         }
     }
+}
+
+/// The listener's certificate (`[server.tls]`), re-read on every reload (renewals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsOptions {
+    /// Certificate chain, PEM, leaf first.
+    pub cert_file: PathBuf,
+    /// Private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// The admin listener (`[admin]`): `/metrics`, `/healthz`, `/readyz`, `POST /reload`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminOptions {
+    /// Address of the admin listener, never the public one. Off when absent.
+    pub listen: Option<String>,
+    /// Bearer token `POST /reload` requires when set. Without it, `/reload` is refused
+    /// unless the listener is on loopback.
+    pub token: Option<String>,
+    /// After SIGTERM, how long `/readyz` answers `503` while the proxy keeps serving, so load
+    /// balancers stop sending traffic before the graceful shutdown starts, in milliseconds.
+    /// Default 0.
+    pub drain_ms: u64,
+}
+
+impl fmt::Debug for AdminOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminOptions")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("drain_ms", &self.drain_ms)
+            .finish()
+    }
+}
+
+impl AdminOptions {
+    /// The parsed admin address (`None`: no admin listener).
+    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.listen
+            .as_deref()
+            .map(|l| {
+                l.parse().map_err(|_| {
+                    ConfigError::new("admin.listen", "expected an address like 127.0.0.1:9090")
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (ANSI colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging (`[log]`); the level comes from `RUST_LOG` (default `info`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogOptions {
+    /// `text` (default) or `json`; `--log-format` overrides it.
+    pub format: LogFormat,
 }
 
 impl ServerOptions {
@@ -364,7 +459,7 @@ impl ServerOptions {
     }
 }
 
-/// The whole configuration file: `[server]`, `[proxy]` and `[forward_auth]`.
+/// The whole configuration file: `[server]`, `[proxy]`, `[forward_auth]`, `[admin]` and `[log]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
@@ -374,6 +469,10 @@ pub struct FileConfig {
     pub proxy: ProxyOptions,
     /// The forward-auth decision endpoint; off unless `enabled = true`.
     pub forward_auth: crate::gate::ForwardAuthOptions,
+    /// Admin listener; off by default.
+    pub admin: AdminOptions,
+    /// Logging.
+    pub log: LogOptions,
 }
 
 impl FileConfig {
@@ -383,10 +482,24 @@ impl FileConfig {
         Self::load_with_env(path, std::env::vars())
     }
 
+    /// Like [`FileConfig::load`]; `allow_insecure` (`--allow-insecure`) permits
+    /// `proxy.tls.insecure_skip_verify` for a non-loopback upstream.
+    pub fn load_allowing_insecure(path: &Path, allow_insecure: bool) -> Result<Self, ConfigError> {
+        Self::load_inner(path, std::env::vars(), allow_insecure)
+    }
+
     /// Like [`FileConfig::load`] with an explicit environment (for tests).
     pub fn load_with_env(
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::load_inner(path, env, false)
+    }
+
+    fn load_inner(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+        allow_insecure: bool,
     ) -> Result<Self, ConfigError> {
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();
         // As @auth/core's `setEnvDefaults`: AUTH_SECRET, then AUTH_SECRET_1, _2, _3 each put in
@@ -435,7 +548,27 @@ impl FileConfig {
                 _ => Secret::Many(env_secrets),
             });
         }
+        file.proxy.tls.allow_insecure = allow_insecure;
         file.server.listen_addr()?;
+        if let Some(tls) = &file.server.tls {
+            crate::tls::CertStore::load(tls)?;
+        }
+        if let Some(admin) = file.admin.listen_addr()?
+            && admin == file.server.listen_addr()?
+        {
+            return Err(ConfigError::new(
+                "admin.listen",
+                "must differ from server.listen (the admin listener is never the public port)",
+            ));
+        }
+        if file
+            .admin
+            .token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(ConfigError::new("admin.token", "must not be empty"));
+        }
         if !(1..=MAX_WORKERS).contains(&file.server.workers) {
             return Err(ConfigError::new(
                 "server.workers",
@@ -562,6 +695,8 @@ pub struct RuntimeConfig {
     pub session_cache: Option<SessionCache>,
     /// Derived token keys; `None` without a secret (and without JWS).
     pub keys: Option<Arc<TokenKeys>>,
+    /// TLS client settings for the upstream, built from `proxy.tls` (see [`crate::tls`]).
+    pub upstream_tls: Arc<rustls::ClientConfig>,
 }
 
 impl fmt::Debug for RuntimeConfig {
@@ -640,6 +775,13 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => ip.is_loopback(),
     }
+}
+
+/// Whether an origin built by [`parse_base_url`] is on loopback.
+fn origin_is_loopback(origin: &str) -> bool {
+    url::Url::parse(origin)
+        .ok()
+        .is_some_and(|u| u.host().is_some_and(|h| is_loopback(&h)))
 }
 
 fn parse_base_url(raw: &str, strict_https: bool) -> Result<Upstream, ConfigError> {
@@ -746,6 +888,8 @@ impl RuntimeConfig {
             None => local_base_path.clone(),
         };
         let upstream = parse_base_url(&opts.base_url, opts.strict_https)?;
+        let upstream_tls =
+            crate::tls::upstream_client_config(&opts.tls, origin_is_loopback(&upstream.origin))?;
         let public = opts
             .public_url
             .as_deref()
@@ -892,6 +1036,7 @@ impl RuntimeConfig {
                 secrets.first().map(String::as_str),
             )?,
             keys,
+            upstream_tls,
         })
     }
 

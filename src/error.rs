@@ -47,6 +47,13 @@ pub enum UpstreamError {
     /// The upstream's response body was larger than `max_response_bytes`.
     #[error("upstream response too large")]
     ResponseTooLarge,
+    /// The TLS handshake with the upstream failed (untrusted or invalid certificate, client
+    /// certificate refused); nothing was sent and a retry would fail the same way.
+    #[error("upstream TLS handshake failed after {attempts} attempt(s)")]
+    Tls {
+        /// Attempts made.
+        attempts: u32,
+    },
 }
 
 impl UpstreamError {
@@ -55,7 +62,8 @@ impl UpstreamError {
         match self {
             UpstreamError::Unreachable { attempts }
             | UpstreamError::Broken { attempts }
-            | UpstreamError::Timeout { attempts } => *attempts,
+            | UpstreamError::Timeout { attempts }
+            | UpstreamError::Tls { attempts } => *attempts,
             UpstreamError::ResponseTooLarge => 1,
         }
     }
@@ -75,6 +83,7 @@ impl ResponseError for UpstreamError {
             UpstreamError::Broken { .. } => "auth upstream connection failed",
             UpstreamError::Timeout { .. } => "auth upstream timed out",
             UpstreamError::ResponseTooLarge => "auth upstream response too large",
+            UpstreamError::Tls { .. } => "auth upstream TLS handshake failed",
         };
         json_error(self.status_code(), msg)
     }
@@ -145,7 +154,11 @@ impl ResponseError for AuthError {
     }
 }
 
-/// `{"error": msg}` with `status`.
+/// `{"error": msg}` with `status`, plus `"request_id"` inside the request-id middleware.
 pub fn json_error(status: StatusCode, msg: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "error": msg }))
+    match crate::http::request_id::current() {
+        Some(id) => HttpResponse::build(status)
+            .json(serde_json::json!({ "error": msg, "request_id": id.as_str() })),
+        None => HttpResponse::build(status).json(serde_json::json!({ "error": msg })),
+    }
 }

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod actors;
+pub mod admin;
 pub mod cache;
 pub mod config;
 pub mod cookies;
@@ -18,8 +19,10 @@ pub mod error;
 pub mod gate;
 pub mod handle;
 pub mod http;
+pub mod logging;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod token;
 pub mod transport;
 

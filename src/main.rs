@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use authjs_proxy::config::{FileConfig, SESSION_COOKIE};
+use authjs_proxy::config::{FileConfig, LogFormat, SESSION_COOKIE};
 use authjs_proxy::token;
 use clap::{Parser, Subcommand};
 
@@ -27,6 +27,12 @@ struct Cli {
     /// Configuration file (TOML).
     #[arg(long, short, default_value = "config/default.toml", global = true)]
     config: PathBuf,
+    /// Log format, `text` or `json` (default: the file's `[log] format`, else text).
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Permit `proxy.tls.insecure_skip_verify` for a non-loopback upstream.
+    #[arg(long, global = true)]
+    allow_insecure: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -73,8 +79,8 @@ enum TokenCommand {
     },
 }
 
-fn load(path: &std::path::Path) -> Result<FileConfig, ExitCode> {
-    FileConfig::load(path).map_err(|e| {
+fn load(path: &std::path::Path, allow_insecure: bool) -> Result<FileConfig, ExitCode> {
+    FileConfig::load_allowing_insecure(path, allow_insecure).map_err(|e| {
         eprintln!("invalid configuration: {e}");
         ExitCode::from(EXIT_INVALID_CONFIG)
     })
@@ -122,15 +128,25 @@ fn token_command(cmd: TokenCommand) -> Result<(), ExitCode> {
 }
 
 fn run(cli: Cli) -> Result<(), ExitCode> {
+    let format = match cli.log_format.as_deref() {
+        Some("json") => Some(LogFormat::Json),
+        Some(_) => Some(LogFormat::Text),
+        None => None,
+    };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Token(cmd) => token_command(cmd),
+        Command::Token(cmd) => {
+            authjs_proxy::logging::init(format.unwrap_or_default());
+            token_command(cmd)
+        }
         Command::CheckConfig => {
-            load(&cli.config)?;
+            authjs_proxy::logging::init(format.unwrap_or_default());
+            load(&cli.config, cli.allow_insecure)?;
             println!("configuration ok: {}", cli.config.display());
             Ok(())
         }
         Command::Serve => {
-            let file = load(&cli.config)?;
+            let file = load(&cli.config, cli.allow_insecure)?;
+            authjs_proxy::logging::init(format.unwrap_or(file.log.format));
             actix_web::rt::System::new()
                 .block_on(authjs_proxy::server::serve(file, Some(cli.config)))
                 .map_err(|e| {
@@ -138,23 +154,19 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                     ExitCode::FAILURE
                 })
         }
-        Command::Demo { listen } => actix_web::rt::System::new()
-            .block_on(authjs_proxy::demo::run(&listen))
-            .map_err(|e| {
-                eprintln!("authjs-proxy demo: {e}");
-                ExitCode::FAILURE
-            }),
+        Command::Demo { listen } => {
+            authjs_proxy::logging::init(format.unwrap_or_default());
+            actix_web::rt::System::new()
+                .block_on(authjs_proxy::demo::run(&listen))
+                .map_err(|e| {
+                    eprintln!("authjs-proxy demo: {e}");
+                    ExitCode::FAILURE
+                })
+        }
     }
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,

@@ -1,12 +1,27 @@
 //! Running the standalone service: what `authjs-proxy --config FILE` does.
+//!
+//! The public listener (http, or https with `[server.tls]`) serves the Auth.js routes and
+//! `/healthz`; the admin listener (`[admin] listen`) serves metrics, probes and reload.
+//! SIGHUP (and `POST /reload`) re-read the file; SIGTERM/Ctrl-C mark the service as draining
+//! (`/readyz` answers 503), wait `admin.drain_ms`, then shut down gracefully.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
-use crate::config::{FileConfig, ServerOptions};
-use crate::gate::{ForwardAuth, ForwardAuthOptions};
+use crate::admin::health::Health;
+use crate::admin::metrics;
+use crate::admin::reload::Reloader;
+use crate::admin::routes::AdminState;
+use crate::config::FileConfig;
+use crate::gate::ForwardAuth;
 use crate::handle::AuthProxy;
+use crate::http::request_id;
+use crate::tls::CertStore;
 
 /// `GET /healthz`: 200 with the configuration generation, or 503 while unconfigured.
 async fn healthz(proxy: web::Data<AuthProxy>) -> HttpResponse {
@@ -21,48 +36,60 @@ async fn healthz(proxy: web::Data<AuthProxy>) -> HttpResponse {
     }
 }
 
+fn invalid(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+}
+
 /// Serves the proxy as configured by `file` until SIGTERM/Ctrl-C (graceful shutdown).
 ///
-/// With `reload_from`, SIGHUP re-reads that file and sends it to the `RuntimeActor`; an invalid
-/// file is logged and the running configuration kept.
+/// With `reload_from`, SIGHUP and `POST /reload` re-read that file and send it to the
+/// `RuntimeActor`; an invalid file is logged and the running configuration kept.
 pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::Result<()> {
-    let addr = file
+    let addr = file.server.listen_addr().map_err(invalid)?;
+    let admin_addr = file.admin.listen_addr().map_err(invalid)?;
+    let certs = file
         .server
-        .listen_addr()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        .tls
+        .as_ref()
+        .map(CertStore::load)
+        .transpose()
+        .map_err(invalid)?;
     let proxy = AuthProxy::start_with_mount(&file.proxy.local_base_path);
-    proxy
-        .configure(file.proxy.clone())
-        .await
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let generation = proxy.configure(file.proxy.clone()).await.map_err(invalid)?;
+    metrics::config_generation(generation);
     // A Redis level that refuses our credentials is a configuration error; one that is down
     // is not (the service goes on with the local cache and the upstream).
     if let Some(cache) = proxy.config().and_then(|c| c.session_cache.clone()) {
-        cache.check_shared().await.map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("invalid configuration: {e}"),
-            )
-        })?;
+        cache
+            .check_shared()
+            .await
+            .map_err(|e| invalid(format!("invalid configuration: {e}")))?;
     }
-    let gate = if file.forward_auth.enabled {
-        let gate = file
-            .forward_auth
-            .validate()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let gate: Option<ForwardAuth> = if file.forward_auth.enabled {
+        let gate = file.forward_auth.validate().map_err(invalid)?;
         tracing::info!(path = gate.path(), "forward-auth endpoint enabled");
         Some(gate)
     } else {
         None
     };
-    if let Some(path) = reload_from {
-        reload_on_sighup(proxy.clone(), gate.clone(), path, file.server.clone());
+    let health = Health::default();
+    let reloader = Arc::new(Reloader::new(
+        proxy.clone(),
+        reload_from.clone(),
+        &file,
+        certs.clone(),
+        gate.clone(),
+    ));
+    if reload_from.is_some() {
+        reload_on_sighup(reloader.clone());
     }
+
     let app_proxy = proxy.clone();
-    let server = HttpServer::new(move || {
+    let public = HttpServer::new(move || {
         let gate = gate.clone();
         let gate_proxy = app_proxy.clone();
         App::new()
+            .wrap(from_fn(request_id::middleware))
             .route("/healthz", web::get().to(healthz))
             // Before the Auth.js routes, so a root mount cannot shadow the endpoint.
             .configure(move |c| {
@@ -73,35 +100,108 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
             .configure(crate::configure(app_proxy.clone()))
     })
     .workers(file.server.workers)
-    .bind(addr)?;
-    for a in server.addrs() {
-        tracing::info!(listen = %a, mount = %proxy.mount_path(), "authjs-proxy listening");
+    .disable_signals();
+    let public = match &certs {
+        Some(store) => public.bind_rustls_0_23(addr, store.server_config())?,
+        None => public.bind(addr)?,
+    };
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    for a in public.addrs() {
+        tracing::info!(listen = %a, scheme, mount = %proxy.mount_path(), "authjs-proxy listening");
     }
-    server.run().await
+    let public = public.run();
+
+    let admin = match admin_addr {
+        None => None,
+        Some(admin_addr) => {
+            let loopback = admin_addr.ip().is_loopback();
+            if !loopback && file.admin.token.is_none() {
+                tracing::warn!(
+                    listen = %admin_addr,
+                    "admin listener is not on loopback and admin.token is unset: POST /reload \
+                     is refused; metrics and probes are open to whoever reaches it"
+                );
+            }
+            let state = AdminState {
+                proxy: proxy.clone(),
+                health: health.clone(),
+                reloader: reloader.clone(),
+                token: file.admin.token.clone(),
+                loopback,
+            };
+            let server = HttpServer::new(move || {
+                App::new().configure(crate::admin::routes::configure(state.clone()))
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(admin_addr)?;
+            for a in server.addrs() {
+                tracing::info!(listen = %a, "admin listener");
+            }
+            Some(server.run())
+        }
+    };
+
+    let handles = (public.handle(), admin.as_ref().map(|s| s.handle()));
+    let drain = Duration::from_millis(file.admin.drain_ms);
+    actix_rt::spawn(shutdown_on_signal(health, handles, drain));
+    match admin {
+        Some(admin) => {
+            let (p, a) = futures_util::future::join(public, admin).await;
+            p.and(a)
+        }
+        None => public.await,
+    }
 }
 
-/// Applies a reloaded `[forward_auth]` to the mounted endpoint: its rules are replaced; mounting,
-/// unmounting or moving it needs a restart.
-fn reload_gate(gate: Option<&ForwardAuth>, opts: &ForwardAuthOptions) {
-    match (gate, opts.enabled) {
-        (Some(gate), true) => match gate.update(opts) {
-            Ok(()) => tracing::info!("forward-auth rules reloaded"),
-            Err(e) => tracing::warn!(error = %e, "forward-auth reload refused; rules kept"),
-        },
-        (Some(_), false) | (None, true) => tracing::warn!(
-            "forward_auth.enabled changed: restart to mount or unmount the endpoint; rules kept"
-        ),
-        (None, false) => {}
+/// Waits for SIGTERM or Ctrl-C, then: readiness fails, `drain` passes with the service still
+/// answering, and both listeners stop gracefully (in-flight requests finish).
+async fn shutdown_on_signal(
+    health: Health,
+    (public, admin): (ServerHandle, Option<ServerHandle>),
+    drain: Duration,
+) {
+    termination().await;
+    health.start_draining();
+    tracing::info!(
+        drain_ms = drain.as_millis() as u64,
+        "shutdown requested: readiness fails from now on; draining"
+    );
+    if !drain.is_zero() {
+        actix_rt::time::sleep(drain).await;
+    }
+    public.stop(true).await;
+    if let Some(admin) = admin {
+        admin.stop(true).await;
     }
 }
 
 #[cfg(unix)]
-fn reload_on_sighup(
-    proxy: AuthProxy,
-    gate: Option<ForwardAuth>,
-    path: PathBuf,
-    serving: ServerOptions,
-) {
+async fn termination() {
+    use actix_rt::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("signal handlers could not be installed; only Ctrl-C stops the service");
+        let _ = actix_rt::signal::ctrl_c().await;
+        return;
+    };
+    tokio_select(term.recv(), int.recv()).await;
+}
+
+#[cfg(unix)]
+async fn tokio_select<A: std::future::Future, B: std::future::Future>(a: A, b: B) {
+    futures_util::future::select(std::pin::pin!(a), std::pin::pin!(b)).await;
+}
+
+#[cfg(not(unix))]
+async fn termination() {
+    let _ = actix_rt::signal::ctrl_c().await;
+}
+
+#[cfg(unix)]
+fn reload_on_sighup(reloader: Arc<Reloader>) {
     use actix_rt::signal::unix::{SignalKind, signal};
     actix_rt::spawn(async move {
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -109,29 +209,11 @@ fn reload_on_sighup(
             return;
         };
         while hup.recv().await.is_some() {
-            match FileConfig::load(&path) {
-                Ok(file) => {
-                    match proxy.configure(file.proxy).await {
-                        Ok(generation) if file.server != serving => {
-                            tracing::warn!(
-                                generation,
-                                listen = %serving.listen,
-                                workers = serving.workers,
-                                "configuration reloaded, but [server] changed: the listen \
-                                 address and workers change only on restart; still serving as \
-                                 before"
-                            );
-                        }
-                        Ok(generation) => tracing::info!(generation, "configuration reloaded"),
-                        Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
-                    }
-                    reload_gate(gate.as_ref(), &file.forward_auth);
-                }
-                Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
-            }
+            // The outcome is logged and counted by the reloader.
+            let _ = reloader.reload().await;
         }
     });
 }
 
 #[cfg(not(unix))]
-fn reload_on_sighup(_: AuthProxy, _: Option<ForwardAuth>, _: PathBuf, _: ServerOptions) {}
+fn reload_on_sighup(_: Arc<Reloader>) {}

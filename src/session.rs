@@ -18,6 +18,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::actors::token::{Decode, TokenActor};
 use crate::actors::upstream::{Forward, Replay, UpstreamActor};
+use crate::admin::metrics::{self, CacheResult};
 use crate::cache::redis::{EntryId, SharedLevel};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
 use crate::cookies::{
@@ -380,6 +381,7 @@ fn session_request_headers(
     let mut relevant = HeaderMap::new();
     for name in [
         header::COOKIE,
+        crate::http::request_id::X_REQUEST_ID,
         header::HeaderName::from_static("x-forwarded-proto"),
         header::HeaderName::from_static("x-forwarded-host"),
         header::HeaderName::from_static("x-forwarded-for"),
@@ -466,6 +468,7 @@ pub(crate) async fn server_session(
     cache.listen();
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
     let started = cache.epoch.load(Ordering::SeqCst);
+    let asked = std::cell::Cell::new(false);
     let answer = cache
         .inner
         .try_get_with((hash, slot), async {
@@ -477,6 +480,7 @@ pub(crate) async fn server_session(
             {
                 return Ok(answer.map(Arc::new));
             }
+            asked.set(true);
             let answer = fetch().await?;
             let superseded = cache.epoch.load(Ordering::SeqCst) != started;
             if let Some((level, (id, material))) = level
@@ -499,6 +503,11 @@ pub(crate) async fn server_session(
             Ok(answer)
         })
         .await;
+    metrics::session_cache(if asked.get() {
+        CacheResult::Miss
+    } else {
+        CacheResult::Hit
+    });
     match answer {
         Ok(session) => Ok(session.map(|s| (*s).clone())),
         Err(e) => match &*e {

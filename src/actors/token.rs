@@ -78,7 +78,9 @@ impl Handler<Decode> for TokenActor {
     type Result = Option<Claims>;
 
     fn handle(&mut self, msg: Decode, _: &mut Self::Context) -> Self::Result {
-        decode_session_token(&msg.keys, &msg.token, msg.salt.as_deref())
+        let claims = decode_session_token(&msg.keys, &msg.token, msg.salt.as_deref());
+        crate::admin::metrics::token_decode(claims.is_some());
+        claims
     }
 }
 

@@ -15,6 +15,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use awc::error::{PayloadError, SendRequestError};
 use backon::{ExponentialBuilder, Retryable};
+use tracing::Instrument;
+
+use crate::admin::metrics;
 
 use crate::config::RuntimeConfig;
 use crate::error::UpstreamError;
@@ -117,21 +120,9 @@ impl UpstreamActor {
     }
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default protocol versions")
-    .with_root_certificates(rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    })
-    .with_no_client_auth();
-    Arc::new(tls)
-}
-
 fn build_client(cfg: &RuntimeConfig) -> awc::Client {
-    let connector = UpstreamConnector::new(cfg.upstream.tls.then(tls_config));
+    let connector =
+        UpstreamConnector::new(cfg.upstream.tls.then(|| crate::tls::client_config(cfg)));
     awc::Client::builder()
         .no_default_headers()
         .disable_redirects()
@@ -154,7 +145,8 @@ impl Handler<Forward> for UpstreamActor {
     type Result = ResponseFuture<Result<UpstreamResponse, UpstreamError>>;
 
     fn handle(&mut self, msg: Forward, _: &mut Self::Context) -> Self::Result {
-        Box::pin(forward(self.client.clone(), msg))
+        let span = crate::http::request_id::span_for(&msg.headers);
+        Box::pin(forward(self.client.clone(), msg).instrument(span))
     }
 }
 
@@ -173,6 +165,8 @@ enum Failure {
     Status(UpstreamResponse, Option<Duration>),
     /// Response body larger than allowed.
     TooLarge,
+    /// The TLS handshake failed: nothing was sent, and trying again fails the same way.
+    Tls,
 }
 
 impl Failure {
@@ -180,13 +174,29 @@ impl Failure {
         match self {
             Failure::Connect => true,
             Failure::Timeout | Failure::Broken | Failure::Status(..) => replay == Replay::Safe,
-            Failure::TooLarge => false,
+            Failure::TooLarge | Failure::Tls => false,
+        }
+    }
+
+    /// The `reason` label of `upstream_retries_total`.
+    fn reason(&self) -> &'static str {
+        match self {
+            Failure::Connect => "connect",
+            Failure::Timeout => "timeout",
+            Failure::Broken => "broken",
+            Failure::Status(..) => "status",
+            Failure::TooLarge => "too_large",
+            Failure::Tls => "tls",
         }
     }
 }
 
 /// Sorts an awc send error: only failures before any byte was written are [`Failure::Connect`].
 fn classify_send_error(e: &SendRequestError) -> Failure {
+    if let Some(reason) = crate::tls::send_error_reason(e) {
+        tracing::warn!(%reason, "upstream TLS handshake failed");
+        return Failure::Tls;
+    }
     match e {
         // awc also reports "the connection closed before the answer" as `Disconnected`,
         // after the request was written: that may have been sent.
@@ -222,6 +232,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, UpstreamError> {
     let cfg = &msg.config;
+    let _in_flight = metrics::upstream_in_flight();
     let started = Instant::now();
     let deadline = started + cfg.request_timeout;
     let max_attempts = cfg.retry.max_attempts.max(1);
@@ -306,7 +317,8 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
             };
             (Instant::now() + delay < deadline).then_some(delay)
         })
-        .notify(|_, delay| {
+        .notify(|f: &Failure, delay| {
+            metrics::upstream_retry(f.reason());
             tracing::debug!(
                 attempt = attempts.get(),
                 delay_ms = delay.as_millis() as u64,
@@ -326,7 +338,9 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
         Err(Failure::Broken) => Err(UpstreamError::Broken { attempts }),
         Err(Failure::Timeout) => Err(UpstreamError::Timeout { attempts }),
         Err(Failure::TooLarge) => Err(UpstreamError::ResponseTooLarge),
+        Err(Failure::Tls) => Err(UpstreamError::Tls { attempts }),
     };
+    metrics::upstream_outcome(&outcome, started.elapsed());
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match &outcome {
         Ok(res) => tracing::debug!(

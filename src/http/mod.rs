@@ -1,9 +1,11 @@
 //! actix-web side: the route mount ([`configure`]), the forwarding handler, header hygiene,
 //! and extractors.
 
+pub mod cache_control;
 pub mod extractors;
 pub mod headers;
 pub mod proxy;
+pub mod request_id;
 pub mod routes;
 
 use actix::Actor;

@@ -8,10 +8,12 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use crate::actors::upstream::Forward;
 use crate::error::{AuthError, json_error};
 use crate::handle::{AuthProxy, WorkerUpstream};
+use crate::http::cache_control::keep_private;
 use crate::http::headers::{
     ClientSide, client_response_headers, public_origin, upstream_request_headers,
 };
-use crate::http::routes::{RouteError, classify, suffix_below};
+use crate::http::request_id;
+use crate::http::routes::{Action, RouteError, classify, suffix_below};
 
 /// Forwards one Auth.js request upstream and relays the answer.
 pub async fn forward(
@@ -36,6 +38,7 @@ pub async fn forward(
             return json_error(StatusCode::NOT_FOUND, "unknown auth route");
         }
     };
+    request_id::note_route(&req, request_id::auth_route_template(route.action, suffix));
     let side = match ClientSide::of(&req) {
         Ok(side) => side,
         Err(e) => return AuthError::from(e).error_response(),
@@ -96,11 +99,13 @@ pub async fn forward(
     let res = match result {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
+            request_id::note_attempts(&req, e.attempts());
             tracing::warn!(method = %method, route = ?route.action, attempts = e.attempts(), error = %e, "auth route failed");
             return e.error_response();
         }
         Err(_) => return AuthError::ActorGone.error_response(),
     };
+    request_id::note_attempts(&req, res.attempts);
     if route.changes_session(&method)
         && let Some(cache) = &cfg.session_cache
     {
@@ -115,6 +120,7 @@ pub async fn forward(
         .flatten();
     let mut out = HttpResponse::with_body(res.status, res.body).map_into_boxed_body();
     *out.headers_mut() = client_response_headers(&cfg, &res.headers, public.as_deref());
+    keep_private(out.headers_mut(), route.action == Action::Session);
     out
 }
 

@@ -1,0 +1,242 @@
+//! Request ids and the access log: an actix-web middleware ([`middleware`]).
+//!
+//! * `X-Request-Id` is kept from the client when it is a sane token (1 to
+//!   [`MAX_REQUEST_ID_LEN`] visible ASCII characters), otherwise generated. It replaces the
+//!   request's header (so it travels upstream), is returned to the client, names the tracing
+//!   span every log line of the request is written in, and appears in JSON error bodies.
+//! * One access line per request at info: method, route template, status, duration, upstream
+//!   attempts; never the path, query string, cookies or header values.
+//! * `requests_total` / `request_duration_seconds` are recorded here.
+//!
+//! ```no_run
+//! use actix_web::{App, middleware::from_fn};
+//! # let proxy = authjs_proxy::AuthProxy::start();
+//! let app = App::new()
+//!     .wrap(from_fn(authjs_proxy::http::request_id::middleware))
+//!     .configure(authjs_proxy::configure(proxy));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
+use tracing::Instrument;
+
+use crate::admin::metrics;
+use crate::http::routes::Action;
+
+/// `X-Request-Id`.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest client-sent request id that is kept.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A request's id: a sane client token or a generated UUID.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// The client's id when sane, else a new one.
+    pub fn from_client(sent: Option<&HeaderValue>) -> Self {
+        match sent {
+            Some(v) if is_sane(v.as_bytes()) => RequestId(v.clone()),
+            _ => Self::generate(),
+        }
+    }
+
+    /// A new random id (UUID v4).
+    pub fn generate() -> Self {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        RequestId(HeaderValue::from_str(&id).expect("a UUID is a valid header value"))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII gets in.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestId({})", self.as_str())
+    }
+}
+
+/// 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters (no spaces, no control characters).
+///
+/// # Examples
+/// ```
+/// use authjs_proxy::http::request_id::is_sane;
+/// assert!(is_sane(b"req-42_a.b"));
+/// assert!(!is_sane(b"two words"));
+/// assert!(!is_sane(b""));
+/// ```
+pub fn is_sane(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
+}
+
+tokio::task_local! {
+    static CURRENT: RequestId;
+}
+
+/// The id of the request being handled, inside [`middleware`].
+pub fn current() -> Option<RequestId> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// The route template a handler answered (`session`, `callback/{provider}`), for the access
+/// log and metrics; paths are never used as labels.
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub Cow<'static, str>);
+
+/// Upstream attempts a handler made for the request.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamAttempts(pub u32);
+
+/// The route template of an Auth.js route suffix (`callback/github` → `auth/callback/{provider}`).
+pub fn auth_route_template(action: Action, suffix: &str) -> &'static str {
+    let provider = suffix.contains('/');
+    match action {
+        Action::Providers => "auth/providers",
+        Action::Session => "auth/session",
+        Action::Csrf => "auth/csrf",
+        Action::Signin if provider => "auth/signin/{provider}",
+        Action::Signin => "auth/signin",
+        Action::Signout => "auth/signout",
+        Action::Callback => "auth/callback/{provider}",
+        Action::VerifyRequest => "auth/verify-request",
+        Action::Error => "auth/error",
+        Action::WebauthnOptions => "auth/webauthn-options/{provider}",
+    }
+}
+
+/// Records the route template of `req` (see [`RouteLabel`]).
+pub fn note_route(req: &HttpRequest, route: &'static str) {
+    req.extensions_mut()
+        .insert(RouteLabel(Cow::Borrowed(route)));
+}
+
+/// Records how many upstream attempts `req` took.
+pub fn note_attempts(req: &HttpRequest, attempts: u32) {
+    req.extensions_mut().insert(UpstreamAttempts(attempts));
+}
+
+/// A tracing span for work done for `id` outside the request's own future (an actor), so
+/// its log lines carry the id too.
+pub fn span_for(headers: &actix_web::http::header::HeaderMap) -> tracing::Span {
+    match headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        Some(id) => tracing::error_span!("upstream", request_id = %id),
+        None => tracing::Span::none(),
+    }
+}
+
+fn route_of(req: &HttpRequest) -> Cow<'static, str> {
+    if let Some(label) = req.extensions().get::<RouteLabel>() {
+        return label.0.clone();
+    }
+    match req.match_pattern() {
+        Some(p) if !p.is_empty() => Cow::Owned(p),
+        _ => Cow::Borrowed("unmatched"),
+    }
+}
+
+/// The middleware: request id, span, access log line and request metrics.
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = RequestId::from_client(req.headers().get(X_REQUEST_ID));
+    req.headers_mut()
+        .insert(X_REQUEST_ID, id.header_value().clone());
+    let method = metrics::method_label(req.method());
+    // At ERROR level so the span exists whenever any line is logged (`RUST_LOG=warn` too).
+    let span = tracing::error_span!("request", request_id = %id);
+    let result = CURRENT
+        .scope(id.clone(), next.call(req).instrument(span.clone()))
+        .await;
+    let took = started.elapsed();
+    let (status, route, attempts) = match &result {
+        Ok(res) => (
+            res.status().as_u16(),
+            route_of(res.request()),
+            res.request()
+                .extensions()
+                .get::<UpstreamAttempts>()
+                .map_or(0, |a| a.0),
+        ),
+        Err(e) => (
+            e.as_response_error().status_code().as_u16(),
+            Cow::Borrowed("unmatched"),
+            0,
+        ),
+    };
+    span.in_scope(|| {
+        tracing::info!(
+            target: "authjs_proxy::access",
+            method,
+            route = %route,
+            status,
+            duration_ms = took.as_secs_f64() * 1000.0,
+            upstream_attempts = attempts,
+            "request"
+        );
+    });
+    metrics::request(route, method, status, took);
+    let mut res = result?;
+    res.headers_mut()
+        .insert(X_REQUEST_ID, id.header_value().clone());
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_routes_are_labelled_by_template() {
+        assert_eq!(
+            auth_route_template(Action::Callback, "callback/github"),
+            "auth/callback/{provider}"
+        );
+        assert_eq!(auth_route_template(Action::Signin, "signin"), "auth/signin");
+        assert_eq!(
+            auth_route_template(Action::Signin, "signin/github"),
+            "auth/signin/{provider}"
+        );
+    }
+
+    #[test]
+    fn a_sane_client_id_is_kept() {
+        let sent = HeaderValue::from_static("abc-123");
+        assert_eq!(RequestId::from_client(Some(&sent)).as_str(), "abc-123");
+    }
+
+    #[test]
+    fn an_oversized_or_odd_client_id_is_replaced() {
+        let long = HeaderValue::from_str(&"a".repeat(MAX_REQUEST_ID_LEN + 1)).unwrap();
+        let spaced = HeaderValue::from_static("a b");
+        let high = HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap();
+        for sent in [long, spaced, high] {
+            let id = RequestId::from_client(Some(&sent));
+            assert_ne!(id.header_value(), &sent);
+            assert_eq!(id.as_str().len(), 36, "a generated UUID");
+        }
+    }
+}

@@ -1,0 +1,1086 @@
+//! Operating the service (issue #11): metrics, readiness, reload, request ids, logs, TLS,
+//! and `Cache-Control` on auth answers. Certificates are generated at test time (`rcgen`);
+//! everything listens on loopback.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::HeaderMap;
+use actix_web::middleware::from_fn;
+use actix_web::test as web_test;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use authjs_proxy::AuthProxy;
+use authjs_proxy::admin::health::Health;
+use authjs_proxy::admin::reload::Reloader;
+use authjs_proxy::admin::routes::AdminState;
+use authjs_proxy::config::FileConfig;
+use common::*;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_authjs-proxy");
+
+// ---------------------------------------------------------------- fixtures
+
+/// A scratch directory for this test process and `name`.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("authjs-proxy-ops-{}", std::process::id()))
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, file: &str, body: &str) -> PathBuf {
+    let p = dir.join(file);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+type Ca = CertifiedIssuer<'static, KeyPair>;
+
+fn new_ca(name: &str) -> Ca {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A leaf for 127.0.0.1/localhost signed by `ca`: (certificate PEM, key PEM).
+fn leaf(ca: &Ca, purpose: ExtendedKeyUsagePurpose) -> (String, String) {
+    let mut p =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "authjs-proxy test");
+    p.extended_key_usages = vec![purpose];
+    let key = KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, ca).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn roots(ca_pem: &str) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(ca_pem) {
+        roots.add(c).unwrap();
+    }
+    roots
+}
+
+/// An https client trusting only `ca_pem`, never following redirects.
+fn https_client(ca_pem: &str) -> awc::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots(ca_pem))
+        .with_no_client_auth();
+    awc::Client::builder()
+        .disable_redirects()
+        .timeout(Duration::from_secs(20))
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .finish()
+}
+
+/// An https upstream answering `{"ok":true}`; with `client_ca`, it requires a client
+/// certificate signed by it.
+struct TlsUpstream {
+    addr: SocketAddr,
+    seen: Arc<AtomicUsize>,
+    handle: ServerHandle,
+}
+
+impl TlsUpstream {
+    fn start(cert_pem: &str, key_pem: &str, client_ca: Option<&str>) -> Self {
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = match client_ca {
+            Some(ca) => builder.with_client_cert_verifier(
+                rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots(ca)),
+                    provider(),
+                )
+                .build()
+                .unwrap(),
+            ),
+            None => builder.with_no_client_auth(),
+        };
+        let config = builder
+            .with_single_cert(
+                certs(cert_pem),
+                PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = web::Data::new(seen.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(counter.clone())
+                .default_service(web::to(|seen: web::Data<Arc<AtomicUsize>>| async move {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    HttpResponse::Ok().json(serde_json::json!({ "ok": true }))
+                }))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen_rustls_0_23(listener, config)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        TlsUpstream { addr, seen, handle }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn count(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TlsUpstream {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Stops the child when the test ends, passed or failed.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    fn start(config: &Path, args: &[&str]) -> Self {
+        Running(
+            Command::new(BIN)
+                .args(["--config", config.to_str().unwrap()])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn signal(&self, sig: &str) {
+        Command::new("kill")
+            .args([sig, &self.0.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit; answers whether it exited cleanly and
+    /// everything it wrote to stderr.
+    async fn stop(mut self) -> (bool, String) {
+        self.signal("-TERM");
+        let mut clean = false;
+        for _ in 0..200 {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                clean = status.success();
+                break;
+            }
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.0.kill();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            e.read_to_string(&mut stderr).unwrap();
+        }
+        (clean, stderr)
+    }
+}
+
+fn config(listen: &str, upstream: &str, extra: &str) -> String {
+    format!(
+        "[server]\nlisten = \"{listen}\"\nworkers = 1\n[proxy]\nbase_url = \"{upstream}\"\n\
+         session_strategy = \"jwt\"\n{extra}"
+    )
+}
+
+fn local() -> String {
+    format!("127.0.0.1:{}", closed_port())
+}
+
+async fn status_of(c: &awc::Client, url: &str) -> Option<u16> {
+    c.get(url).send().await.ok().map(|r| r.status().as_u16())
+}
+
+/// Polls `url` (at most 100 times, 50 ms apart) until it answers `want`.
+async fn answers(c: &awc::Client, url: &str, want: u16) -> bool {
+    for _ in 0..100 {
+        if status_of(c, url).await == Some(want) {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Sends `req`; answers the status, the headers and the body as JSON (`Null` when not JSON).
+async fn exchange(req: awc::ClientRequest) -> (u16, HeaderMap, serde_json::Value) {
+    let mut res = req.send().await.unwrap();
+    let body = res.body().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.headers().clone(),
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Prometheus text exposition → `name{labels}` → value. Every sample line must parse.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.rsplit_once(' ').expect("`name value`");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        out.insert(key.to_owned(), value);
+    }
+    out
+}
+
+// ---------------------------------------------------------------- metrics, readiness, reload
+
+#[actix_web::test]
+async fn metrics_are_scraped_and_parsed_after_real_traffic() {
+    let up = FakeUpstream::start(|rec, _| {
+        if rec.path_and_query.ends_with("/session") {
+            Reply::json(r#"{"user":{"name":"Ada"},"expires":"2030-01-01T00:00:00.000Z"}"#)
+        } else {
+            Reply::json(r#"{"csrfToken":"t"}"#)
+                .header("set-cookie", "authjs.csrf-token=t%7Ch; Path=/; HttpOnly")
+        }
+    });
+    let (listen, admin) = (local(), local());
+    let dir = scratch("metrics");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(
+            &listen,
+            &up.url(),
+            &format!("[admin]\nlisten = \"{admin}\"\n"),
+        ),
+    );
+    let running = Running::start(&path, &[]);
+    let c = client();
+    assert!(answers(&c, &format!("http://{admin}/readyz"), 200).await);
+    for _ in 0..2 {
+        assert_eq!(
+            status_of(&c, &format!("http://{listen}/api/auth/csrf")).await,
+            Some(200)
+        );
+    }
+    assert_eq!(
+        status_of(&c, &format!("http://{listen}/api/auth/session")).await,
+        Some(200)
+    );
+    assert_eq!(
+        status_of(&c, &format!("http://{listen}/api/auth/no-such-route-x7")).await,
+        Some(404)
+    );
+    let (status, _, _) = exchange(c.post(format!("http://{admin}/reload"))).await;
+    assert_eq!(status, 200);
+
+    let mut res = c
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    let m = parse_metrics(&text);
+    let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("{k} missing in\n{text}"));
+    assert_eq!(
+        get(r#"authjs_proxy_requests_total{route="auth/csrf",method="GET",status="200"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"authjs_proxy_requests_total{route="auth/session",method="GET",status="200"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"authjs_proxy_request_duration_seconds_count{route="auth/csrf"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"authjs_proxy_upstream_requests_total{outcome="ok"}"#),
+        3.0
+    );
+    assert_eq!(get("authjs_proxy_upstream_duration_seconds_count"), 3.0);
+    assert_eq!(get("authjs_proxy_upstream_in_flight"), 0.0);
+    assert_eq!(get("authjs_proxy_config_generation"), 2.0);
+    assert_eq!(
+        get(r#"authjs_proxy_config_reloads_total{result="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(&format!(
+            "authjs_proxy_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        1.0
+    );
+    assert!(
+        !text.contains("no-such-route-x7"),
+        "raw paths are never labels"
+    );
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert!(parts[2].starts_with("authjs_proxy_"), "{line}");
+        if parts[3] == "counter" {
+            assert!(parts[2].ends_with("_total"), "{line}");
+        }
+    }
+
+    let (clean, stderr) = running.stop().await;
+    assert!(clean);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI escapes when stderr is not a terminal:\n{stderr}"
+    );
+}
+
+#[actix_web::test]
+async fn readiness_flips_on_sigterm_while_the_proxy_keeps_serving() {
+    let up = FakeUpstream::ok();
+    let (listen, admin) = (local(), local());
+    let dir = scratch("drain");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(
+            &listen,
+            &up.url(),
+            &format!("[admin]\nlisten = \"{admin}\"\ndrain_ms = 5000\n"),
+        ),
+    );
+    let running = Running::start(&path, &[]);
+    let c = client();
+    let readyz = format!("http://{admin}/readyz");
+    assert!(answers(&c, &readyz, 200).await, "ready once configured");
+    let (_, _, body) = exchange(c.get(&readyz)).await;
+    assert_eq!(body["status"], "ready");
+    let (status, _, body) = exchange(c.get(format!("http://{admin}/healthz"))).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &serde_json::json!("alive"))
+    );
+
+    running.signal("-TERM");
+    assert!(answers(&c, &readyz, 503).await, "not ready after SIGTERM");
+    let (_, _, body) = exchange(c.get(&readyz)).await;
+    assert_eq!(body["reason"], "draining");
+    assert_eq!(
+        status_of(&c, &format!("http://{listen}/api/auth/csrf")).await,
+        Some(200),
+        "still serving while draining"
+    );
+    let (clean, _) = running.stop().await;
+    assert!(clean, "the service exits cleanly after the drain");
+}
+
+#[actix_web::test]
+async fn reload_endpoint_requires_the_admin_token_when_one_is_set() {
+    let (first, second) = (FakeUpstream::ok(), FakeUpstream::ok());
+    let (listen, admin) = (local(), local());
+    let dir = scratch("reload-token");
+    let extra = format!("[admin]\nlisten = \"{admin}\"\ntoken = \"t0ken-for-tests\"\n");
+    let path = write(&dir, "c.toml", &config(&listen, &first.url(), &extra));
+    let running = Running::start(&path, &[]);
+    let c = client();
+    assert!(answers(&c, &format!("http://{admin}/readyz"), 200).await);
+    write(&dir, "c.toml", &config(&listen, &second.url(), &extra));
+    let reload = format!("http://{admin}/reload");
+
+    let (status, headers, _) = exchange(c.post(&reload)).await;
+    assert_eq!(status, 401);
+    assert!(headers.contains_key("www-authenticate"));
+    let (status, _, _) = exchange(
+        c.post(&reload)
+            .insert_header(("authorization", "Bearer wrong")),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        status_of(&c, &format!("http://{listen}/api/auth/csrf")).await,
+        Some(200)
+    );
+    assert_eq!((first.count(), second.count()), (1, 0), "nothing reloaded");
+
+    let (status, _, body) = exchange(
+        c.post(&reload)
+            .insert_header(("authorization", "Bearer t0ken-for-tests")),
+    )
+    .await;
+    assert_eq!((status, body["generation"].as_u64()), (200, Some(2)));
+    assert_eq!(
+        status_of(&c, &format!("http://{listen}/api/auth/csrf")).await,
+        Some(200)
+    );
+    assert_eq!(second.count(), 1, "the reloaded upstream gets the traffic");
+    let (clean, stderr) = running.stop().await;
+    assert!(clean);
+    assert!(
+        !stderr.contains("t0ken-for-tests"),
+        "the token is never logged"
+    );
+}
+
+/// Admin routes' state in process, for a `Reloader` reading `path`.
+async fn admin_state(path: &Path, token: Option<&str>, loopback: bool) -> AdminState {
+    let file = FileConfig::load(path).unwrap();
+    let proxy = AuthProxy::start();
+    proxy.configure(file.proxy.clone()).await.unwrap();
+    AdminState {
+        proxy: proxy.clone(),
+        health: Health::default(),
+        reloader: Arc::new(Reloader::new(
+            proxy.clone(),
+            Some(path.to_owned()),
+            &file,
+            None,
+            None,
+        )),
+        token: token.map(str::to_owned),
+        loopback,
+    }
+}
+
+#[actix_web::test]
+async fn reload_endpoint_without_token_works_on_loopback_and_keeps_config_on_errors() {
+    let dir = scratch("reload-loopback");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&local(), "http://127.0.0.1:4001", ""),
+    );
+    let state = admin_state(&path, None, true).await;
+    let proxy = state.proxy.clone();
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let res = web_test::call_service(
+        &app,
+        web_test::TestRequest::post().uri("/reload").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(proxy.config().unwrap().generation, 2);
+
+    write(&dir, "c.toml", &config(&local(), "ftp://nope", ""));
+    let res = web_test::call_service(
+        &app,
+        web_test::TestRequest::post().uri("/reload").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = web_test::read_body_json(res).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("base_url"),
+        "{body}"
+    );
+    assert_eq!(proxy.config().unwrap().generation, 2, "configuration kept");
+}
+
+#[actix_web::test]
+async fn reload_endpoint_is_refused_off_loopback_without_a_token() {
+    let dir = scratch("reload-open");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&local(), "http://127.0.0.1:4001", ""),
+    );
+    let state = admin_state(&path, None, false).await;
+    let proxy = state.proxy.clone();
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let res = web_test::call_service(
+        &app,
+        web_test::TestRequest::post().uri("/reload").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(proxy.config().unwrap().generation, 1);
+    let res = web_test::call_service(
+        &app,
+        web_test::TestRequest::get().uri("/metrics").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[actix_web::test]
+async fn readiness_follows_an_attached_breaker_and_the_configuration() {
+    let file = FileConfig::default();
+    let proxy = AuthProxy::start();
+    let health = Health::default();
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = open.clone();
+    health.watch_breaker(move || probe.load(Ordering::SeqCst));
+    let state = AdminState {
+        proxy: proxy.clone(),
+        health: health.clone(),
+        reloader: Arc::new(Reloader::new(proxy.clone(), None, &file, None, None)),
+        token: None,
+        loopback: true,
+    };
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let ready = || web_test::TestRequest::get().uri("/readyz").to_request();
+    let res = web_test::call_service(&app, ready()).await;
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = web_test::read_body_json(res).await;
+    assert_eq!(body["reason"], "unconfigured");
+
+    proxy
+        .configure(options("http://127.0.0.1:4001"))
+        .await
+        .unwrap();
+    assert_eq!(web_test::call_service(&app, ready()).await.status(), 200);
+    open.store(true, Ordering::SeqCst);
+    let res = web_test::call_service(&app, ready()).await;
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = web_test::read_body_json(res).await;
+    assert_eq!(body["reason"], "breaker_open");
+    open.store(false, Ordering::SeqCst);
+    assert_eq!(web_test::call_service(&app, ready()).await.status(), 200);
+}
+
+// ---------------------------------------------------------------- request ids and logs
+
+/// The proxy with the request-id middleware, as the binary serves it.
+fn serve_with_request_ids(proxy: AuthProxy) -> (SocketAddr, ServerHandle) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(authjs_proxy::http::request_id::middleware))
+            .configure(authjs_proxy::configure(proxy.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (addr, handle)
+}
+
+#[actix_web::test]
+async fn request_id_travels_upstream_and_back() {
+    let up = FakeUpstream::ok();
+    let proxy = AuthProxy::start();
+    proxy.configure(options(&up.url())).await.unwrap();
+    let (addr, handle) = serve_with_request_ids(proxy);
+    let c = client();
+    let url = format!("http://{addr}/api/auth/csrf");
+
+    let (_, headers, _) =
+        exchange(c.get(&url).insert_header(("x-request-id", "client-id-42"))).await;
+    assert_eq!(headers.get("x-request-id").unwrap(), "client-id-42");
+    assert_eq!(
+        up.last().header("x-request-id").as_deref(),
+        Some("client-id-42")
+    );
+
+    let odd = "has spaces and is not a token";
+    let (_, headers, _) = exchange(c.get(&url).insert_header(("x-request-id", odd))).await;
+    let generated = headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(generated, odd);
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    assert_eq!(up.last().header("x-request-id"), Some(generated.clone()));
+
+    let (_, headers, _) = exchange(c.get(&url)).await;
+    let fresh = headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, generated, "a new id per request");
+
+    let (status, headers, body) = exchange(
+        c.get(format!("http://{addr}/api/auth/not-a-route"))
+            .insert_header(("x-request-id", "err-7")),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(headers.get("x-request-id").unwrap(), "err-7");
+    assert_eq!(
+        body["request_id"], "err-7",
+        "JSON error bodies carry the id"
+    );
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn json_log_lines_carry_the_request_id_and_never_codes_cookies_or_header_values() {
+    let up = FakeUpstream::start(|_, _| Reply::status(302).header("location", "http://app.test/"));
+    let listen = local();
+    let dir = scratch("json-logs");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(
+            &listen,
+            &up.url(),
+            "[proxy.headers]\nX-Api-Key = \"HEADERVALUE-9\"\n[log]\nformat = \"json\"\n",
+        ),
+    );
+    let running = Running::start(&path, &[]);
+    let c = client();
+    assert!(answers(&c, &format!("http://{listen}/healthz"), 200).await);
+    let (status, _, _) = exchange(
+        c.get(format!(
+            "http://{listen}/api/auth/callback/github?code=ONE-TIME-CODE-1&state=S"
+        ))
+        .insert_header(("x-request-id", "trace-me-1"))
+        .insert_header(("cookie", "authjs.session-token=COOKIEVALUE-3")),
+    )
+    .await;
+    assert_eq!(status, 302);
+    let (clean, stderr) = running.stop().await;
+    assert!(clean);
+
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "authjs_proxy::access" && l["span"]["request_id"] == "trace-me-1")
+        .unwrap_or_else(|| panic!("no access line for trace-me-1 in\n{stderr}"));
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["route"], "auth/callback/{provider}");
+    assert_eq!(access["status"], 302);
+    assert_eq!(access["upstream_attempts"], 1);
+    assert!(access["duration_ms"].is_number());
+    for secret in ["ONE-TIME-CODE-1", "COOKIEVALUE-3", "HEADERVALUE-9"] {
+        assert!(!stderr.contains(secret), "{secret} logged:\n{stderr}");
+    }
+}
+
+// ---------------------------------------------------------------- Cache-Control
+
+#[actix_web::test]
+async fn auth_answers_with_a_cookie_or_a_session_are_private_and_not_stored() {
+    let up = FakeUpstream::start(|rec, _| match rec.path_and_query.as_str() {
+        "/api/auth/session" => {
+            Reply::json(r#"{"user":{"name":"Ada"},"expires":"2030-01-01T00:00:00.000Z"}"#)
+        }
+        "/api/auth/csrf" => Reply::json(r#"{"csrfToken":"t"}"#)
+            .header("cache-control", "public, max-age=600")
+            .header("set-cookie", "authjs.csrf-token=t%7Ch; Path=/"),
+        "/api/auth/signout" => Reply::json("{}")
+            .header("cache-control", "private, no-cache, no-store")
+            .header("set-cookie", "authjs.session-token=; Max-Age=0"),
+        _ => Reply::json("{}").header("cache-control", "public, max-age=60"),
+    });
+    let p = TestProxy::start(Some(options(&up.url()))).await;
+    let cc = |r: &awc::ClientResponse| {
+        r.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let session = p.get("/api/auth/session").await;
+    assert_eq!(cc(&session).as_deref(), Some("private, no-store"));
+    let csrf = p.get("/api/auth/csrf").await;
+    assert_eq!(cc(&csrf).as_deref(), Some("private, no-store"));
+    let signout = p.get("/api/auth/signout").await;
+    assert_eq!(
+        cc(&signout).as_deref(),
+        Some("private, no-cache, no-store"),
+        "Auth.js's own value stays"
+    );
+    let providers = p.get("/api/auth/providers").await;
+    assert_eq!(
+        cc(&providers).as_deref(),
+        Some("public, max-age=60"),
+        "no cookie, no session: left alone"
+    );
+}
+
+// ---------------------------------------------------------------- TLS to the upstream
+
+#[actix_web::test]
+async fn upstream_with_a_custom_ca_is_trusted_via_ca_file() {
+    let ca = new_ca("upstream CA");
+    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let up = TlsUpstream::start(&cert, &key, None);
+    let dir = scratch("custom-ca");
+    let mut o = options(&up.url());
+    o.tls.ca_file = Some(write(&dir, "ca.pem", &ca.pem()));
+    let p = TestProxy::start(Some(o)).await;
+    assert_eq!(p.get("/api/auth/csrf").await.status(), 200);
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn upstream_with_an_unknown_ca_gets_a_clear_502_and_log_line() {
+    let ca = new_ca("unknown CA");
+    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let up = TlsUpstream::start(&cert, &key, None);
+    let listen = local();
+    let dir = scratch("unknown-ca");
+    let path = write(&dir, "c.toml", &config(&listen, &up.url(), ""));
+    // At `warn` the request id still marks the lines that are written.
+    let running = Running(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap(), "--log-format", "json"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let c = client();
+    assert!(answers(&c, &format!("http://{listen}/healthz"), 200).await);
+    let (status, _, body) = exchange(
+        c.get(format!("http://{listen}/api/auth/csrf"))
+            .insert_header(("x-request-id", "tls-fail-1")),
+    )
+    .await;
+    assert_eq!(status, 502);
+    assert_eq!(body["error"], "auth upstream TLS handshake failed");
+    assert_eq!(body["request_id"], "tls-fail-1");
+    assert_eq!(up.count(), 0, "no request reached the upstream");
+    let (_, stderr) = running.stop().await;
+    let line = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "upstream TLS handshake failed")
+        .unwrap_or_else(|| panic!("no TLS log line in\n{stderr}"));
+    assert!(
+        line["reason"].as_str().unwrap().contains("UnknownIssuer"),
+        "{line}"
+    );
+    assert_eq!(line["span"]["request_id"], "tls-fail-1", "{line}");
+}
+
+#[actix_web::test]
+async fn upstream_requiring_mtls_gets_the_configured_client_certificate() {
+    let ca = new_ca("mtls CA");
+    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf(&ca, ExtendedKeyUsagePurpose::ClientAuth);
+    let up = TlsUpstream::start(&cert, &key, Some(&ca.pem()));
+    let dir = scratch("mtls");
+    let mut o = options(&up.url());
+    o.tls.ca_file = Some(write(&dir, "ca.pem", &ca.pem()));
+
+    let without = TestProxy::start(Some(o.clone())).await;
+    let mut res = without.get("/api/auth/csrf").await;
+    assert_eq!(res.status(), 502);
+    let body: serde_json::Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "auth upstream TLS handshake failed");
+    assert_eq!(up.count(), 0, "refused without a client certificate");
+
+    o.tls.client_cert_file = Some(write(&dir, "client.pem", &client_cert));
+    o.tls.client_key_file = Some(write(&dir, "client.key", &client_key));
+    let with = TestProxy::start(Some(o)).await;
+    assert_eq!(with.get("/api/auth/csrf").await.status(), 200);
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn insecure_skip_verify_reaches_a_loopback_upstream_with_any_certificate() {
+    let ca = new_ca("self-made CA");
+    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let up = TlsUpstream::start(&cert, &key, None);
+    let mut o = options(&up.url());
+    o.tls.insecure_skip_verify = true;
+    let p = TestProxy::start(Some(o)).await;
+    assert_eq!(p.get("/api/auth/csrf").await.status(), 200);
+}
+
+fn check_config(body: &str, name: &str, args: &[&str]) -> (Option<i32>, String) {
+    let path = write(&scratch("check"), &format!("{name}.toml"), body);
+    let out = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap()])
+        .args(args)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tls_and_admin_settings_are_validated_naming_the_field() {
+    let remote = "https://auth.example.com";
+    let cases = [
+        (
+            "insecure-remote",
+            config(
+                "127.0.0.1:1",
+                remote,
+                "[proxy.tls]\ninsecure_skip_verify = true\n",
+            ),
+            "tls.insecure_skip_verify",
+        ),
+        (
+            "cert-without-key",
+            config(
+                "127.0.0.1:1",
+                remote,
+                "[proxy.tls]\nclient_cert_file = \"/nonexistent.pem\"\n",
+            ),
+            "tls.client_key_file",
+        ),
+        (
+            "missing-ca",
+            config(
+                "127.0.0.1:1",
+                remote,
+                "[proxy.tls]\nca_file = \"/nonexistent/ca.pem\"\n",
+            ),
+            "tls.ca_file",
+        ),
+        (
+            "listener-cert",
+            config(
+                "127.0.0.1:1",
+                remote,
+                "[server.tls]\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n",
+            ),
+            "server.tls.cert_file",
+        ),
+        (
+            "admin-listen",
+            config(
+                "127.0.0.1:1",
+                remote,
+                "[admin]\nlisten = \"nine-thousand\"\n",
+            ),
+            "admin.listen",
+        ),
+        (
+            "admin-same-port",
+            config("127.0.0.1:1", remote, "[admin]\nlisten = \"127.0.0.1:1\"\n"),
+            "admin.listen",
+        ),
+        (
+            "log-format",
+            config("127.0.0.1:1", remote, "[log]\nformat = \"xml\"\n"),
+            "log",
+        ),
+    ];
+    for (name, body, field) in cases {
+        let (code, err) = check_config(&body, name, &[]);
+        assert_eq!(code, Some(64), "{name}: {err}");
+        assert!(
+            err.contains("invalid configuration") && err.contains(field),
+            "{name}: {err}"
+        );
+    }
+    let (code, err) = check_config(
+        &config(
+            "127.0.0.1:1",
+            remote,
+            "[proxy.tls]\ninsecure_skip_verify = true\n",
+        ),
+        "insecure-allowed",
+        &["--allow-insecure"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("NOT verified"), "a loud warning: {err}");
+}
+
+// ---------------------------------------------------------------- https listener
+
+async fn whoami(req: HttpRequest) -> HttpResponse {
+    match authjs_proxy::get_token(&req, false).await {
+        Ok(Some(authjs_proxy::Token::Claims(c))) => HttpResponse::Ok().json(&c.0),
+        Ok(_) => HttpResponse::Ok().json(serde_json::Value::Null),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+#[actix_web::test]
+async fn https_listener_sends_forwarded_proto_https_and_counts_only_secure_cookies() {
+    let ca = new_ca("listener CA");
+    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let dir = scratch("https-inproc");
+    let tls = authjs_proxy::config::ServerTlsOptions {
+        cert_file: write(&dir, "cert.pem", &cert),
+        key_file: write(&dir, "key.pem", &key),
+    };
+    let store = authjs_proxy::tls::CertStore::load(&tls).unwrap();
+    let up = FakeUpstream::ok();
+    let secret = "s3cret-for-https-tests";
+    let mut o = options(&up.url());
+    o.secret = Some(authjs_proxy::config::Secret::One(secret.into()));
+    let proxy = AuthProxy::start();
+    proxy.configure(o).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .route("/whoami", web::get().to(whoami))
+            .configure(authjs_proxy::configure(proxy.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen_rustls_0_23(listener, store.server_config())
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+
+    let c = https_client(&ca.pem());
+    let (status, _, _) = exchange(c.get(format!("https://{addr}/api/auth/csrf"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        up.last().header("x-forwarded-proto").as_deref(),
+        Some("https")
+    );
+
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), "u-secure".into());
+    let secure = authjs_proxy::token::try_encode_with_secret(
+        &claims,
+        secret,
+        "__Secure-authjs.session-token",
+        3600,
+    )
+    .unwrap();
+    let plain =
+        authjs_proxy::token::try_encode_with_secret(&claims, secret, "authjs.session-token", 3600)
+            .unwrap();
+    let who = |cookie: String| {
+        exchange(
+            c.get(format!("https://{addr}/whoami"))
+                .insert_header(("cookie", cookie)),
+        )
+    };
+    assert_eq!(
+        who(format!("__Secure-authjs.session-token={secure}"))
+            .await
+            .2["sub"],
+        "u-secure"
+    );
+    assert_eq!(
+        who(format!("authjs.session-token={plain}")).await.2,
+        serde_json::Value::Null,
+        "on https only the __Secure- cookie counts"
+    );
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn https_listener_end_to_end_picks_up_a_renewed_certificate_on_reload() {
+    let (old_ca, renewed_ca) = (new_ca("old CA"), new_ca("renewed CA"));
+    let (cert, key) = leaf(&old_ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let dir = scratch("https-reload");
+    let cert_file = write(&dir, "cert.pem", &cert);
+    let key_file = write(&dir, "key.pem", &key);
+    let up = FakeUpstream::ok();
+    let (listen, admin) = (local(), local());
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(
+            &listen,
+            &up.url(),
+            &format!(
+                "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n[admin]\nlisten = \"{admin}\"\n",
+                cert_file.display(),
+                key_file.display()
+            ),
+        ),
+    );
+    let running = Running::start(&path, &[]);
+    let plain = client();
+    assert!(answers(&plain, &format!("http://{admin}/readyz"), 200).await);
+    let csrf = format!("https://{listen}/api/auth/csrf");
+    assert!(answers(&https_client(&old_ca.pem()), &csrf, 200).await);
+    assert_eq!(
+        up.last().header("x-forwarded-proto").as_deref(),
+        Some("https")
+    );
+    assert_eq!(
+        status_of(&https_client(&renewed_ca.pem()), &csrf).await,
+        None,
+        "not trusted before the renewal"
+    );
+
+    let (cert, key) = leaf(&renewed_ca, ExtendedKeyUsagePurpose::ServerAuth);
+    write(&dir, "cert.pem", &cert);
+    write(&dir, "key.pem", &key);
+    let (status, _, _) = exchange(plain.post(format!("http://{admin}/reload"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        status_of(&https_client(&renewed_ca.pem()), &csrf).await,
+        Some(200)
+    );
+    assert_eq!(
+        status_of(&https_client(&old_ca.pem()), &csrf).await,
+        None,
+        "new connections get the renewed certificate"
+    );
+    let (clean, _) = running.stop().await;
+    assert!(clean);
+}
