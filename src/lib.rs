@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod handle;
 pub mod http;
+pub mod resilience;
 pub mod server;
 pub mod session;
 pub mod token;

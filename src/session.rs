@@ -22,7 +22,7 @@ use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
 use crate::cookies::{
     find_session_token, is_plain_cookie_value, is_session_cookie, request_cookies,
 };
-use crate::error::AuthError;
+use crate::error::{AuthError, UpstreamError};
 use crate::handle::{AuthProxy, WorkerUpstream};
 use crate::http::headers::{ClientSide, public_proto, upstream_request_headers};
 use crate::token::Claims;
@@ -166,14 +166,27 @@ impl std::fmt::Debug for Token {
 /// * An invalidation (sign-out, session update, sign-in callback) wins against lookups already
 ///   in flight: an answer fetched before it is returned to its own callers but never cached,
 ///   and callers that come after it never join the older lookup.
+/// * Stale-if-error: the last good answer per key is also kept for `stale_if_error_ms`, and
+///   answers when the upstream can not (circuit open, overloaded, timeout, 5xx). It lives
+///   under the same invalidation slot as the fresh entry, so an invalidation removes it too,
+///   and a later "signed out" answer replaces it.
 #[derive(Clone)]
 pub struct SessionCache {
     inner: moka::future::Cache<(u128, u64), Option<Arc<Session>>>,
+    /// Per key: the last good answer and when it was fetched (`None` when disabled).
+    stale: Option<moka::future::Cache<(u128, u64), StaleAnswer>>,
     /// Per key: the invalidation epoch of its last invalidation (part of the entry key).
     tombstones: moka::future::Cache<u128, u64>,
     /// Counts invalidations; a lookup that saw it change does not cache its answer.
     epoch: Arc<AtomicU64>,
     hash_keys: (u64, u64),
+}
+
+/// A good answer kept for stale-if-error.
+#[derive(Clone)]
+struct StaleAnswer {
+    session: Option<Arc<Session>>,
+    fetched: Instant,
 }
 
 struct AnswerExpiry {
@@ -206,10 +219,18 @@ enum Lookup {
 
 impl SessionCache {
     /// A cache with the given settings; `None` when `ttl_ms` is 0 (disabled). Invalidations
-    /// are remembered for `ttl_ms` plus `in_flight` (the longest a lookup can take).
+    /// are remembered for the longer of `ttl_ms` and `stale_if_error_ms`, plus `in_flight`
+    /// (the longest a lookup can take).
     pub fn new(opts: &SessionCacheOptions, in_flight: Duration) -> Option<Self> {
         let ttl = Duration::from_millis(opts.ttl_ms);
+        let stale_for = Duration::from_millis(opts.stale_if_error_ms);
         (opts.ttl_ms > 0).then(|| SessionCache {
+            stale: (opts.stale_if_error_ms > 0).then(|| {
+                moka::future::Cache::builder()
+                    .max_capacity(opts.max_entries)
+                    .time_to_live(stale_for)
+                    .build()
+            }),
             inner: moka::future::Cache::builder()
                 .max_capacity(opts.max_entries)
                 .expire_after(AnswerExpiry {
@@ -219,7 +240,7 @@ impl SessionCache {
                 .build(),
             tombstones: moka::future::Cache::builder()
                 .max_capacity(opts.max_entries)
-                .time_to_live(ttl + in_flight)
+                .time_to_live(ttl.max(stale_for) + in_flight)
                 .build(),
             epoch: Arc::default(),
             hash_keys: {
@@ -269,6 +290,9 @@ impl SessionCache {
         let previous = self.tombstones.get(&hash).await.unwrap_or(0);
         self.tombstones.insert(hash, epoch).await;
         self.inner.invalidate(&(hash, previous)).await;
+        if let Some(stale) = &self.stale {
+            stale.invalidate(&(hash, previous)).await;
+        }
     }
 
     /// Entries currently held (approximate).
@@ -398,6 +422,13 @@ pub(crate) async fn server_session(
             if superseded || (anonymous && answer.is_some()) {
                 return Err(Uncached::NotForCache(answer));
             }
+            if let Some(stale) = &cache.stale {
+                let kept = StaleAnswer {
+                    session: answer.clone(),
+                    fetched: Instant::now(),
+                };
+                stale.insert((hash, slot), kept).await;
+            }
             Ok(answer)
         })
         .await;
@@ -405,9 +436,41 @@ pub(crate) async fn server_session(
         Ok(session) => Ok(session.map(|s| (*s).clone())),
         Err(e) => match &*e {
             Uncached::NotForCache(session) => Ok(session.as_deref().cloned()),
-            Uncached::Failed(e) => Err(e.clone()),
+            Uncached::Failed(e) => match stale_answer(cache, hash, e).await {
+                Some(session) => Ok(session),
+                None => Err(e.clone()),
+            },
         },
     }
+}
+
+/// Whether a failed lookup is the upstream's trouble (so a stale answer may stand in), not a
+/// wrong answer.
+fn upstream_trouble(e: &AuthError) -> bool {
+    match e {
+        AuthError::Upstream(UpstreamError::ResponseTooLarge) => false,
+        AuthError::Upstream(_) => true,
+        AuthError::BadSessionAnswer { status } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// Stale-if-error: the last good answer for `hash` under its current invalidation slot.
+async fn stale_answer(cache: &SessionCache, hash: u128, e: &AuthError) -> Option<Option<Session>> {
+    let stale = cache.stale.as_ref()?;
+    if !upstream_trouble(e) {
+        return None;
+    }
+    // Read the slot again: an invalidation during the failed lookup moved it, and entries
+    // under the new slot were fetched after it.
+    let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
+    let kept = stale.get(&(hash, slot)).await?;
+    tracing::info!(
+        age_ms = kept.fetched.elapsed().as_millis() as u64,
+        error = %e,
+        "auth upstream failed; get_server_session answered from the last good answer (stale-if-error)"
+    );
+    Some(kept.session.as_deref().cloned())
 }
 
 /// Implements `get_token` for a header map.

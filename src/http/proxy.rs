@@ -95,6 +95,11 @@ pub async fn forward(
         .await;
     let res = match result {
         Ok(Ok(res)) => res,
+        Ok(Err(e)) if e.is_rejection() => {
+            // Circuit open or shed: logged once when the state changes, not per request.
+            tracing::debug!(method = %method, route = ?route.action, error = %e, "auth route refused");
+            return e.error_response();
+        }
         Ok(Err(e)) => {
             tracing::warn!(method = %method, route = ?route.action, attempts = e.attempts(), error = %e, "auth route failed");
             return e.error_response();
