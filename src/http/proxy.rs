@@ -93,6 +93,13 @@ pub async fn forward(
             replay: route.replay(&method),
         })
         .await;
+    // Whatever came back: a sign-out whose answer was lost may still have reached the
+    // upstream, and stale-if-error must not bring that session back.
+    if route.changes_session(&method)
+        && let Some(cache) = &cfg.session_cache
+    {
+        cache.invalidate(&cfg, req.headers(), &side).await;
+    }
     let res = match result {
         Ok(Ok(res)) => res,
         Ok(Err(e)) if e.is_rejection() => {
@@ -106,11 +113,6 @@ pub async fn forward(
         }
         Err(_) => return AuthError::ActorGone.error_response(),
     };
-    if route.changes_session(&method)
-        && let Some(cache) = &cfg.session_cache
-    {
-        cache.invalidate(&cfg, req.headers(), &side).await;
-    }
     tracing::debug!(method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     // Only a `Location` needs the public origin.
     let public = res
