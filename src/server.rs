@@ -7,12 +7,14 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use crate::config::{FileConfig, ServerOptions};
 use crate::handle::AuthProxy;
 
-/// `GET /healthz`: 200 with the configuration generation, or 503 while unconfigured.
+/// `GET /healthz`: 200 with the configuration generation and the upstream's health (circuit
+/// breaker state, requests in flight), or 503 while unconfigured.
 async fn healthz(proxy: web::Data<AuthProxy>) -> HttpResponse {
     match proxy.config() {
         Some(cfg) => HttpResponse::Ok().json(serde_json::json!({
             "status": "ok",
             "generation": cfg.generation,
+            "upstream": cfg.resilience.health(),
         })),
         None => HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "status": "unconfigured",
