@@ -296,6 +296,18 @@ async fn storm_of_503s_opens_the_breaker_after_consecutive_failures() {
 }
 
 #[actix_web::test]
+async fn client_errors_never_open_the_breaker() {
+    let up = FakeUpstream::start(|_, _| Reply::status(400).body("bad request"));
+    let relay = Relay::start(up.addr);
+    let p = TestProxy::start(Some(through(&relay))).await;
+    for _ in 0..20 {
+        assert_eq!(get(&p).await.0, 400);
+    }
+    assert_eq!(up.count(), 20);
+    assert_eq!(breaker(&p), BreakerState::Closed);
+}
+
+#[actix_web::test]
 async fn cut_mid_response_post_is_sent_once_and_broken_exchanges_count() {
     let up = FakeUpstream::ok();
     let relay = Relay::start(up.addr);
