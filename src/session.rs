@@ -465,12 +465,44 @@ async fn stale_answer(cache: &SessionCache, hash: u128, e: &AuthError) -> Option
     // under the new slot were fetched after it.
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
     let kept = stale.get(&(hash, slot)).await?;
+    if kept
+        .session
+        .as_ref()
+        .and_then(|s| s.expires.as_deref())
+        .is_some_and(|expires| has_expired(expires, time::OffsetDateTime::now_utc()))
+    {
+        return None;
+    }
     tracing::info!(
         age_ms = kept.fetched.elapsed().as_millis() as u64,
         error = %e,
         "auth upstream failed; get_server_session answered from the last good answer (stale-if-error)"
     );
     Some(kept.session.as_deref().cloned())
+}
+
+/// Whether a session's `expires` (Auth.js writes `Date.toISOString()`,
+/// `YYYY-MM-DDTHH:MM:SS.sssZ`) is at or before `now`, to the second. Another format is not
+/// judged (`false`): the stale answer is bounded by `stale_if_error_ms` anyway.
+fn has_expired(expires: &str, now: time::OffsetDateTime) -> bool {
+    let b = expires.as_bytes();
+    let iso = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b.ends_with(b"Z");
+    if !iso {
+        return false;
+    }
+    let Ok(now) = now.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]"
+    )) else {
+        return false;
+    };
+    // Same fixed-width UTC layout: text order is time order.
+    expires.get(..19).is_some_and(|e| e <= now.as_str())
 }
 
 /// Implements `get_token` for a header map.
@@ -546,4 +578,28 @@ pub async fn get_token(req: &HttpRequest, raw: bool) -> Result<Option<Token>, Au
     let (proxy, upstream) = mounted(req)?;
     let side = ClientSide::of(req)?;
     token(&proxy, &upstream, req.headers(), &side, raw).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_expired;
+
+    fn at(unix: i64) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    #[test]
+    fn an_auth_js_expiry_in_the_past_has_expired() {
+        // 2025-01-01T00:00:00Z = 1735689600.
+        assert!(has_expired("2024-12-31T23:59:59.000Z", at(1_735_689_600)));
+        assert!(has_expired("2025-01-01T00:00:00.000Z", at(1_735_689_600)));
+        assert!(!has_expired("2025-01-01T00:00:01.000Z", at(1_735_689_600)));
+    }
+
+    #[test]
+    fn an_expiry_in_another_format_is_not_judged() {
+        assert!(!has_expired("yesterday", at(1_735_689_600)));
+        assert!(!has_expired("", at(1_735_689_600)));
+        assert!(!has_expired("2024-12-31", at(1_735_689_600)));
+    }
 }
