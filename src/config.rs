@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 use crate::http::headers::Scheme;
+use crate::resilience::breaker::MAX_PROBES;
+use crate::resilience::limiter::MAX_LIMIT as MAX_IN_FLIGHT;
+use crate::resilience::{Breaker, InFlightLimit, Resilience, RetryBudget};
 use crate::session::SessionCache;
 use crate::token::{JwsKeys, SaltKeys, TokenKeys};
 
@@ -73,6 +76,12 @@ pub struct RetryOptions {
     pub max_backoff_ms: u64,
     /// Randomise delays to avoid synchronised retries. Default true.
     pub jitter: bool,
+    /// Retry budget: retries may add at most this percentage of the requests of the last
+    /// 10 seconds (Finagle/Linkerd). Past it, the first failure is returned. Default 20.
+    pub budget_percent: u32,
+    /// Retries always allowed on top of `budget_percent`, per second (averaged over 10 s), so
+    /// a quiet service can still retry. Default 10.
+    pub min_per_second: u32,
 }
 
 impl Default for RetryOptions {
@@ -82,6 +91,8 @@ impl Default for RetryOptions {
             initial_backoff_ms: 25,
             max_backoff_ms: 1000,
             jitter: true,
+            budget_percent: 20,
+            min_per_second: 10,
         }
     }
 }
@@ -130,6 +141,11 @@ pub struct SessionCacheOptions {
     pub max_entries: u64,
     /// A Redis level shared by replicas, under the local cache; off when absent.
     pub redis: Option<RedisOptions>,
+    /// Stale-if-error: when the upstream can not answer (circuit open, overloaded, timeout,
+    /// connection failure, 5xx), answer from the last good answer for the same cookie if it
+    /// is at most this old, in milliseconds. A sign-out or other invalidation removes it.
+    /// Default 60000; 0 disables.
+    pub stale_if_error_ms: u64,
 }
 
 impl Default for SessionCacheOptions {
@@ -139,6 +155,7 @@ impl Default for SessionCacheOptions {
             negative_ttl_ms: 1000,
             max_entries: 10_000,
             redis: None,
+            stale_if_error_ms: 60_000,
         }
     }
 }
@@ -169,6 +186,31 @@ impl Default for RedisOptions {
     }
 }
 
+/// Circuit breaker for the upstream, shared by all worker threads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitBreakerOptions {
+    /// Failed exchanges in a row (connect failures, timeouts, broken connections,
+    /// 502/503/504; not 4xx) that open the circuit. Default 5; 0 disables the breaker.
+    pub consecutive_failures: u32,
+    /// How long an open circuit fails requests fast (503 + `Retry-After`) before probing,
+    /// in milliseconds. Default 5000.
+    pub open_ms: u64,
+    /// Requests let through once `open_ms` has passed (one attempt each); when all succeed
+    /// the circuit closes, one failure opens it again. Default 3.
+    pub half_open_probes: u32,
+}
+
+impl Default for CircuitBreakerOptions {
+    fn default() -> Self {
+        CircuitBreakerOptions {
+            consecutive_failures: 5,
+            open_ms: 5000,
+            half_open_probes: 3,
+        }
+    }
+}
+
 impl fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = match url::Url::parse(&self.url) {
@@ -185,6 +227,22 @@ impl fmt::Debug for RedisOptions {
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
             .field("timeout_ms", &self.timeout_ms)
             .finish()
+    }
+}
+
+/// Limits on the upstream as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamOptions {
+    /// Most requests at the upstream at once, per instance (all workers together). Past it a
+    /// request waits briefly for a slot, then gets 503 + `Retry-After`. Default 256; 0
+    /// disables the limit.
+    pub max_in_flight: usize,
+}
+
+impl Default for UpstreamOptions {
+    fn default() -> Self {
+        UpstreamOptions { max_in_flight: 256 }
     }
 }
 
@@ -257,6 +315,10 @@ pub struct ProxyOptions {
     pub timeouts: TimeoutOptions,
     /// Session cache.
     pub session_cache: SessionCacheOptions,
+    /// Circuit breaker.
+    pub circuit_breaker: CircuitBreakerOptions,
+    /// Limits on the upstream.
+    pub upstream: UpstreamOptions,
     /// Signed-JWT decoding; off by default.
     pub jws: Option<JwsOptions>,
     /// TLS to the upstream (`[proxy.tls]`): extra roots, client certificate.
@@ -282,6 +344,8 @@ impl Default for ProxyOptions {
             retry: RetryOptions::default(),
             timeouts: TimeoutOptions::default(),
             session_cache: SessionCacheOptions::default(),
+            circuit_breaker: CircuitBreakerOptions::default(),
+            upstream: UpstreamOptions::default(),
             jws: None,
             tls: UpstreamTlsOptions::default(),
         }
@@ -306,6 +370,8 @@ impl fmt::Debug for ProxyOptions {
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
             .field("session_cache", &self.session_cache)
+            .field("circuit_breaker", &self.circuit_breaker)
+            .field("upstream", &self.upstream)
             .field("jws", &self.jws)
             .field("tls", &self.tls)
             .finish()
@@ -697,6 +763,9 @@ pub struct RuntimeConfig {
     pub keys: Option<Arc<TokenKeys>>,
     /// TLS client settings for the upstream, built from `proxy.tls` (see [`crate::tls`]).
     pub upstream_tls: Arc<rustls::ClientConfig>,
+    /// Circuit breaker, retry budget and in-flight limit of this configuration, shared by all
+    /// workers. A new configuration starts afresh.
+    pub resilience: Arc<Resilience>,
 }
 
 impl fmt::Debug for RuntimeConfig {
@@ -1001,6 +1070,31 @@ impl RuntimeConfig {
         if opts.max_response_bytes == 0 {
             return Err(ConfigError::new("max_response_bytes", "must be above 0"));
         }
+        let b = &opts.circuit_breaker;
+        if b.consecutive_failures > 0 && b.open_ms == 0 {
+            return Err(ConfigError::new(
+                "circuit_breaker.open_ms",
+                "must be above 0 (set circuit_breaker.consecutive_failures = 0 to disable the breaker)",
+            ));
+        }
+        if !(1..=MAX_PROBES).contains(&b.half_open_probes) {
+            return Err(ConfigError::new(
+                "circuit_breaker.half_open_probes",
+                format!("must be between 1 and {MAX_PROBES}"),
+            ));
+        }
+        if r.budget_percent > 1000 {
+            return Err(ConfigError::new(
+                "retry.budget_percent",
+                "must be between 0 and 1000",
+            ));
+        }
+        if opts.upstream.max_in_flight > MAX_IN_FLIGHT {
+            return Err(ConfigError::new(
+                "upstream.max_in_flight",
+                format!("must be at most {MAX_IN_FLIGHT} (0 disables the limit)"),
+            ));
+        }
         if opts.session_cache.max_entries == 0 && opts.session_cache.ttl_ms > 0 {
             return Err(ConfigError::new(
                 "session_cache.max_entries",
@@ -1037,6 +1131,15 @@ impl RuntimeConfig {
             )?,
             keys,
             upstream_tls,
+            resilience: Arc::new(Resilience::new(
+                Breaker::new(
+                    b.consecutive_failures,
+                    Duration::from_millis(b.open_ms),
+                    b.half_open_probes,
+                ),
+                RetryBudget::new(r.budget_percent, r.min_per_second),
+                InFlightLimit::new(opts.upstream.max_in_flight),
+            )),
         })
     }
 

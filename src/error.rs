@@ -1,6 +1,10 @@
 //! Error types. Each says where it came from and, for upstream failures, whether a retry is safe.
 
-use actix_web::http::StatusCode;
+use std::time::Duration;
+
+use actix_web::http::{StatusCode, header};
+
+use crate::resilience::retry_after_secs;
 use actix_web::{HttpResponse, ResponseError};
 
 /// A configuration was refused; names the field at fault.
@@ -54,6 +58,19 @@ pub enum UpstreamError {
         /// Attempts made.
         attempts: u32,
     },
+    /// The circuit breaker is open: refused without touching the network (nothing was sent).
+    #[error("upstream circuit open")]
+    CircuitOpen {
+        /// When to try again (`Retry-After`).
+        retry_after: Duration,
+    },
+    /// Too many requests already at the upstream (`upstream.max_in_flight`): shed before
+    /// anything was sent.
+    #[error("upstream overloaded: too many requests in flight")]
+    Overloaded {
+        /// When to try again (`Retry-After`).
+        retry_after: Duration,
+    },
 }
 
 impl UpstreamError {
@@ -65,7 +82,17 @@ impl UpstreamError {
             | UpstreamError::Timeout { attempts }
             | UpstreamError::Tls { attempts } => *attempts,
             UpstreamError::ResponseTooLarge => 1,
+            UpstreamError::CircuitOpen { .. } | UpstreamError::Overloaded { .. } => 0,
         }
+    }
+
+    /// Whether the proxy refused the request itself (breaker or load shedding): nothing was
+    /// sent upstream.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::CircuitOpen { .. } | UpstreamError::Overloaded { .. }
+        )
     }
 }
 
@@ -73,6 +100,9 @@ impl ResponseError for UpstreamError {
     fn status_code(&self) -> StatusCode {
         match self {
             UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::CircuitOpen { .. } | UpstreamError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -84,6 +114,15 @@ impl ResponseError for UpstreamError {
             UpstreamError::Timeout { .. } => "auth upstream timed out",
             UpstreamError::ResponseTooLarge => "auth upstream response too large",
             UpstreamError::Tls { .. } => "auth upstream TLS handshake failed",
+            UpstreamError::CircuitOpen { retry_after }
+            | UpstreamError::Overloaded { retry_after } => {
+                let mut res = json_error(self.status_code(), "auth upstream unavailable");
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(retry_after_secs(*retry_after)),
+                );
+                return res;
+            }
         };
         json_error(self.status_code(), msg)
     }

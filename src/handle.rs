@@ -12,6 +12,7 @@ use crate::actors::upstream::UpstreamActor;
 use crate::config::{ProxyOptions, RuntimeConfig};
 use crate::error::{AuthError, ConfigError};
 use crate::http::headers::{ClientSide, Scheme};
+use crate::resilience::UpstreamHealth;
 use crate::session::{self, Session, Token};
 
 /// Where the routes answer `503 unconfigured` before the first configure.
@@ -95,6 +96,32 @@ impl AuthProxy {
     /// The configuration in force (`None` while unconfigured). Lock-free.
     pub fn config(&self) -> Option<Arc<RuntimeConfig>> {
         self.inner.current.load_full()
+    }
+
+    /// The upstream's health as this instance sees it: circuit breaker state and requests in
+    /// flight, for readiness checks (`None` while unconfigured). Lock-free.
+    ///
+    /// # Examples
+    /// ```
+    /// use authjs_proxy::{AuthProxy, config::{ProxyOptions, SessionStrategy}};
+    /// use authjs_proxy::resilience::BreakerState;
+    /// # #[actix_web::main]
+    /// # async fn main() {
+    /// let proxy = AuthProxy::start();
+    /// assert!(proxy.upstream_health().is_none());
+    /// let opts = ProxyOptions::new("http://127.0.0.1:4000", SessionStrategy::Jwt);
+    /// proxy.configure(opts).await.unwrap();
+    /// let health = proxy.upstream_health().unwrap();
+    /// assert_eq!(health.breaker, BreakerState::Closed);
+    /// assert!(health.ready());
+    /// # }
+    /// ```
+    pub fn upstream_health(&self) -> Option<UpstreamHealth> {
+        self.inner
+            .current
+            .load()
+            .as_ref()
+            .map(|cfg| cfg.resilience.health())
     }
 
     /// The path the routes answer under: the configured `local_base_path`, or the

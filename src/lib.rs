@@ -20,6 +20,7 @@ pub mod gate;
 pub mod handle;
 pub mod http;
 pub mod logging;
+pub mod resilience;
 pub mod server;
 pub mod session;
 pub mod tls;

@@ -23,12 +23,14 @@ use crate::handle::AuthProxy;
 use crate::http::request_id;
 use crate::tls::CertStore;
 
-/// `GET /healthz`: 200 with the configuration generation, or 503 while unconfigured.
+/// `GET /healthz`: 200 with the configuration generation and the upstream's health (circuit
+/// breaker state, requests in flight), or 503 while unconfigured.
 async fn healthz(proxy: web::Data<AuthProxy>) -> HttpResponse {
     match proxy.config() {
         Some(cfg) => HttpResponse::Ok().json(serde_json::json!({
             "status": "ok",
             "generation": cfg.generation,
+            "upstream": cfg.resilience.health(),
         })),
         None => HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "status": "unconfigured",
@@ -73,6 +75,12 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         None
     };
     let health = Health::default();
+    let watched = proxy.clone();
+    health.watch_breaker(move || {
+        watched
+            .upstream_health()
+            .is_some_and(|h| h.breaker == crate::resilience::BreakerState::Open)
+    });
     let reloader = Arc::new(Reloader::new(
         proxy.clone(),
         reload_from.clone(),

@@ -24,7 +24,7 @@ use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
 use crate::cookies::{
     find_session_token, is_plain_cookie_value, is_session_cookie, request_cookies,
 };
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, UpstreamError};
 use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
 use crate::http::headers::{ClientSide, public_proto, upstream_request_headers};
 use crate::token::Claims;
@@ -168,9 +168,15 @@ impl std::fmt::Debug for Token {
 /// * An invalidation (sign-out, session update, sign-in callback) wins against lookups already
 ///   in flight: an answer fetched before it is returned to its own callers but never cached,
 ///   and callers that come after it never join the older lookup.
+/// * Stale-if-error: the last good answer per key is also kept for `stale_if_error_ms`, and
+///   answers when the upstream can not (circuit open, overloaded, timeout, 5xx). It lives
+///   under the same invalidation slot as the fresh entry, so an invalidation removes it too,
+///   and a later "signed out" answer replaces it.
 #[derive(Clone)]
 pub struct SessionCache {
     inner: moka::future::Cache<(u128, u64), Option<Arc<Session>>>,
+    /// Per key: the last good answer and when it was fetched (`None` when disabled).
+    stale: Option<moka::future::Cache<(u128, u64), StaleAnswer>>,
     /// Per key: the invalidation epoch of its last invalidation (part of the entry key).
     tombstones: moka::future::Cache<u128, u64>,
     /// Counts invalidations; a lookup that saw it change does not cache its answer.
@@ -182,6 +188,13 @@ pub struct SessionCache {
     negative_ttl: Duration,
     /// Dropped with the configuration: stops the invalidation listener.
     alive: Arc<()>,
+}
+
+/// A good answer kept for stale-if-error.
+#[derive(Clone)]
+struct StaleAnswer {
+    session: Option<Arc<Session>>,
+    fetched: Instant,
 }
 
 struct AnswerExpiry {
@@ -219,7 +232,8 @@ enum Lookup {
 
 impl SessionCache {
     /// A cache with the given settings; `None` when `ttl_ms` is 0 (disabled). Invalidations
-    /// are remembered for `ttl_ms` plus `in_flight` (the longest a lookup can take).
+    /// are remembered for the longer of `ttl_ms` and `stale_if_error_ms`, plus `in_flight`
+    /// (the longest a lookup can take).
     pub fn new(
         opts: &SessionCacheOptions,
         in_flight: Duration,
@@ -227,6 +241,7 @@ impl SessionCache {
     ) -> Result<Option<Self>, ConfigError> {
         let ttl = Duration::from_millis(opts.ttl_ms);
         let negative_ttl = Duration::from_millis(opts.negative_ttl_ms.min(opts.ttl_ms));
+        let stale_for = Duration::from_millis(opts.stale_if_error_ms);
         if opts.ttl_ms == 0 {
             return Ok(None);
         }
@@ -239,13 +254,19 @@ impl SessionCache {
             ttl,
             negative_ttl,
             alive: Arc::new(()),
+            stale: (opts.stale_if_error_ms > 0).then(|| {
+                moka::future::Cache::builder()
+                    .max_capacity(opts.max_entries)
+                    .time_to_live(stale_for)
+                    .build()
+            }),
             inner: moka::future::Cache::builder()
                 .max_capacity(opts.max_entries)
                 .expire_after(AnswerExpiry { ttl, negative_ttl })
                 .build(),
             tombstones: moka::future::Cache::builder()
                 .max_capacity(opts.max_entries)
-                .time_to_live(ttl + in_flight)
+                .time_to_live(ttl.max(stale_for) + in_flight)
                 .build(),
             epoch: Arc::default(),
             hash_keys: {
@@ -312,6 +333,9 @@ impl SessionCache {
         let previous = self.tombstones.get(&hash).await.unwrap_or(0);
         self.tombstones.insert(hash, epoch).await;
         self.inner.invalidate(&(hash, previous)).await;
+        if let Some(stale) = &self.stale {
+            stale.invalidate(&(hash, previous)).await;
+        }
     }
 
     /// Starts applying other replicas' invalidations to this cache (once).
@@ -500,6 +524,13 @@ pub(crate) async fn server_session(
             if superseded || (anonymous && answer.is_some()) {
                 return Err(Uncached::NotForCache(answer));
             }
+            if let Some(stale) = &cache.stale {
+                let kept = StaleAnswer {
+                    session: answer.clone(),
+                    fetched: Instant::now(),
+                };
+                stale.insert((hash, slot), kept).await;
+            }
             Ok(answer)
         })
         .await;
@@ -512,9 +543,74 @@ pub(crate) async fn server_session(
         Ok(session) => Ok(session.map(|s| (*s).clone())),
         Err(e) => match &*e {
             Uncached::NotForCache(session) => Ok(session.as_deref().cloned()),
-            Uncached::Failed(e) => Err(e.clone()),
+            Uncached::Failed(e) => match stale_answer(cache, hash, e).await {
+                Some(session) => Ok(session),
+                None => Err(e.clone()),
+            },
         },
     }
+}
+
+/// Whether a failed lookup is the upstream's trouble (so a stale answer may stand in), not a
+/// wrong answer.
+fn upstream_trouble(e: &AuthError) -> bool {
+    match e {
+        AuthError::Upstream(UpstreamError::ResponseTooLarge) => false,
+        AuthError::Upstream(_) => true,
+        AuthError::BadSessionAnswer { status } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// Stale-if-error: the last good answer for `hash` under its current invalidation slot.
+async fn stale_answer(cache: &SessionCache, hash: u128, e: &AuthError) -> Option<Option<Session>> {
+    let stale = cache.stale.as_ref()?;
+    if !upstream_trouble(e) {
+        return None;
+    }
+    // Read the slot again: an invalidation during the failed lookup moved it, and entries
+    // under the new slot were fetched after it.
+    let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
+    let kept = stale.get(&(hash, slot)).await?;
+    if kept
+        .session
+        .as_ref()
+        .and_then(|s| s.expires.as_deref())
+        .is_some_and(|expires| has_expired(expires, time::OffsetDateTime::now_utc()))
+    {
+        return None;
+    }
+    metrics::session_cache(CacheResult::Stale);
+    tracing::info!(
+        age_ms = kept.fetched.elapsed().as_millis() as u64,
+        error = %e,
+        "auth upstream failed; get_server_session answered from the last good answer (stale-if-error)"
+    );
+    Some(kept.session.as_deref().cloned())
+}
+
+/// Whether a session's `expires` (Auth.js writes `Date.toISOString()`,
+/// `YYYY-MM-DDTHH:MM:SS.sssZ`) is at or before `now`, to the second. Another format is not
+/// judged (`false`): the stale answer is bounded by `stale_if_error_ms` anyway.
+fn has_expired(expires: &str, now: time::OffsetDateTime) -> bool {
+    let b = expires.as_bytes();
+    let iso = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b.ends_with(b"Z");
+    if !iso {
+        return false;
+    }
+    let Ok(now) = now.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]"
+    )) else {
+        return false;
+    };
+    // Same fixed-width UTC layout: text order is time order.
+    expires.get(..19).is_some_and(|e| e <= now.as_str())
 }
 
 /// The actors of the thread a lookup runs on.
@@ -600,4 +696,28 @@ pub async fn get_token(req: &HttpRequest, raw: bool) -> Result<Option<Token>, Au
     let (proxy, workers) = mounted(req)?;
     let side = ClientSide::of(req)?;
     token(&proxy, &workers, req.headers(), &side, raw).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_expired;
+
+    fn at(unix: i64) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    #[test]
+    fn an_auth_js_expiry_in_the_past_has_expired() {
+        // 2025-01-01T00:00:00Z = 1735689600.
+        assert!(has_expired("2024-12-31T23:59:59.000Z", at(1_735_689_600)));
+        assert!(has_expired("2025-01-01T00:00:00.000Z", at(1_735_689_600)));
+        assert!(!has_expired("2025-01-01T00:00:01.000Z", at(1_735_689_600)));
+    }
+
+    #[test]
+    fn an_expiry_in_another_format_is_not_judged() {
+        assert!(!has_expired("yesterday", at(1_735_689_600)));
+        assert!(!has_expired("", at(1_735_689_600)));
+        assert!(!has_expired("2024-12-31", at(1_735_689_600)));
+    }
 }

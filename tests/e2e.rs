@@ -638,6 +638,10 @@ async fn upstream_restart_is_ridden_out_without_sending_a_sign_in_twice() {
         o.retry.initial_backoff_ms = 50;
         o.retry.max_backoff_ms = 200;
         o.timeouts.request_ms = 25_000;
+        // Retries alone ride out the restart: the breaker would open after five refusals,
+        // and the budget would stop retrying a quiet proxy after ten per second.
+        o.circuit_breaker.consecutive_failures = 0;
+        o.retry.min_per_second = 1000;
     })
     .await;
     let mut reader = browser(&p);

@@ -469,6 +469,8 @@ async fn get_is_retried_until_a_refused_upstream_comes_up() {
     o.retry.initial_backoff_ms = 20;
     o.retry.max_backoff_ms = 40;
     o.retry.jitter = false;
+    // Retries alone: with the breaker on, five refusals in a row open the circuit.
+    o.circuit_breaker.consecutive_failures = 0;
     let p = TestProxy::start(Some(o)).await;
     let late_start = async {
         actix_rt::time::sleep(Duration::from_millis(150)).await;

@@ -21,6 +21,8 @@ use crate::admin::metrics;
 
 use crate::config::RuntimeConfig;
 use crate::error::UpstreamError;
+use crate::resilience::breaker::{Outcome, Permit};
+use crate::resilience::limiter::QUEUE_WAIT;
 use crate::transport::UpstreamConnector;
 
 /// Pooled connections kept per worker thread.
@@ -230,11 +232,46 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .or(Some(Duration::ZERO))
 }
 
+/// What one exchange told the circuit breaker.
+fn outcome_of(result: &Result<UpstreamResponse, Failure>) -> Outcome {
+    match result {
+        Ok(res) if matches!(res.status.as_u16(), 502..=504) => Outcome::Failure,
+        Ok(_) | Err(Failure::TooLarge) => Outcome::Success,
+        Err(
+            Failure::Connect
+            | Failure::Timeout
+            | Failure::Broken
+            | Failure::Status(..)
+            | Failure::Tls,
+        ) => Outcome::Failure,
+    }
+}
+
 async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, UpstreamError> {
     let cfg = &msg.config;
-    let _in_flight = metrics::upstream_in_flight();
+    let _in_flight_gauge = metrics::upstream_in_flight();
     let started = Instant::now();
     let deadline = started + cfg.request_timeout;
+    let guard = &*cfg.resilience;
+    // Refusals come before anything is sent: an open circuit fails fast without waiting for a
+    // slot, and a shed request never reaches the upstream.
+    let first = guard
+        .breaker
+        .try_acquire()
+        .map_err(|retry_after| UpstreamError::CircuitOpen { retry_after })?;
+    let Some(_in_flight) = guard
+        .in_flight
+        .acquire(QUEUE_WAIT.min(cfg.request_timeout))
+        .await
+    else {
+        tracing::debug!(method = %msg.method, "upstream in-flight limit reached; request shed");
+        return Err(UpstreamError::Overloaded {
+            retry_after: Duration::from_secs(1),
+        });
+    };
+    guard.budget.deposit();
+    // The breaker permit of the next attempt: the first one, then one taken per retry.
+    let next_permit: Cell<Option<Permit<'_>>> = Cell::new(Some(first));
     let max_attempts = cfg.retry.max_attempts.max(1);
     let attempts = Cell::new(0u32);
     let max_backoff = Duration::from_millis(cfg.retry.max_backoff_ms);
@@ -248,53 +285,18 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
 
     let attempt = || async {
         attempts.set(attempts.get() + 1);
+        let permit = next_permit.take();
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
+            // Nothing was exchanged: the permit goes back unreported.
             return Err(Failure::Timeout);
         }
-        let mut req = slot
-            .get(cfg)
-            .request(msg.method.clone(), msg.url.as_str())
-            .timeout(cfg.per_try_timeout.min(remaining));
-        *req.headers_mut() = msg.headers.clone();
-        let res = req
-            .send_body(msg.body.clone())
-            .await
-            .map_err(|e| classify_send_error(&e))?;
-        let status = res.status();
-        if status.is_informational() {
-            // awc takes the first head as the answer and has already pooled the connection
-            // the real answer may still arrive on.
-            slot.discard();
-            tracing::warn!(
-                status = status.as_u16(),
-                "upstream sent an interim or protocol-switching answer; connection dropped"
-            );
-            return Err(Failure::Broken);
+        let result = exchange(&slot, &msg, remaining, deadline, &attempts).await;
+        if let Some(permit) = permit {
+            guard.breaker.record(permit, outcome_of(&result));
         }
-        // Reading the body is bounded by what is left of the deadline (awc reuses its timer).
-        let mut res = res.timeout(deadline.saturating_duration_since(Instant::now()));
-        let body = match res.body().limit(cfg.max_response_bytes).await {
-            Ok(body) => body,
-            Err(PayloadError::Overflow) => return Err(Failure::TooLarge),
-            Err(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return Err(Failure::Timeout);
-            }
-            Err(_) => return Err(Failure::Broken),
-        };
-        if !matches!(status.as_u16(), 204 | 304)
-            && declared_length(res.headers()).is_some_and(|n| n != body.len() as u64)
-        {
-            // awc ends the body quietly when the connection closes early.
-            return Err(Failure::Broken);
-        }
-        let response = UpstreamResponse {
-            status,
-            headers: res.headers().clone(),
-            body,
-            attempts: attempts.get(),
-        };
-        if msg.replay == Replay::Safe && matches!(status.as_u16(), 502..=504) {
+        let response = result?;
+        if msg.replay == Replay::Safe && matches!(response.status.as_u16(), 502..=504) {
             let wait = retry_after(&response.headers);
             return Err(Failure::Status(response, wait));
         }
@@ -315,7 +317,23 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
                 (Failure::Status(_, Some(wait)), _) => *wait,
                 (_, Some(delay)) => delay,
             };
-            (Instant::now() + delay < deadline).then_some(delay)
+            if Instant::now() + delay >= deadline {
+                return None;
+            }
+            // A retry is an attempt like any other: the breaker must let it through (a
+            // half-open circuit is probed by single attempts, not retries), and it must fit
+            // the retry budget. Otherwise this failure is the answer.
+            let permit = guard.breaker.try_acquire().ok().filter(|p| !p.is_probe());
+            if permit.is_none() {
+                tracing::debug!("upstream circuit not closed; not retrying");
+                return None;
+            }
+            if !guard.budget.try_withdraw() {
+                tracing::debug!("retry budget spent; not retrying");
+                return None;
+            }
+            next_permit.set(permit);
+            Some(delay)
         })
         .notify(|f: &Failure, delay| {
             metrics::upstream_retry(f.reason());
@@ -326,6 +344,8 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
             );
         })
         .await;
+    // A permit taken for a retry that did not happen goes back unused.
+    drop(next_permit.take());
 
     let attempts = attempts.get();
     let outcome = match result {
@@ -359,6 +379,59 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
         ),
     }
     outcome
+}
+
+/// One exchange: send the request, read the whole answer.
+async fn exchange(
+    slot: &ClientSlot,
+    msg: &Forward,
+    remaining: Duration,
+    deadline: Instant,
+    attempts: &Cell<u32>,
+) -> Result<UpstreamResponse, Failure> {
+    let cfg = &msg.config;
+    let mut req = slot
+        .get(cfg)
+        .request(msg.method.clone(), msg.url.as_str())
+        .timeout(cfg.per_try_timeout.min(remaining));
+    *req.headers_mut() = msg.headers.clone();
+    let res = req
+        .send_body(msg.body.clone())
+        .await
+        .map_err(|e| classify_send_error(&e))?;
+    let status = res.status();
+    if status.is_informational() {
+        // awc takes the first head as the answer and has already pooled the connection
+        // the real answer may still arrive on.
+        slot.discard();
+        tracing::warn!(
+            status = status.as_u16(),
+            "upstream sent an interim or protocol-switching answer; connection dropped"
+        );
+        return Err(Failure::Broken);
+    }
+    // Reading the body is bounded by what is left of the deadline (awc reuses its timer).
+    let mut res = res.timeout(deadline.saturating_duration_since(Instant::now()));
+    let body = match res.body().limit(cfg.max_response_bytes).await {
+        Ok(body) => body,
+        Err(PayloadError::Overflow) => return Err(Failure::TooLarge),
+        Err(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return Err(Failure::Timeout);
+        }
+        Err(_) => return Err(Failure::Broken),
+    };
+    if !matches!(status.as_u16(), 204 | 304)
+        && declared_length(res.headers()).is_some_and(|n| n != body.len() as u64)
+    {
+        // awc ends the body quietly when the connection closes early.
+        return Err(Failure::Broken);
+    }
+    Ok(UpstreamResponse {
+        status,
+        headers: res.headers().clone(),
+        body,
+        attempts: attempts.get(),
+    })
 }
 
 #[cfg(test)]

@@ -266,6 +266,8 @@ pub fn upstream_outcome(
         Err(UpstreamError::Timeout { .. }) => "timeout",
         Err(UpstreamError::ResponseTooLarge) => "too_large",
         Err(UpstreamError::Tls { .. }) => "tls",
+        Err(UpstreamError::CircuitOpen { .. }) => "circuit_open",
+        Err(UpstreamError::Overloaded { .. }) => "overloaded",
     };
     upstream_request(label, took);
 }

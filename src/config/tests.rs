@@ -107,6 +107,30 @@ fn zero_attempts_is_refused() {
 }
 
 #[test]
+fn resilience_settings_are_checked_and_name_their_field() {
+    let mut o = opts();
+    o.circuit_breaker.open_ms = 0;
+    assert_eq!(field_of(o), "circuit_breaker.open_ms");
+    let mut o = opts();
+    o.circuit_breaker.half_open_probes = 0;
+    assert_eq!(field_of(o), "circuit_breaker.half_open_probes");
+    let mut o = opts();
+    o.retry.budget_percent = 1001;
+    assert_eq!(field_of(o), "retry.budget_percent");
+    let mut o = opts();
+    o.upstream.max_in_flight = 2_000_000;
+    assert_eq!(field_of(o), "upstream.max_in_flight");
+}
+
+#[test]
+fn a_disabled_breaker_needs_no_open_ms() {
+    let mut o = opts();
+    o.circuit_breaker.consecutive_failures = 0;
+    o.circuit_breaker.open_ms = 0;
+    assert!(RuntimeConfig::build(&o, 1).is_ok());
+}
+
+#[test]
 fn debug_output_hides_secrets_and_header_values() {
     let mut o = opts();
     o.secret = Some(Secret::One("hunter2-secret".into()));

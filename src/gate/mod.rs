@@ -89,6 +89,13 @@ pub fn configure(
 
 /// Why a request got its answer (for the decision log; never a cookie, token or value).
 fn log_decision(status: StatusCode, reason: &str, source: Option<Source>) {
+    crate::admin::metrics::forward_auth_decision(match status.as_u16() {
+        200 => "allow",
+        302 => "redirect",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        _ => "error",
+    });
     tracing::debug!(
         status = status.as_u16(),
         reason,

@@ -96,8 +96,20 @@ pub async fn forward(
             replay: route.replay(&method),
         })
         .await;
+    // Whatever came back: a sign-out whose answer was lost may still have reached the
+    // upstream, and stale-if-error must not bring that session back.
+    if route.changes_session(&method)
+        && let Some(cache) = &cfg.session_cache
+    {
+        cache.invalidate(&cfg, req.headers(), &side).await;
+    }
     let res = match result {
         Ok(Ok(res)) => res,
+        Ok(Err(e)) if e.is_rejection() => {
+            // Circuit open or shed: logged once when the state changes, not per request.
+            tracing::debug!(method = %method, route = ?route.action, error = %e, "auth route refused");
+            return e.error_response();
+        }
         Ok(Err(e)) => {
             request_id::note_attempts(&req, e.attempts());
             tracing::warn!(method = %method, route = ?route.action, attempts = e.attempts(), error = %e, "auth route failed");
@@ -106,11 +118,6 @@ pub async fn forward(
         Err(_) => return AuthError::ActorGone.error_response(),
     };
     request_id::note_attempts(&req, res.attempts);
-    if route.changes_session(&method)
-        && let Some(cache) = &cfg.session_cache
-    {
-        cache.invalidate(&cfg, req.headers(), &side).await;
-    }
     tracing::debug!(method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     // Only a `Location` needs the public origin.
     let public = res
