@@ -1,6 +1,7 @@
 //! Shared fixtures: a recording fake upstream on 127.0.0.1:0 and a proxy under test.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod front;
 pub mod peer;
 pub mod raw;
