@@ -164,6 +164,11 @@ async fn lands_on_signin(s: &Stack, b: &mut Chromium) -> Landed {
     let before = s.signin_pages_served().await;
     let l = b.goto(&s.url(PAGE)).await;
     assert_eq!(
+        l.chain.first(),
+        Some(&s.url(PAGE)),
+        "the browser did not ask for the page first: {l:?}"
+    );
+    assert_eq!(
         l.path(),
         "/api/auth/signin",
         "the protected page did not send the browser to sign in: {l:?}"
