@@ -29,10 +29,10 @@ pub fn binary_ready(binary: &str, version_arg: &str, install: &str) -> bool {
 }
 
 /// A template with `{{NAME}}` placeholders replaced.
-pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
+pub fn render(template: &str, vars: &[(&str, impl AsRef<str>)]) -> String {
     let mut out = template.to_owned();
     for (k, v) in vars {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
+        out = out.replace(&format!("{{{{{k}}}}}"), v.as_ref());
     }
     assert!(
         !out.contains("{{"),
@@ -70,7 +70,8 @@ pub fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str, log: Opti
     panic!("{what} did not listen on {addr} within 20 s\n{}", tail());
 }
 
-fn temp_dir(kind: &str) -> PathBuf {
+/// A new directory under the system's temporary folder, unique to this process and call.
+pub fn temp_dir(kind: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "authjs-proxy-{kind}-{}-{}",
@@ -97,18 +98,18 @@ impl Front {
 
     /// nginx from `tests/front/nginx.conf`, in front of `proxy`, guarding an app on `app_port`.
     pub fn nginx(proxy: SocketAddr, app_port: u16) -> Front {
+        Self::nginx_from("nginx.conf", proxy, app_port)
+    }
+
+    /// nginx from the template `tests/front/<template>`.
+    pub fn nginx_from(template: &str, proxy: SocketAddr, app_port: u16) -> Front {
         let dir = temp_dir("nginx");
         let addr: SocketAddr = format!("127.0.0.1:{}", super::closed_port())
             .parse()
             .unwrap();
         let conf = render(
-            &std::fs::read_to_string(Path::new(FRONT_DIR).join("nginx.conf")).unwrap(),
-            &[
-                ("LISTEN", &addr.to_string()),
-                ("PROXY", &proxy.to_string()),
-                ("APP", &format!("127.0.0.1:{app_port}")),
-                ("TMP", dir.to_str().unwrap()),
-            ],
+            &std::fs::read_to_string(Path::new(FRONT_DIR).join(template)).unwrap(),
+            &vars(addr, proxy, app_port, &dir),
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
         let mut child = Command::new("nginx")
@@ -124,20 +125,25 @@ impl Front {
         Front { child, addr, dir }
     }
 
-    /// Caddy from `tests/front/Caddyfile`, in front of `proxy`, guarding an app on `app_port`.
+    /// Caddy from `tests/front/Caddyfile`, in front of `proxy`, guarding an app on `app_port`
+    /// (a site of the same Caddy).
     pub fn caddy(proxy: SocketAddr, app_port: u16) -> Front {
+        let mut front = Self::caddy_from("Caddyfile", proxy, app_port);
+        let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
+        let log = front.dir.join("caddy.log");
+        wait_listening(app, &mut front.child, "caddy (app site)", Some(&log));
+        front
+    }
+
+    /// Caddy from the template `tests/front/<template>`.
+    pub fn caddy_from(template: &str, proxy: SocketAddr, app_port: u16) -> Front {
         let dir = temp_dir("caddy");
         let addr: SocketAddr = format!("127.0.0.1:{}", super::closed_port())
             .parse()
             .unwrap();
         let conf = render(
-            &std::fs::read_to_string(Path::new(FRONT_DIR).join("Caddyfile")).unwrap(),
-            &[
-                ("LISTEN", &addr.to_string()),
-                ("PROXY", &proxy.to_string()),
-                ("APP", &format!("127.0.0.1:{app_port}")),
-                ("TMP", dir.to_str().unwrap()),
-            ],
+            &std::fs::read_to_string(Path::new(FRONT_DIR).join(template)).unwrap(),
+            &vars(addr, proxy, app_port, &dir),
         );
         std::fs::write(dir.join("Caddyfile"), conf).unwrap();
         let mut child = Command::new("caddy")
@@ -152,10 +158,25 @@ impl Front {
             .expect("caddy starts");
         let log = dir.join("caddy.log");
         wait_listening(addr, &mut child, "caddy", Some(&log));
-        let app: SocketAddr = format!("127.0.0.1:{app_port}").parse().unwrap();
-        wait_listening(app, &mut child, "caddy (app site)", Some(&log));
         Front { child, addr, dir }
     }
+}
+
+/// The placeholders of the templates: `{{LISTEN}}` (address), `{{PORT}}` (its port),
+/// `{{PROXY}}`, `{{APP}}` and `{{TMP}}` (the instance's directory).
+fn vars(
+    addr: SocketAddr,
+    proxy: SocketAddr,
+    app_port: u16,
+    dir: &Path,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("LISTEN", addr.to_string()),
+        ("PORT", addr.port().to_string()),
+        ("PROXY", proxy.to_string()),
+        ("APP", format!("127.0.0.1:{app_port}")),
+        ("TMP", dir.to_str().unwrap().to_owned()),
+    ]
 }
 
 impl Drop for Front {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod chaos;
+pub mod chromium;
 pub mod front;
 pub mod peer;
 pub mod raw;
