@@ -1,7 +1,8 @@
 //! `TokenActor`: decodes (and encodes) Auth.js session tokens on its own threads.
 //!
 //! Decoding is CPU-only work, so the actor runs on a `SyncArbiter`. Keys arrive derived with
-//! the configuration snapshot; nothing is derived per token.
+//! the configuration snapshot; nothing is derived per token. The work itself is the
+//! [`authjs_token`] crate's; this actor only moves it off the request threads.
 
 use std::sync::Arc;
 
@@ -49,12 +50,10 @@ pub struct Encode {
 pub fn decode_session_token(keys: &TokenKeys, token: &str, salt: Option<&str>) -> Option<Claims> {
     let now = token::now_secs();
     match salt {
-        Some(salt) => keys.decode(token, salt, now).ok(),
-        None => keys
-            .salts
-            .iter()
-            .find_map(|k| keys.decode(token, &k.salt, now).ok()),
+        Some(salt) => keys.decode(token, salt, now),
+        None => keys.decode_any_salt(token, now),
     }
+    .ok()
 }
 
 /// The token decoder.

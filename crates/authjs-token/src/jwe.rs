@@ -87,7 +87,14 @@ fn b64_into<'b>(s: &str, buf: &'b mut [u8]) -> Result<&'b [u8], DecodeError> {
 ///
 /// With a `kid`, the secret whose thumbprint matches is used; without one, only the first.
 /// Everything jose's `jwtDecrypt` refuses is refused, everything it accepts is accepted (see
-/// `tests/fixtures/jose-edge-tokens.json`); the differences are listed in the module docs.
+/// `tests/vectors/jose-edge-tokens.json`); the differences are listed in the crate docs.
+///
+/// ```
+/// use authjs_token::{Enc, SaltKeys, decode_jwe, encode_jwe, now_secs};
+/// let keys = SaltKeys::derive(&["s".to_owned()], "authjs.session-token");
+/// let token = encode_jwe(&Default::default(), &keys.secrets[0], Enc::A256Gcm, 60);
+/// assert!(decode_jwe(&token, &keys, now_secs()).is_ok());
+/// ```
 pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, DecodeError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(DecodeError::Malformed("token too long"));
@@ -226,6 +233,21 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// A random (version 4) UUID, as `crypto.randomUUID()` writes it for Auth.js's `jti`.
+fn uuid_v4() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut s = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push_str(&format!("{byte:02x}"));
+    }
+    s
+}
+
 /// `now + max_age` as Auth.js writes `exp`, refused when JavaScript could not hold it exactly.
 pub(super) fn expiry(now: u64, max_age: u64) -> Result<u64, EncodeError> {
     now.checked_add(max_age)
@@ -237,6 +259,12 @@ pub(super) fn expiry(now: u64, max_age: u64) -> Result<u64, EncodeError> {
 /// random `jti`, then encrypts with `dir` + `enc` and writes the key's thumbprint as `kid`.
 ///
 /// Fails when `now + max_age` is past 2^53 - 1 (JavaScript would read another `exp`).
+///
+/// ```
+/// use authjs_token::{Enc, SecretKeys, try_encode_jwe};
+/// let keys = SecretKeys::derive("s", "authjs.session-token");
+/// assert!(try_encode_jwe(&Default::default(), &keys, Enc::A256CbcHs512, u64::MAX).is_err());
+/// ```
 pub fn try_encode_jwe(
     claims: &Map<String, Value>,
     keys: &SecretKeys,
@@ -255,6 +283,13 @@ pub fn try_encode_jwe(
 
 /// Like [`try_encode_jwe`], with `exp` capped at 2^53 - 1 (the latest time JavaScript reads
 /// exactly) rather than failing when `now + max_age` goes past it.
+///
+/// ```
+/// use authjs_token::{Enc, SecretKeys, encode_jwe};
+/// let keys = SecretKeys::derive("s", "authjs.session-token");
+/// let token = encode_jwe(&Default::default(), &keys, Enc::A256CbcHs512, 60);
+/// assert!(token.contains(".."), "alg dir: the encrypted key is empty");
+/// ```
 pub fn encode_jwe(
     claims: &Map<String, Value>,
     keys: &SecretKeys,
@@ -276,11 +311,22 @@ fn encode_with_times(
     let mut payload = claims.clone();
     payload.insert("iat".into(), now.into());
     payload.insert("exp".into(), exp.into());
-    payload.insert("jti".into(), uuid::Uuid::new_v4().to_string().into());
+    payload.insert("jti".into(), uuid_v4().into());
     encode_jwe_raw(&payload, keys, enc)
 }
 
 /// Encrypts `payload` as is (no claims added); for tests and tooling.
+///
+/// ```
+/// use authjs_token::{Enc, SaltKeys, decode_jwe, encode_jwe_raw};
+/// let keys = SaltKeys::derive(&["s".to_owned()], "authjs.session-token");
+/// let mut payload = serde_json::Map::new();
+/// payload.insert("sub".into(), "u1".into());
+/// let token = encode_jwe_raw(&payload, &keys.secrets[0], Enc::A256CbcHs512);
+/// let claims = decode_jwe(&token, &keys, 0)?;
+/// assert_eq!(claims.0, payload);
+/// # Ok::<(), authjs_token::DecodeError>(())
+/// ```
 pub fn encode_jwe_raw(payload: &Map<String, Value>, keys: &SecretKeys, enc: Enc) -> String {
     let (key, kid) = keys.for_enc(enc);
     let header = serde_json::json!({ "alg": "dir", "enc": enc.as_str(), "kid": kid });
