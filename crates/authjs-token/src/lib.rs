@@ -48,11 +48,10 @@
 //!
 //! # Features
 //!
-//! * `jws` (off by default): [`JwsKeys`], signed JWTs for deployments that replaced Auth.js's
+//! * `jws` (off by default): `JwsKeys`, signed JWTs for deployments that replaced Auth.js's
 //!   encoder with jose's `SignJWT` (pulls in `jsonwebtoken`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -651,3 +650,8 @@ pub fn try_encode_with_secret(
 
 #[cfg(test)]
 mod tests;
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
