@@ -1,7 +1,7 @@
 //! Auth.js session tokens: compact JWEs with `alg: dir`, decoded as `@auth/core`'s `decode`
 //! (jose's `jwtDecrypt` with `clockTolerance: 15`) decodes them, and encoded as its `encode` does.
 
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit, block_padding::Pkcs7};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -148,7 +148,7 @@ pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, Deco
     let ct = b64(ct)?;
     let aad = h.as_bytes();
     let mut plaintext = match enc {
-        Enc::A256CbcHs512 => cbc_hs512_decrypt(secret, aad, iv, &ct, tag)?,
+        Enc::A256CbcHs512 => cbc_hs512_decrypt(secret, aad, iv, ct, tag)?,
         Enc::A256Gcm => gcm_decrypt(key, aad, iv, &ct, tag)?,
     };
     if inflate {
@@ -191,21 +191,24 @@ fn cbc_hs512_decrypt(
     keys: &SecretKeys,
     aad: &[u8],
     iv: &[u8],
-    ct: &[u8],
+    mut ct: Vec<u8>,
     tag: &[u8],
 ) -> Result<Vec<u8>, DecodeError> {
     if iv.len() != 16 || tag.len() != 32 || ct.is_empty() || ct.len() % 16 != 0 {
         return Err(DecodeError::Decryption);
     }
-    let enc_key = &keys.cbc_key[32..];
     // Constant-time comparison of the left-truncated tag (RFC 7518 §5.2.2.1).
-    cbc_mac(&keys.cbc_mac, aad, iv, ct)
+    cbc_mac(&keys.cbc_mac, aad, iv, &ct)
         .verify_truncated_left(tag)
         .map_err(|_| DecodeError::Decryption)?;
-    cbc::Decryptor::<aes::Aes256>::new_from_slices(enc_key, iv)
+    // Decrypted in place, with the round keys expanded when the keys were derived.
+    let len = cbc::Decryptor::<aes::Aes256Dec>::inner_iv_slice_init(keys.cbc_dec.clone(), iv)
         .map_err(|_| DecodeError::Decryption)?
-        .decrypt_padded_vec_mut::<Pkcs7>(ct)
-        .map_err(|_| DecodeError::Decryption)
+        .decrypt_padded_mut::<Pkcs7>(&mut ct)
+        .map_err(|_| DecodeError::Decryption)?
+        .len();
+    ct.truncate(len);
+    Ok(ct)
 }
 
 fn gcm_decrypt(

@@ -127,6 +127,8 @@ pub struct SecretKeys {
     cbc_key: [u8; 64],
     /// HMAC-SHA-512 keyed with the MAC half of `cbc_key` (key blocks hashed once).
     cbc_mac: HmacSha512,
+    /// AES-256 decryption round keys of the encryption half of `cbc_key` (expanded once).
+    cbc_dec: aes::Aes256Dec,
     cbc_kid: String,
     gcm_key: [u8; 32],
     gcm_kid: String,
@@ -163,9 +165,12 @@ impl SecretKeys {
         let gcm_kid = thumbprint::<Sha256>(&gcm_key);
         let cbc_mac =
             <HmacSha512 as Mac>::new_from_slice(&cbc_key[..32]).expect("HMAC takes any key length");
+        let cbc_dec = <aes::Aes256Dec as aes::cipher::KeyInit>::new_from_slice(&cbc_key[32..])
+            .expect("the second half of a 64-byte key is 32 bytes");
         SecretKeys {
             cbc_key,
             cbc_mac,
+            cbc_dec,
             cbc_kid,
             gcm_key,
             gcm_kid,
