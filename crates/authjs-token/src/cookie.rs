@@ -19,10 +19,22 @@ use std::fmt;
 use percent_encoding::percent_decode_str;
 
 /// Auth.js splits cookie values above this many characters into `NAME.0`, `NAME.1`, ...
+///
+/// ```
+/// assert_eq!(authjs_token::cookie::CHUNK_SIZE, 3936);
+/// ```
 pub const CHUNK_SIZE: usize = 3936;
 /// Auth.js's session cookie name on plain http.
+///
+/// ```
+/// assert_eq!(authjs_token::cookie::SESSION_COOKIE, "authjs.session-token");
+/// ```
 pub const SESSION_COOKIE: &str = "authjs.session-token";
 /// Auth.js's session cookie name on https (`useSecureCookies`).
+///
+/// ```
+/// assert!(authjs_token::cookie::SECURE_SESSION_COOKIE.starts_with("__Secure-"));
+/// ```
 pub const SECURE_SESSION_COOKIE: &str = "__Secure-authjs.session-token";
 
 /// The default session cookie names that count for a request, in lookup order: on https only

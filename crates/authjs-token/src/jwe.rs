@@ -18,6 +18,10 @@ use super::{
 
 /// Most bytes a `zip: "DEF"` plaintext may inflate to: jose's default `maxDecompressedLength`,
 /// which `@auth/core` does not change.
+///
+/// ```
+/// assert_eq!(authjs_token::MAX_DECOMPRESSED_LEN, 250_000);
+/// ```
 pub const MAX_DECOMPRESSED_LEN: usize = 250_000;
 
 /// base64url as jose reads it (Node's `atob` after mapping `-_` to `+/`): unpadded or correctly

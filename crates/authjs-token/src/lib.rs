@@ -75,10 +75,23 @@ pub use jwe::{MAX_DECOMPRESSED_LEN, decode_jwe, encode_jwe, encode_jwe_raw, try_
 pub use jws::{JwsConfigError, JwsKeys};
 
 /// Clock tolerance Auth.js applies to `exp` and `nbf`, in seconds.
+///
+/// ```
+/// assert_eq!(authjs_token::CLOCK_TOLERANCE_SECS, 15);
+/// ```
 pub const CLOCK_TOLERANCE_SECS: u64 = 15;
 /// Default session lifetime Auth.js gives a token, in seconds (30 days).
+///
+/// ```
+/// assert_eq!(authjs_token::DEFAULT_MAX_AGE_SECS, 2_592_000);
+/// ```
 pub const DEFAULT_MAX_AGE_SECS: u64 = 30 * 24 * 60 * 60;
 /// Longest token accepted for decoding (chunked cookies can reach tens of KB, not megabytes).
+///
+/// ```
+/// let long = "a".repeat(authjs_token::MAX_TOKEN_LEN + 1);
+/// assert!(authjs_token::Decoder::new(["s"]).decode(&long, "authjs.session-token").is_err());
+/// ```
 pub const MAX_TOKEN_LEN: usize = 256 * 1024;
 
 /// Content encryption algorithms Auth.js produces or accepts.
@@ -468,6 +481,10 @@ pub fn now_secs() -> u64 {
 
 /// Largest integer JavaScript holds exactly (2^53 - 1): the latest `exp` a token may carry.
 /// `Number.MAX_SAFE_INTEGER`.
+///
+/// ```
+/// assert_eq!(authjs_token::MAX_SAFE_INTEGER, 9_007_199_254_740_991);
+/// ```
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 type HmacSha512 = Hmac<Sha512>;
