@@ -59,13 +59,13 @@ pub fn session_cookie_names(secure: bool) -> &'static [&'static str] {
 ///
 /// ```
 /// let found = authjs_token::cookie::find_session_token(
-///     [&b"authjs.session-token=tok"[..]],
+///     [&b"authjs.session-token=eyJhbGciOi"[..]],
 ///     None,
 ///     &["authjs.session-token"],
 /// )
 /// .unwrap();
-/// assert_eq!(found.value, "tok");
-/// assert!(!format!("{found:?}").contains("tok\""));
+/// assert_eq!(found.value, "eyJhbGciOi");
+/// assert!(!format!("{found:?}").contains("eyJhbGciOi"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct FoundToken {
