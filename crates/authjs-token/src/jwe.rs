@@ -114,36 +114,23 @@ pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, Deco
     ) else {
         return Err(DecodeError::Malformed("expected five dot-separated parts"));
     };
-    let header_json = b64(h)?;
-    let header = JweHeader::parse(&header_json)?;
-    if header.crit {
-        return Err(DecodeError::Unsupported("crit header".into()));
-    }
-    let inflate = match header.zip {
-        Member::Absent => false,
-        ref z if z.is("DEF") => true,
-        _ => return Err(DecodeError::Unsupported("zip other than DEF".into())),
+    // The exact header Auth.js writes for one of the secrets (`alg`, `enc`, that secret's `kid`,
+    // nothing else) is known without decoding it; any other header is parsed.
+    let header_json;
+    let (secret, enc, header) = match keys.secrets.iter().find_map(|k| k.written_header(h)) {
+        Some((secret, enc)) => (secret, enc, None),
+        None => {
+            header_json = b64(h)?;
+            let header = JweHeader::parse(&header_json)?;
+            let (secret, enc) = checked_header(&header, keys)?;
+            (secret, enc, Some(header))
+        }
     };
-    if !header.alg.is("dir") {
-        return Err(DecodeError::Unsupported("alg other than dir".into()));
-    }
-    let enc = match &header.enc {
-        Member::Str(s) => Enc::parse(s),
-        _ => None,
-    }
-    .ok_or_else(|| DecodeError::Unsupported("enc other than A256CBC-HS512 or A256GCM".into()))?;
     if !ek.is_empty() {
         return Err(DecodeError::Malformed(
             "unexpected encrypted key for alg dir",
         ));
     }
-    let secret = match &header.kid {
-        Member::Absent => keys.secrets.first(),
-        Member::Str(kid) => keys.secrets.iter().find(|k| k.for_enc(enc).1 == kid),
-        // `kid: null` (or any non-string) is a kid no thumbprint equals.
-        Member::Other => None,
-    }
-    .ok_or(DecodeError::NoMatchingKey)?;
     let (key, _) = secret.for_enc(enc);
     let mut iv_buf = [0u8; 16];
     let iv = b64_into(iv, &mut iv_buf)?;
@@ -155,14 +142,48 @@ pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, Deco
         Enc::A256CbcHs512 => cbc_hs512_decrypt(secret, aad, iv, ct, tag)?,
         Enc::A256Gcm => gcm_decrypt(key, aad, iv, &ct, tag)?,
     };
-    if inflate {
+    if header.as_ref().is_some_and(|h| h.zip.is("DEF")) {
         plaintext = inflate_bounded(&plaintext)?;
     }
     let claims: Map<String, Value> = serde_json::from_slice(strip_bom(&plaintext))
         .map_err(|_| DecodeError::Malformed("payload is not a JSON object"))?;
     check_time(&claims, now)?;
-    header.check_replicated(&claims, &plaintext)?;
+    if let Some(header) = &header {
+        header.check_replicated(&claims, &plaintext)?;
+    }
     Ok(Claims(claims))
+}
+
+/// jose's checks of a parsed `dir` header, and the secret its `kid` names (without one, the
+/// first secret).
+fn checked_header<'k>(
+    header: &JweHeader<'_>,
+    keys: &'k SaltKeys,
+) -> Result<(&'k SecretKeys, Enc), DecodeError> {
+    if header.crit {
+        return Err(DecodeError::Unsupported("crit header".into()));
+    }
+    match header.zip {
+        Member::Absent => {}
+        ref z if z.is("DEF") => {}
+        _ => return Err(DecodeError::Unsupported("zip other than DEF".into())),
+    }
+    if !header.alg.is("dir") {
+        return Err(DecodeError::Unsupported("alg other than dir".into()));
+    }
+    let enc = match &header.enc {
+        Member::Str(s) => Enc::parse(s),
+        _ => None,
+    }
+    .ok_or_else(|| DecodeError::Unsupported("enc other than A256CBC-HS512 or A256GCM".into()))?;
+    let secret = match &header.kid {
+        Member::Absent => keys.secrets.first(),
+        Member::Str(kid) => keys.secrets.iter().find(|k| k.for_enc(enc).1 == kid),
+        // `kid: null` (or any non-string) is a kid no thumbprint equals.
+        Member::Other => None,
+    }
+    .ok_or(DecodeError::NoMatchingKey)?;
+    Ok((secret, enc))
 }
 
 /// Raw DEFLATE, refused past [`MAX_DECOMPRESSED_LEN`] bytes of output (checked while
@@ -335,9 +356,11 @@ fn encode_with_times(
 /// # Ok::<(), authjs_token::DecodeError>(())
 /// ```
 pub fn encode_jwe_raw(payload: &Map<String, Value>, keys: &SecretKeys, enc: Enc) -> String {
-    let (key, kid) = keys.for_enc(enc);
-    let header = serde_json::json!({ "alg": "dir", "enc": enc.as_str(), "kid": kid });
-    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let (key, _) = keys.for_enc(enc);
+    let h = match enc {
+        Enc::A256CbcHs512 => &keys.cbc_header,
+        Enc::A256Gcm => &keys.gcm_header,
+    };
     let plaintext = Value::Object(payload.clone()).to_string();
     let aad = h.as_bytes();
     let (iv, ct, tag) = match enc {

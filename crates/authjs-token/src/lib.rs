@@ -145,6 +145,9 @@ pub struct SecretKeys {
     cbc_kid: String,
     gcm_key: [u8; 32],
     gcm_kid: String,
+    /// The encoded protected headers Auth.js writes with this key, per `enc`.
+    cbc_header: String,
+    gcm_header: String,
 }
 
 impl fmt::Debug for SecretKeys {
@@ -180,7 +183,17 @@ impl SecretKeys {
             <HmacSha512 as Mac>::new_from_slice(&cbc_key[..32]).expect("HMAC takes any key length");
         let cbc_dec = <aes::Aes256Dec as aes::cipher::KeyInit>::new_from_slice(&cbc_key[32..])
             .expect("the second half of a 64-byte key is 32 bytes");
+        let header = |enc: Enc, kid: &str| {
+            B64.encode(format!(
+                r#"{{"alg":"dir","enc":"{}","kid":"{kid}"}}"#,
+                enc.as_str()
+            ))
+        };
+        let cbc_header = header(Enc::A256CbcHs512, &cbc_kid);
+        let gcm_header = header(Enc::A256Gcm, &gcm_kid);
         SecretKeys {
+            cbc_header,
+            gcm_header,
             cbc_key,
             cbc_mac,
             cbc_dec,
@@ -208,6 +221,18 @@ impl SecretKeys {
     /// ```
     pub fn cbc_kid(&self) -> &str {
         &self.cbc_kid
+    }
+
+    /// Whether `h` is, byte for byte, the encoded header Auth.js writes with this key (as
+    /// [`encode_jwe`] writes it), and for which `enc`.
+    fn written_header(&self, h: &str) -> Option<(&Self, Enc)> {
+        if h == self.cbc_header {
+            Some((self, Enc::A256CbcHs512))
+        } else if h == self.gcm_header {
+            Some((self, Enc::A256Gcm))
+        } else {
+            None
+        }
     }
 
     fn for_enc(&self, enc: Enc) -> (&[u8], &str) {

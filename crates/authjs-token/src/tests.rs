@@ -75,6 +75,36 @@ fn token_from_an_older_secret_decodes_by_kid() {
 }
 
 #[test]
+fn the_header_authjs_writes_is_the_one_recognised_without_parsing() {
+    for enc in [Enc::A256CbcHs512, Enc::A256Gcm] {
+        let k = SecretKeys::derive("s1", SALT);
+        let tok = encode_jwe(&claims(), &k, enc, 60);
+        let h = tok.split('.').next().unwrap();
+        assert_eq!(k.written_header(h).map(|(_, e)| e), Some(enc));
+        let json = B64.decode(h).unwrap();
+        let expected = format!(
+            r#"{{"alg":"dir","enc":"{}","kid":"{}"}}"#,
+            enc.as_str(),
+            k.for_enc(enc).1
+        );
+        assert_eq!(json, expected.as_bytes());
+    }
+}
+
+#[test]
+fn a_header_written_in_another_member_order_decodes_the_same() {
+    let k = SecretKeys::derive("s2", SALT);
+    let h = B64.encode(format!(
+        r#"{{"kid":"{}","enc":"A256CBC-HS512","alg":"dir"}}"#,
+        k.cbc_kid()
+    ));
+    assert!(k.written_header(&h).is_none());
+    let tok = reencrypt_with_header(&h, &claims(), &k);
+    let got = decode_jwe(&tok, &keys(&["s1", "s2"]), now_secs()).unwrap();
+    assert_eq!(got.0, claims());
+}
+
+#[test]
 fn token_without_kid_is_tried_with_the_first_secret_only() {
     let secret = SecretKeys::derive("old", SALT);
     let header = B64.encode(r#"{"alg":"dir","enc":"A256CBC-HS512"}"#);
