@@ -44,7 +44,8 @@ impl Decoder {
     ///
     /// ```
     /// let decoder = authjs_token::Decoder::new(["AUTH_SECRET value"]);
-    /// assert!(format!("{decoder:?}").contains("authjs.session-token"));
+    /// let debug = format!("{decoder:?}");
+    /// assert!(debug.contains("authjs.session-token") && !debug.contains("AUTH_SECRET value"));
     /// ```
     pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
         Self::build(
