@@ -1,207 +1,40 @@
 //! Finding the session token in a request: cookies (with Auth.js chunking) or a Bearer header.
-
-use std::borrow::Cow;
+//!
+//! Thin `HeaderMap` adapters over [`authjs_token::cookie`], which reads raw header bytes
+//! exactly as `@auth/core` does.
 
 use actix_web::http::header::{self, HeaderMap};
-use percent_encoding::percent_decode_str;
+use authjs_token::cookie;
 
-/// Auth.js splits cookie values above this many characters into `NAME.0`, `NAME.1`, ...
-pub const CHUNK_SIZE: usize = 3936;
+pub use authjs_token::cookie::{CHUNK_SIZE, FoundToken, is_plain_cookie_value};
 
-/// A session token found in a request.
-#[derive(Clone, PartialEq, Eq)]
-pub struct FoundToken {
-    /// The token (chunks reassembled, percent-decoding undone).
-    pub value: String,
-    /// The cookie it came from (the key-derivation salt); `None` for a Bearer token.
-    pub cookie_name: Option<String>,
+fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers.get_all(header::COOKIE).map(|v| v.as_bytes())
 }
 
-impl std::fmt::Debug for FoundToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FoundToken")
-            .field("value", &"<redacted>")
-            .field("cookie_name", &self.cookie_name)
-            .finish()
-    }
-}
-
-/// Every `name=value` pair of every `Cookie` header, in order, as raw bytes: a header that is
-/// not UTF-8 is read like any other (Node reads header bytes as latin-1). Names and values are
-/// trimmed of spaces and tabs; pairs without `=` are skipped; quotes are kept. This is how
-/// `@auth/core`'s cookie parser splits a header (several headers are joined with `; `).
+/// Every `name=value` pair of every `Cookie` header, in order, as raw bytes (see
+/// [`cookie::pairs`]): a header that is not UTF-8 is read like any other.
 pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
-    headers
-        .get_all(header::COOKIE)
-        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
-        .filter_map(|pair| {
-            let eq = pair.iter().position(|b| *b == b'=')?;
-            Some((trim(&pair[..eq]), trim(&pair[eq + 1..])))
-        })
+    cookie_headers(headers).flat_map(cookie::pairs)
 }
 
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
-/// The cookies as `@auth/core` sees them: the first value of each name wins.
-fn first_values(headers: &HeaderMap) -> Vec<(&[u8], &[u8])> {
-    let mut seen: Vec<(&[u8], &[u8])> = Vec::new();
-    for (name, value) in request_cookies(headers) {
-        if !seen.iter().any(|(n, _)| *n == name) {
-            seen.push((name, value));
-        }
-    }
-    seen
-}
-
-/// Bytes as Node reads a header: each byte one latin-1 character.
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
-}
-
-/// `decodeURIComponent` with the cookie parser's fallback: the raw text when it fails.
-fn decode_value(v: &str) -> Cow<'_, str> {
-    if v.contains('%') {
-        percent_decode_str(v)
-            .decode_utf8()
-            .unwrap_or(Cow::Borrowed(v))
-    } else {
-        Cow::Borrowed(v)
-    }
-}
-
-/// JavaScript's `parseInt(s)` (radix 10, or 16 after `0x`); `None` for NaN.
-fn parse_int(s: &str) -> Option<f64> {
-    let s = s.trim_start();
-    let (neg, s) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (radix, s) = match s.get(..2) {
-        Some("0x" | "0X") => (16, &s[2..]),
-        _ => (10, s),
-    };
-    let digits: Vec<u32> = s.chars().map_while(|c| c.to_digit(radix)).collect();
-    if digits.is_empty() {
-        return None;
-    }
-    let n = digits
-        .iter()
-        .fold(0f64, |acc, d| acc * f64::from(radix) + f64::from(*d));
-    Some(if neg { -n } else { n })
-}
-
-/// Sorts like V8's `Array.prototype.sort` for short arrays (TimSort: the leading run, then
-/// binary insertion), with a comparator whose NaN counts as 0. Auth.js orders session chunks
-/// with `parseInt(name.split(".").pop())`, which is NaN for the plain cookie: only this
-/// exact algorithm gives the order (and so the token) Auth.js would read.
-fn v8_sort<T>(items: &mut [T], cmp: impl Fn(&T, &T) -> f64) {
-    let order = |a: &T, b: &T| {
-        let o = cmp(a, b);
-        if o.is_nan() { 0.0 } else { o }
-    };
-    let n = items.len();
-    if n < 2 {
-        return;
-    }
-    let descending = order(&items[1], &items[0]) < 0.0;
-    let mut run = 2;
-    while run < n {
-        let o = order(&items[run], &items[run - 1]);
-        if (descending && o >= 0.0) || (!descending && o < 0.0) {
-            break;
-        }
-        run += 1;
-    }
-    if descending {
-        items[..run].reverse();
-    }
-    for start in run..n {
-        let (mut left, mut right) = (0, start);
-        while left < right {
-            let mid = left + (right - left) / 2;
-            if order(&items[start], &items[mid]) < 0.0 {
-                right = mid;
-            } else {
-                left = mid + 1;
-            }
-        }
-        items[left..=start].rotate_right(1);
-    }
-}
-
-fn chunk_order(name: &str) -> f64 {
-    let last = name.rsplit('.').next().unwrap_or("");
-    parse_int(if last.is_empty() { "0" } else { last }).unwrap_or(f64::NAN)
-}
-
-/// The value Auth.js's `SessionStore` reads for the cookie `name`: every cookie whose name
-/// starts with `name` and has a non-empty value (the first of duplicate names), ordered by the
-/// number after the last `.`, concatenated, each value percent-decoded. `None` when there is
-/// none.
+/// The value Auth.js's `SessionStore` reads for the cookie `name`, chunks reassembled (see
+/// [`cookie::cookie_value`]). `None` when there is none.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut parts: Vec<(String, String)> = first_values(headers)
-        .into_iter()
-        .filter(|(n, v)| n.starts_with(name.as_bytes()) && !v.is_empty())
-        .map(|(n, v)| {
-            let value = latin1(v);
-            let value = decode_value(&value).into_owned();
-            (latin1(n), value)
-        })
-        .collect();
-    if parts.is_empty() {
-        return None;
-    }
-    v8_sort(&mut parts, |a, b| chunk_order(&a.0) - chunk_order(&b.0));
-    Some(parts.into_iter().map(|(_, v)| v).collect())
+    cookie::cookie_value(cookie_headers(headers), name)
 }
 
 /// Finds the session token: the first of `names` present as a cookie, then
-/// `Authorization: Bearer <percent-encoded token>`.
+/// `Authorization: Bearer <percent-encoded token>` (see [`cookie::find_session_token`]).
 pub fn find_session_token(headers: &HeaderMap, names: &[String]) -> Option<FoundToken> {
-    for name in names {
-        if let Some(value) = cookie_value(headers, name) {
-            return Some(FoundToken {
-                value,
-                cookie_name: Some(name.clone()),
-            });
-        }
-    }
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = auth.split_once(' ')?;
-    if scheme != "Bearer" || token.trim().is_empty() {
-        return None;
-    }
-    Some(FoundToken {
-        value: decode_value(token.trim()).into_owned(),
-        cookie_name: None,
-    })
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    cookie::find_session_token(cookie_headers(headers), authorization, names)
 }
 
 /// Whether `cookie` counts for one of the session cookie `names` as Auth.js reads them: the
 /// name itself, a chunk (`NAME.n`), or anything else starting with it.
 pub fn is_session_cookie(cookie: &[u8], names: &[String]) -> bool {
-    names.iter().any(|name| cookie.starts_with(name.as_bytes()))
-}
-
-/// Whether a session cookie value is made of cookie-octets only (RFC 6265 §4.1.1). Auth.js
-/// tokens always are; anything else is passed on but never cached.
-pub fn is_plain_cookie_value(value: &[u8]) -> bool {
-    value.iter().all(|&b| {
-        b == 0x21
-            || (0x23..=0x2B).contains(&b)
-            || (0x2D..=0x3A).contains(&b)
-            || (0x3C..=0x5B).contains(&b)
-            || (0x5D..=0x7E).contains(&b)
-    })
+    cookie::is_session_cookie(cookie, names)
 }
 
 #[cfg(test)]
@@ -213,21 +46,6 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_str(c).unwrap());
         h
-    }
-
-    #[test]
-    fn chunks_are_reassembled_in_numeric_order_with_ten_after_nine() {
-        let mut parts: Vec<String> = (0..12).map(|i| format!("t.{i}=v{i}")).collect();
-        parts.reverse();
-        let h = with_cookie(&parts.join("; "));
-        let expected: String = (0..12).map(|i| format!("v{i}")).collect();
-        assert_eq!(cookie_value(&h, "t").unwrap(), expected);
-    }
-
-    #[test]
-    fn plain_cookie_is_read_when_no_chunks_exist() {
-        let h = with_cookie("other=1; authjs.session-token=abc");
-        assert_eq!(cookie_value(&h, "authjs.session-token").unwrap(), "abc");
     }
 
     #[test]
@@ -246,17 +64,6 @@ mod tests {
     }
 
     #[test]
-    fn plain_default_name_is_found_when_secure_is_absent() {
-        let h = with_cookie("authjs.session-token=plain");
-        let names = vec![
-            "__Secure-authjs.session-token".to_owned(),
-            "authjs.session-token".to_owned(),
-        ];
-        let found = find_session_token(&h, &names).unwrap();
-        assert_eq!(found.cookie_name.as_deref(), Some("authjs.session-token"));
-    }
-
-    #[test]
     fn bearer_token_is_percent_decoded_when_no_cookie_exists() {
         let mut h = HeaderMap::new();
         h.insert(
@@ -266,88 +73,6 @@ mod tests {
         let found = find_session_token(&h, &["x".to_owned()]).unwrap();
         assert_eq!(found.value, "a.b");
         assert_eq!(found.cookie_name, None);
-    }
-
-    #[test]
-    fn cookie_wins_over_bearer() {
-        let mut h = with_cookie("x=fromcookie");
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer frombearer"),
-        );
-        assert_eq!(
-            find_session_token(&h, &["x".to_owned()]).unwrap().value,
-            "fromcookie"
-        );
-    }
-
-    /// Expected values computed by `@auth/core` 0.41's own `SessionStore` over its vendored
-    /// cookie parser, for the same headers.
-    fn reads_like_authjs(header: &str, expected: &str) {
-        assert_eq!(
-            cookie_value(&with_cookie(header), "authjs.session-token").as_deref(),
-            Some(expected),
-            "{header}"
-        );
-    }
-
-    #[test]
-    fn plain_cookie_beside_chunks_is_joined_in_the_order_authjs_sorts_it() {
-        reads_like_authjs(
-            "authjs.session-token=P; authjs.session-token.0=A; authjs.session-token.1=B",
-            "PAB",
-        );
-        reads_like_authjs(
-            "authjs.session-token.1=B; authjs.session-token=P; authjs.session-token.0=A",
-            "BPA",
-        );
-        reads_like_authjs(
-            "authjs.session-token.1=B; authjs.session-token.0=A; authjs.session-token=P",
-            "ABP",
-        );
-    }
-
-    #[test]
-    fn first_of_duplicate_chunk_names_wins() {
-        reads_like_authjs(
-            "authjs.session-token.0=A; authjs.session-token.0=Z; authjs.session-token.1=B",
-            "AB",
-        );
-    }
-
-    #[test]
-    fn quotes_around_a_value_are_kept() {
-        reads_like_authjs("authjs.session-token=\"quoted\"", "\"quoted\"");
-    }
-
-    #[test]
-    fn every_cookie_starting_with_the_name_counts_as_authjs_reads_it() {
-        reads_like_authjs("authjs.session-tokenX=Q; authjs.session-token=P", "QP");
-    }
-
-    #[test]
-    fn empty_values_do_not_count() {
-        reads_like_authjs("authjs.session-token=; authjs.session-token.0=A", "A");
-        assert_eq!(
-            cookie_value(
-                &with_cookie("authjs.session-token="),
-                "authjs.session-token"
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn double_digit_chunks_sort_numerically() {
-        reads_like_authjs(
-            "authjs.session-token.10=K; authjs.session-token.9=J; authjs.session-token.2=C; authjs.session-token.0=A; authjs.session-token.1=B",
-            "ABCJK",
-        );
-    }
-
-    #[test]
-    fn values_are_percent_decoded() {
-        reads_like_authjs("authjs.session-token=a%2Eb", "a.b");
     }
 
     #[test]
@@ -379,14 +104,7 @@ mod tests {
             cookie_value(&h, "authjs.session-token").as_deref(),
             Some("AB")
         );
-    }
-
-    #[test]
-    fn js_parse_int_reads_leading_digits_and_hex() {
-        assert_eq!(parse_int("12abc"), Some(12.0));
-        assert_eq!(parse_int("0x1f"), Some(31.0));
-        assert_eq!(parse_int("session-token"), None);
-        assert_eq!(parse_int("-3"), Some(-3.0));
+        assert_eq!(request_cookies(&h).count(), 3);
     }
 
     #[test]

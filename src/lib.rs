@@ -30,6 +30,6 @@ pub mod transport;
 pub use error::{AuthError, ConfigError, UpstreamError};
 pub use handle::AuthProxy;
 pub use http::configure;
+pub use http::extractors::Claims;
 pub use http::headers::Scheme;
 pub use session::{Session, SessionUser, Token, get_server_session, get_token};
-pub use token::Claims;

@@ -156,8 +156,10 @@ fn missing_config_file_exits_64() {
 
 #[test]
 fn token_decode_prints_the_claims_of_an_authjs_token() {
-    let fixtures: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/authjs-tokens.json")).unwrap();
+    let fixtures: serde_json::Value = serde_json::from_str(include_str!(
+        "../crates/authjs-token/tests/vectors/authjs-tokens.json"
+    ))
+    .unwrap();
     let f = &fixtures[0];
     let out = run(
         &["token", "decode", "--secret", f["secret"].as_str().unwrap()],

@@ -4,6 +4,7 @@
 //! than the work itself. So each actix-web worker gets its own `TokenActor` (started by
 //! [`crate::configure`]), a request's decode never leaves its thread, and the mailbox is
 //! bounded. Keys arrive derived with the configuration snapshot; nothing is derived per token.
+//! The work itself is the [`authjs_token`] crate's.
 
 use std::sync::Arc;
 
@@ -51,12 +52,10 @@ pub struct Encode {
 pub fn decode_session_token(keys: &TokenKeys, token: &str, salt: Option<&str>) -> Option<Claims> {
     let now = token::now_secs();
     match salt {
-        Some(salt) => keys.decode(token, salt, now).ok(),
-        None => keys
-            .salts
-            .iter()
-            .find_map(|k| keys.decode(token, &k.salt, now).ok()),
+        Some(salt) => keys.decode(token, salt, now),
+        None => keys.decode_any_salt(token, now),
     }
+    .ok()
 }
 
 /// Most messages waiting in one `TokenActor`'s mailbox; senders wait beyond it.

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs"
 import { decode } from "@auth/core/jwt"
 
-const [f] = JSON.parse(readFileSync(new URL("../../fixtures/authjs-tokens.json", import.meta.url)))
+const [f] = JSON.parse(readFileSync(new URL("../../../crates/authjs-token/tests/vectors/authjs-tokens.json", import.meta.url)))
 const args = { token: f.token, secret: f.secret, salt: f.salt }
 for (let i = 0; i < 500; i++) await decode(args) // warm-up
 const n = Number(process.env.ITERATIONS ?? 5000)

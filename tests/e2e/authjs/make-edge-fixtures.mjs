@@ -1,4 +1,4 @@
-// Writes tests/fixtures/jose-edge-tokens.json: edge-case tokens with the verdict of the real
+// Writes crates/authjs-token/tests/vectors/jose-edge-tokens.json: edge-case tokens with the verdict of the real
 // decoders, for the Rust tests to mirror (they need no Node).
 // * "jwe": session tokens and the verdict of @auth/core's own `decode` (jose's jwtDecrypt with
 //   clockTolerance 15). Made by jose's EncryptJWT where it can produce the case, by hand
@@ -291,6 +291,6 @@ await jws("exp string", await sign({ sub: "j", exp: String(FAR) }))
 await jws("iat string", await sign({ sub: "j", iat: "x", exp: FAR }))
 await jws("no exp", await sign({ sub: "j" }))
 
-const out = new URL("../../fixtures/jose-edge-tokens.json", import.meta.url)
+const out = new URL("../../../crates/authjs-token/tests/vectors/jose-edge-tokens.json", import.meta.url)
 writeFileSync(out, JSON.stringify(fixtures, null, 1) + "\n")
 console.log(`wrote ${fixtures.jwe.length} JWE and ${fixtures.jws.length} JWS fixtures to ${out.pathname}`)

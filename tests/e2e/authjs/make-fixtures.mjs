@@ -1,4 +1,4 @@
-// Writes tests/fixtures/authjs-tokens.json: session tokens made by @auth/core's own `encode`
+// Writes crates/authjs-token/tests/vectors/authjs-tokens.json: session tokens made by @auth/core's own `encode`
 // (and one A256GCM token made with jose, which @auth/core's decode also accepts), for the
 // Rust tests to decode. Run: node tests/e2e/authjs/make-fixtures.mjs (after npm ci there).
 // Edge cases with the real decoder's verdicts are made by make-edge-fixtures.mjs.
@@ -39,6 +39,6 @@ await add("rotated: made with the older secret", "older", "authjs.session-token"
   fixtures.push({ name: "A256GCM", secret, salt, token, claims: decoded })
 }
 
-const out = new URL("../../fixtures/authjs-tokens.json", import.meta.url)
+const out = new URL("../../../crates/authjs-token/tests/vectors/authjs-tokens.json", import.meta.url)
 writeFileSync(out, JSON.stringify(fixtures, null, 2) + "\n")
 console.log(`wrote ${fixtures.length} tokens to ${out.pathname}`)

@@ -1,7 +1,7 @@
 //! Auth.js session tokens: compact JWEs with `alg: dir`, decoded as `@auth/core`'s `decode`
 //! (jose's `jwtDecrypt` with `clockTolerance: 15`) decodes them, and encoded as its `encode` does.
 
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit, block_padding::Pkcs7};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -18,6 +18,10 @@ use super::{
 
 /// Most bytes a `zip: "DEF"` plaintext may inflate to: jose's default `maxDecompressedLength`,
 /// which `@auth/core` does not change.
+///
+/// ```
+/// assert_eq!(authjs_token::MAX_DECOMPRESSED_LEN, 250_000);
+/// ```
 pub const MAX_DECOMPRESSED_LEN: usize = 250_000;
 
 /// base64url as jose reads it (Node's `atob` after mapping `-_` to `+/`): unpadded or correctly
@@ -87,7 +91,14 @@ fn b64_into<'b>(s: &str, buf: &'b mut [u8]) -> Result<&'b [u8], DecodeError> {
 ///
 /// With a `kid`, the secret whose thumbprint matches is used; without one, only the first.
 /// Everything jose's `jwtDecrypt` refuses is refused, everything it accepts is accepted (see
-/// `tests/fixtures/jose-edge-tokens.json`); the differences are listed in the module docs.
+/// `tests/vectors/jose-edge-tokens.json`); the differences are listed in the crate docs.
+///
+/// ```
+/// use authjs_token::{Enc, SaltKeys, decode_jwe, encode_jwe, now_secs};
+/// let keys = SaltKeys::derive(&["s".to_owned()], "authjs.session-token");
+/// let token = encode_jwe(&Default::default(), &keys.secrets[0], Enc::A256Gcm, 60);
+/// assert!(decode_jwe(&token, &keys, now_secs()).is_ok());
+/// ```
 pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, DecodeError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(DecodeError::Malformed("token too long"));
@@ -103,36 +114,23 @@ pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, Deco
     ) else {
         return Err(DecodeError::Malformed("expected five dot-separated parts"));
     };
-    let header_json = b64(h)?;
-    let header = JweHeader::parse(&header_json)?;
-    if header.crit {
-        return Err(DecodeError::Unsupported("crit header".into()));
-    }
-    let inflate = match header.zip {
-        Member::Absent => false,
-        ref z if z.is("DEF") => true,
-        _ => return Err(DecodeError::Unsupported("zip other than DEF".into())),
+    // The exact header Auth.js writes for one of the secrets (`alg`, `enc`, that secret's `kid`,
+    // nothing else) is known without decoding it; any other header is parsed.
+    let header_json;
+    let (secret, enc, header) = match keys.secrets.iter().find_map(|k| k.written_header(h)) {
+        Some((secret, enc)) => (secret, enc, None),
+        None => {
+            header_json = b64(h)?;
+            let header = JweHeader::parse(&header_json)?;
+            let (secret, enc) = checked_header(&header, keys)?;
+            (secret, enc, Some(header))
+        }
     };
-    if !header.alg.is("dir") {
-        return Err(DecodeError::Unsupported("alg other than dir".into()));
-    }
-    let enc = match &header.enc {
-        Member::Str(s) => Enc::parse(s),
-        _ => None,
-    }
-    .ok_or_else(|| DecodeError::Unsupported("enc other than A256CBC-HS512 or A256GCM".into()))?;
     if !ek.is_empty() {
         return Err(DecodeError::Malformed(
             "unexpected encrypted key for alg dir",
         ));
     }
-    let secret = match &header.kid {
-        Member::Absent => keys.secrets.first(),
-        Member::Str(kid) => keys.secrets.iter().find(|k| k.for_enc(enc).1 == kid),
-        // `kid: null` (or any non-string) is a kid no thumbprint equals.
-        Member::Other => None,
-    }
-    .ok_or(DecodeError::NoMatchingKey)?;
     let (key, _) = secret.for_enc(enc);
     let mut iv_buf = [0u8; 16];
     let iv = b64_into(iv, &mut iv_buf)?;
@@ -141,17 +139,51 @@ pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, Deco
     let ct = b64(ct)?;
     let aad = h.as_bytes();
     let mut plaintext = match enc {
-        Enc::A256CbcHs512 => cbc_hs512_decrypt(secret, aad, iv, &ct, tag)?,
+        Enc::A256CbcHs512 => cbc_hs512_decrypt(secret, aad, iv, ct, tag)?,
         Enc::A256Gcm => gcm_decrypt(key, aad, iv, &ct, tag)?,
     };
-    if inflate {
+    if header.as_ref().is_some_and(|h| h.zip.is("DEF")) {
         plaintext = inflate_bounded(&plaintext)?;
     }
     let claims: Map<String, Value> = serde_json::from_slice(strip_bom(&plaintext))
         .map_err(|_| DecodeError::Malformed("payload is not a JSON object"))?;
     check_time(&claims, now)?;
-    header.check_replicated(&claims, &plaintext)?;
+    if let Some(header) = &header {
+        header.check_replicated(&claims, &plaintext)?;
+    }
     Ok(Claims(claims))
+}
+
+/// jose's checks of a parsed `dir` header, and the secret its `kid` names (without one, the
+/// first secret).
+fn checked_header<'k>(
+    header: &JweHeader<'_>,
+    keys: &'k SaltKeys,
+) -> Result<(&'k SecretKeys, Enc), DecodeError> {
+    if header.crit {
+        return Err(DecodeError::Unsupported("crit header".into()));
+    }
+    match header.zip {
+        Member::Absent => {}
+        ref z if z.is("DEF") => {}
+        _ => return Err(DecodeError::Unsupported("zip other than DEF".into())),
+    }
+    if !header.alg.is("dir") {
+        return Err(DecodeError::Unsupported("alg other than dir".into()));
+    }
+    let enc = match &header.enc {
+        Member::Str(s) => Enc::parse(s),
+        _ => None,
+    }
+    .ok_or_else(|| DecodeError::Unsupported("enc other than A256CBC-HS512 or A256GCM".into()))?;
+    let secret = match &header.kid {
+        Member::Absent => keys.secrets.first(),
+        Member::Str(kid) => keys.secrets.iter().find(|k| k.for_enc(enc).1 == kid),
+        // `kid: null` (or any non-string) is a kid no thumbprint equals.
+        Member::Other => None,
+    }
+    .ok_or(DecodeError::NoMatchingKey)?;
+    Ok((secret, enc))
 }
 
 /// Raw DEFLATE, refused past [`MAX_DECOMPRESSED_LEN`] bytes of output (checked while
@@ -184,21 +216,24 @@ fn cbc_hs512_decrypt(
     keys: &SecretKeys,
     aad: &[u8],
     iv: &[u8],
-    ct: &[u8],
+    mut ct: Vec<u8>,
     tag: &[u8],
 ) -> Result<Vec<u8>, DecodeError> {
     if iv.len() != 16 || tag.len() != 32 || ct.is_empty() || ct.len() % 16 != 0 {
         return Err(DecodeError::Decryption);
     }
-    let enc_key = &keys.cbc_key[32..];
     // Constant-time comparison of the left-truncated tag (RFC 7518 §5.2.2.1).
-    cbc_mac(&keys.cbc_mac, aad, iv, ct)
+    cbc_mac(&keys.cbc_mac, aad, iv, &ct)
         .verify_truncated_left(tag)
         .map_err(|_| DecodeError::Decryption)?;
-    cbc::Decryptor::<aes::Aes256>::new_from_slices(enc_key, iv)
+    // Decrypted in place, with the round keys expanded when the keys were derived.
+    let len = cbc::Decryptor::<aes::Aes256Dec>::inner_iv_slice_init(keys.cbc_dec.clone(), iv)
         .map_err(|_| DecodeError::Decryption)?
-        .decrypt_padded_vec_mut::<Pkcs7>(ct)
-        .map_err(|_| DecodeError::Decryption)
+        .decrypt_padded_mut::<Pkcs7>(&mut ct)
+        .map_err(|_| DecodeError::Decryption)?
+        .len();
+    ct.truncate(len);
+    Ok(ct)
 }
 
 fn gcm_decrypt(
@@ -226,6 +261,21 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// A random (version 4) UUID, as `crypto.randomUUID()` writes it for Auth.js's `jti`.
+fn uuid_v4() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut s = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push_str(&format!("{byte:02x}"));
+    }
+    s
+}
+
 /// `now + max_age` as Auth.js writes `exp`, refused when JavaScript could not hold it exactly.
 pub(super) fn expiry(now: u64, max_age: u64) -> Result<u64, EncodeError> {
     now.checked_add(max_age)
@@ -237,6 +287,12 @@ pub(super) fn expiry(now: u64, max_age: u64) -> Result<u64, EncodeError> {
 /// random `jti`, then encrypts with `dir` + `enc` and writes the key's thumbprint as `kid`.
 ///
 /// Fails when `now + max_age` is past 2^53 - 1 (JavaScript would read another `exp`).
+///
+/// ```
+/// use authjs_token::{Enc, SecretKeys, try_encode_jwe};
+/// let keys = SecretKeys::derive("s", "authjs.session-token");
+/// assert!(try_encode_jwe(&Default::default(), &keys, Enc::A256CbcHs512, u64::MAX).is_err());
+/// ```
 pub fn try_encode_jwe(
     claims: &Map<String, Value>,
     keys: &SecretKeys,
@@ -255,6 +311,13 @@ pub fn try_encode_jwe(
 
 /// Like [`try_encode_jwe`], with `exp` capped at 2^53 - 1 (the latest time JavaScript reads
 /// exactly) rather than failing when `now + max_age` goes past it.
+///
+/// ```
+/// use authjs_token::{Enc, SecretKeys, encode_jwe};
+/// let keys = SecretKeys::derive("s", "authjs.session-token");
+/// let token = encode_jwe(&Default::default(), &keys, Enc::A256CbcHs512, 60);
+/// assert!(token.contains(".."), "alg dir: the encrypted key is empty");
+/// ```
 pub fn encode_jwe(
     claims: &Map<String, Value>,
     keys: &SecretKeys,
@@ -276,15 +339,28 @@ fn encode_with_times(
     let mut payload = claims.clone();
     payload.insert("iat".into(), now.into());
     payload.insert("exp".into(), exp.into());
-    payload.insert("jti".into(), uuid::Uuid::new_v4().to_string().into());
+    payload.insert("jti".into(), uuid_v4().into());
     encode_jwe_raw(&payload, keys, enc)
 }
 
 /// Encrypts `payload` as is (no claims added); for tests and tooling.
+///
+/// ```
+/// use authjs_token::{Enc, SaltKeys, decode_jwe, encode_jwe_raw};
+/// let keys = SaltKeys::derive(&["s".to_owned()], "authjs.session-token");
+/// let mut payload = serde_json::Map::new();
+/// payload.insert("sub".into(), "u1".into());
+/// let token = encode_jwe_raw(&payload, &keys.secrets[0], Enc::A256CbcHs512);
+/// let claims = decode_jwe(&token, &keys, 0)?;
+/// assert_eq!(claims.0, payload);
+/// # Ok::<(), authjs_token::DecodeError>(())
+/// ```
 pub fn encode_jwe_raw(payload: &Map<String, Value>, keys: &SecretKeys, enc: Enc) -> String {
-    let (key, kid) = keys.for_enc(enc);
-    let header = serde_json::json!({ "alg": "dir", "enc": enc.as_str(), "kid": kid });
-    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let (key, _) = keys.for_enc(enc);
+    let h = match enc {
+        Enc::A256CbcHs512 => &keys.cbc_header,
+        Enc::A256Gcm => &keys.gcm_header,
+    };
     let plaintext = Value::Object(payload.clone()).to_string();
     let aad = h.as_bytes();
     let (iv, ct, tag) = match enc {

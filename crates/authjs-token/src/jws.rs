@@ -13,6 +13,13 @@ use serde_json::{Map, Value};
 use super::{Claims, DecodeError, MAX_TOKEN_LEN, check_time, now_secs};
 
 /// Keys and rules for signed JWTs (JWS), for deployments that replaced Auth.js's encoder.
+/// `Debug` shows the algorithms, audience and issuer, never the key.
+///
+/// ```
+/// let jws = authjs_token::JwsKeys::new(&["HS256".into()], "shared secret")?;
+/// assert!(!format!("{jws:?}").contains("shared secret"));
+/// # Ok::<(), authjs_token::JwsConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct JwsKeys {
     key: DecodingKey,
@@ -32,7 +39,13 @@ impl fmt::Debug for JwsKeys {
 }
 
 /// Why a JWS configuration was refused.
+///
+/// ```
+/// let err = authjs_token::JwsKeys::new(&["none".into()], "k").unwrap_err();
+/// assert!(matches!(err, authjs_token::JwsConfigError::UnknownAlgorithm(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JwsConfigError {
     /// An algorithm name jsonwebtoken does not know (or `none`).
     #[error("unknown algorithm {0:?}")]
@@ -62,6 +75,15 @@ impl JwsKeys {
     /// Builds JWS decoding rules from an allow-list and a key: the shared secret for `HS*`,
     /// a PEM public key for the others. No audience or issuer is required until set with
     /// [`JwsKeys::with_audience`] / [`JwsKeys::with_issuer`].
+    ///
+    /// ```
+    /// use authjs_token::{JwsConfigError, JwsKeys};
+    /// assert!(JwsKeys::new(&["HS256".into(), "HS512".into()], "k").is_ok());
+    /// assert_eq!(
+    ///     JwsKeys::new(&["HS256".into(), "RS256".into()], "k").unwrap_err(),
+    ///     JwsConfigError::MixedFamilies
+    /// );
+    /// ```
     pub fn new(algorithms: &[String], key: &str) -> Result<Self, JwsConfigError> {
         let algs = algorithms
             .iter()
@@ -99,23 +121,46 @@ impl JwsKeys {
 
     /// Requires an `aud` claim naming one of `audience` (jose's `audience` option: a string
     /// `aud` in the list, or an array `aud` with at least one member in it). Empty: any `aud`.
+    ///
+    /// ```
+    /// let jws = authjs_token::JwsKeys::new(&["HS256".into()], "k")?.with_audience(&["api".into()]);
+    /// # Ok::<(), authjs_token::JwsConfigError>(())
+    /// ```
     pub fn with_audience(mut self, audience: &[String]) -> Self {
         self.audience = audience.to_vec();
         self
     }
 
     /// Requires an `iss` claim equal to one of `issuer` (jose's `issuer` option). Empty: any.
+    ///
+    /// ```
+    /// let jws = authjs_token::JwsKeys::new(&["HS256".into()], "k")?
+    ///     .with_issuer(&["https://issuer.example".into()]);
+    /// # Ok::<(), authjs_token::JwsConfigError>(())
+    /// ```
     pub fn with_issuer(mut self, issuer: &[String]) -> Self {
         self.issuer = issuer.to_vec();
         self
     }
 
     /// Verifies and decodes a compact JWS now.
+    ///
+    /// ```
+    /// let jws = authjs_token::JwsKeys::new(&["HS256".into()], "k")?;
+    /// assert!(jws.decode("a.b.c").is_err());
+    /// # Ok::<(), authjs_token::JwsConfigError>(())
+    /// ```
     pub fn decode(&self, token: &str) -> Result<Claims, DecodeError> {
         self.decode_at(token, now_secs())
     }
 
     /// Verifies and decodes a compact JWS at `now` (seconds since the epoch).
+    ///
+    /// ```
+    /// let jws = authjs_token::JwsKeys::new(&["HS256".into()], "k")?;
+    /// assert!(jws.decode_at("a.b.c", 0).is_err());
+    /// # Ok::<(), authjs_token::JwsConfigError>(())
+    /// ```
     pub fn decode_at(&self, token: &str, now: u64) -> Result<Claims, DecodeError> {
         use jsonwebtoken::errors::ErrorKind;
         if token.len() > MAX_TOKEN_LEN {
