@@ -79,14 +79,20 @@ impl Tracked {
                 }
                 return;
             };
-            let head: Vec<u8> = self.held.drain(..end).collect();
-            if self.framing.on_head(&head) == HeadVerdict::Interim {
+            if self.framing.on_head(&self.held[..end]) == HeadVerdict::Interim {
+                self.held.drain(..end);
                 continue;
             }
-            self.ready.extend_from_slice(&head);
-            let rest = std::mem::take(&mut self.held);
-            self.framing.on_body(&rest);
-            self.ready.extend_from_slice(&rest);
+            self.framing.on_body(&self.held[end..]);
+            // The final head and what follows it are released as they are: `ready` is empty
+            // whenever a head is awaited, so the buffers swap instead of copying.
+            if self.ready_pos == self.ready.len() {
+                std::mem::swap(&mut self.ready, &mut self.held);
+                self.held.clear();
+                self.ready_pos = 0;
+            } else {
+                self.ready.append(&mut self.held);
+            }
         }
     }
 
