@@ -19,6 +19,7 @@ pub mod error;
 pub mod gate;
 pub mod handle;
 pub mod http;
+pub mod listener;
 pub mod logging;
 pub mod resilience;
 pub mod server;

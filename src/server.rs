@@ -20,7 +20,9 @@ use crate::admin::routes::AdminState;
 use crate::config::FileConfig;
 use crate::gate::ForwardAuth;
 use crate::handle::AuthProxy;
+use crate::http::headers::Scheme;
 use crate::http::request_id;
+use crate::listener::{self, ListenerScheme};
 use crate::tls::CertStore;
 
 /// `GET /healthz`: 200 with the configuration generation and the upstream's health (circuit
@@ -93,30 +95,41 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
     }
 
     let app_proxy = proxy.clone();
-    let public = HttpServer::new(move || {
-        let gate = gate.clone();
-        let gate_proxy = app_proxy.clone();
-        App::new()
-            .wrap(from_fn(request_id::middleware))
-            .route("/healthz", web::get().to(healthz))
-            // Before the Auth.js routes, so a root mount cannot shadow the endpoint.
-            .configure(move |c| {
-                if let Some(gate) = &gate {
-                    crate::gate::configure(gate_proxy.clone(), gate.clone())(c);
-                }
-            })
-            .configure(crate::configure(app_proxy.clone()))
-    })
-    .workers(file.server.workers)
-    .disable_signals();
-    let public = match &certs {
-        Some(store) => public.bind_rustls_0_23(addr, store.server_config())?,
-        None => public.bind(addr)?,
+    let scheme = if certs.is_some() {
+        Scheme::Https
+    } else {
+        Scheme::Http
     };
-    let scheme = if certs.is_some() { "https" } else { "http" };
-    for a in public.addrs() {
-        tracing::info!(listen = %a, scheme, mount = %proxy.mount_path(), "authjs-proxy listening");
-    }
+    let listener = listener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    let public = listener::serve(
+        actix_server::Server::build()
+            .workers(file.server.workers)
+            .disable_signals(),
+        listener,
+        certs.as_ref().map(CertStore::server_config),
+        move || {
+            let gate = gate.clone();
+            let gate_proxy = app_proxy.clone();
+            App::new()
+                .app_data(ListenerScheme(scheme))
+                .wrap(from_fn(request_id::middleware))
+                .route("/healthz", web::get().to(healthz))
+                // Before the Auth.js routes, so a root mount cannot shadow the endpoint.
+                .configure(move |c| {
+                    if let Some(gate) = &gate {
+                        crate::gate::configure(gate_proxy.clone(), gate.clone())(c);
+                    }
+                })
+                .configure(crate::configure(app_proxy.clone()))
+        },
+    )?;
+    tracing::info!(
+        listen = %bound,
+        scheme = scheme.as_str(),
+        mount = %proxy.mount_path(),
+        "authjs-proxy listening"
+    );
     let public = public.run();
 
     let admin = match admin_addr {

@@ -5,10 +5,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use authjs_proxy::admin::health::Health;
 use authjs_proxy::admin::reload::Reloader;
 use authjs_proxy::admin::routes::AdminState;
 use authjs_proxy::config::FileConfig;
+use common::service::*;
 use common::*;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -30,8 +30,6 @@ use rcgen::{
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-const BIN: &str = env!("CARGO_BIN_EXE_authjs-proxy");
 
 // ---------------------------------------------------------------- fixtures
 
@@ -177,82 +175,6 @@ impl Drop for TlsUpstream {
 }
 
 /// Stops the child when the test ends, passed or failed.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    fn start(config: &Path, args: &[&str]) -> Self {
-        Running(
-            Command::new(BIN)
-                .args(["--config", config.to_str().unwrap()])
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        )
-    }
-
-    fn signal(&self, sig: &str) {
-        Command::new("kill")
-            .args([sig, &self.0.id().to_string()])
-            .status()
-            .unwrap();
-    }
-
-    /// SIGTERM, then waits (bounded) for the exit; answers whether it exited cleanly and
-    /// everything it wrote to stderr.
-    async fn stop(mut self) -> (bool, String) {
-        self.signal("-TERM");
-        let mut clean = false;
-        for _ in 0..200 {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                clean = status.success();
-                break;
-            }
-            actix_rt::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.0.kill();
-        let mut stderr = String::new();
-        if let Some(mut e) = self.0.stderr.take() {
-            e.read_to_string(&mut stderr).unwrap();
-        }
-        (clean, stderr)
-    }
-}
-
-fn config(listen: &str, upstream: &str, extra: &str) -> String {
-    format!(
-        "[server]\nlisten = \"{listen}\"\nworkers = 1\n[proxy]\nbase_url = \"{upstream}\"\n\
-         session_strategy = \"jwt\"\n{extra}"
-    )
-}
-
-fn local() -> String {
-    format!("127.0.0.1:{}", closed_port())
-}
-
-async fn status_of(c: &awc::Client, url: &str) -> Option<u16> {
-    c.get(url).send().await.ok().map(|r| r.status().as_u16())
-}
-
-/// Polls `url` (at most 100 times, 50 ms apart) until it answers `want`.
-async fn answers(c: &awc::Client, url: &str, want: u16) -> bool {
-    for _ in 0..100 {
-        if status_of(c, url).await == Some(want) {
-            return true;
-        }
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 /// Sends `req`; answers the status, the headers and the body as JSON (`Null` when not JSON).
 async fn exchange(req: awc::ClientRequest) -> (u16, HeaderMap, serde_json::Value) {
     let mut res = req.send().await.unwrap();
@@ -1083,4 +1005,55 @@ async fn https_listener_end_to_end_picks_up_a_renewed_certificate_on_reload() {
     );
     let (clean, _) = running.stop().await;
     assert!(clean);
+}
+
+#[actix_web::test]
+async fn https_listener_refuses_a_head_with_bare_lf_line_endings() {
+    let ca = new_ca("listener CA");
+    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let dir = scratch("https-bare-lf");
+    let up = FakeUpstream::ok();
+    let listen = local();
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(
+            &listen,
+            &up.url(),
+            &format!(
+                "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                write(&dir, "cert.pem", &cert).display(),
+                write(&dir, "key.pem", &key).display()
+            ),
+        ),
+    );
+    let running = Running::start(&path, &[]);
+    let https = https_client(&ca.pem());
+    assert!(answers(&https, &format!("https://{listen}/healthz"), 200).await);
+
+    let tls = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(&ca.pem()))
+            .with_no_client_auth(),
+    );
+    let answer = actix_rt::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let conn = rustls::ClientConnection::new(tls, "localhost".try_into().unwrap()).unwrap();
+        let tcp = std::net::TcpStream::connect(&listen).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut stream = rustls::StreamOwned::new(conn, tcp);
+        stream
+            .write_all(b"GET /api/auth/session HTTP/1.1\nHost: localhost\nConnection: close\n\n")
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert_eq!(up.count(), 0);
+    drop(running);
 }

@@ -160,11 +160,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     };
     let headers = req.headers();
     let trusted = is_trusted(&policy.trusted_proxies, req.peer_addr().map(|a| a.ip()));
-    let listener_scheme = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
+    let listener_scheme = crate::http::headers::listener_scheme(&req).as_str();
     let scheme = forwarded::forwarded_proto(headers, trusted).unwrap_or(listener_scheme);
     let upstream = match req.app_data::<web::Data<WorkerUpstream>>() {
         Some(w) => w.0.clone(),

@@ -85,6 +85,17 @@ pub struct ClientSide {
     pub host: Option<HeaderValue>,
 }
 
+/// How `req` reached this service: the service's own listener says so in the app data
+/// ([`ListenerScheme`](crate::listener::ListenerScheme)); in an embedding app, actix-web's
+/// `HttpServer` does (`bind_rustls_*` marks its connections secure).
+pub fn listener_scheme(req: &HttpRequest) -> Scheme {
+    match req.app_data::<crate::listener::ListenerScheme>() {
+        Some(marked) => marked.0,
+        None if req.app_config().secure() => Scheme::Https,
+        None => Scheme::Http,
+    }
+}
+
 impl ClientSide {
     /// The client side of an actix request.
     pub fn of(req: &HttpRequest) -> Result<Self, BadHost> {
@@ -92,15 +103,7 @@ impl ClientSide {
             Some(a) => Some(HeaderValue::from_str(a.as_str()).map_err(|_| BadHost)?),
             None => req.headers().get(header::HOST).cloned(),
         };
-        Self::checked(
-            req.peer_addr().map(|a| a.ip()),
-            if req.app_config().secure() {
-                Scheme::Https
-            } else {
-                Scheme::Http
-            },
-            host,
-        )
+        Self::checked(req.peer_addr().map(|a| a.ip()), listener_scheme(req), host)
     }
 
     /// The client side of a bare header map (outside a request handler).

@@ -21,11 +21,52 @@ enum State {
     /// A body of this many bytes still to come.
     Length(u64),
     /// A chunked body.
-    Chunked(Chunk),
+    Chunked(ChunkedBody),
     /// A body that ends when the connection closes.
     UntilClose,
     /// After `101` or anything the tracker does not follow: bytes pass through.
     Opaque,
+}
+
+/// Where a chunked body is (`Transfer-Encoding: chunked`, RFC 9112 §7.1), followed byte by
+/// byte outside chunk data and in bulk inside it. Requests and responses frame it alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkedBody(Chunk);
+
+impl Default for ChunkedBody {
+    fn default() -> Self {
+        ChunkedBody(new_size())
+    }
+}
+
+/// A chunked body whose framing cannot be followed (a size that is not hex or overflows, data
+/// not followed by its line end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedChunk;
+
+impl ChunkedBody {
+    /// Follows `bytes` of the body: `Ok(Some(n))` when the body (last chunk and trailers) ends
+    /// after the first `n` of them, `Ok(None)` when all of them belong to it.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, MalformedChunk> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if let Chunk::Data(rem) = &mut self.0 {
+                let take = (*rem).min((bytes.len() - i) as u64);
+                *rem -= take;
+                i += take as usize;
+                if *rem == 0 {
+                    self.0 = Chunk::DataCr;
+                }
+                continue;
+            }
+            let b = bytes[i];
+            i += 1;
+            if step_chunk(&mut self.0, b).map_err(|()| MalformedChunk)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Where a chunked body is.
@@ -138,11 +179,7 @@ impl ResponseFraming {
         self.state = if status == 204 || status == 304 {
             State::Head
         } else if chunked {
-            State::Chunked(Chunk::Size {
-                size: 0,
-                digits: false,
-                ext: false,
-            })
+            State::Chunked(ChunkedBody::default())
         } else if let Some(n) = length {
             State::Length(n)
         } else {
@@ -174,24 +211,14 @@ impl ResponseFraming {
                     *rem -= take;
                     i += take as usize;
                 }
-                State::Chunked(chunk) => {
-                    if let Chunk::Data(rem) = chunk {
-                        let take = (*rem).min((bytes.len() - i) as u64);
-                        *rem -= take;
-                        i += take as usize;
-                        if *rem == 0 {
-                            *chunk = Chunk::DataCr;
-                        }
-                        continue;
+                State::Chunked(body) => match body.feed(&bytes[i..]) {
+                    Ok(Some(n)) => {
+                        i += n;
+                        self.state = State::Head;
                     }
-                    let b = bytes[i];
-                    i += 1;
-                    match step_chunk(chunk, b) {
-                        Ok(true) => self.state = State::Head,
-                        Ok(false) => {}
-                        Err(()) => self.state = State::Opaque,
-                    }
-                }
+                    Ok(None) => i = bytes.len(),
+                    Err(MalformedChunk) => self.state = State::Opaque,
+                },
             }
             self.finish_if_done();
         }

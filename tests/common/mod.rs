@@ -6,6 +6,7 @@ pub mod chromium;
 pub mod front;
 pub mod peer;
 pub mod raw;
+pub mod service;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

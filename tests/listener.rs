@@ -1,0 +1,105 @@
+//! The service's own listener (issue #8): a request head whose lines end in a bare LF is
+//! refused with 400 before anything reaches Auth.js, while bodies holding LF bytes and
+//! well-formed requests on the same connection are served. Runs the binary on loopback.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::service::*;
+use common::*;
+
+/// The binary serving `up`, ready; its listen address.
+async fn service(up: &FakeUpstream, name: &str) -> (Running, std::net::SocketAddr) {
+    let listen = local();
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "authjs-proxy-listener-{}-{name}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, config(&listen, &up.url(), "")).unwrap();
+    let running = Running::start(&path, &[]);
+    assert!(answers(&client(), &format!("http://{listen}/healthz"), 200).await);
+    (running, listen.parse().unwrap())
+}
+
+/// The status codes of the answers in `text`, in order.
+fn statuses(text: &str) -> Vec<u16> {
+    text.match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_head_with_bare_lf_line_endings_gets_400_and_never_reaches_the_upstream() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "bare").await;
+    let answer = raw(
+        addr,
+        "GET /api/auth/session HTTP/1.1\nHost: proxy.test\nConnection: close\n\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [400], "{answer:?}");
+    assert_eq!(up.count(), 0);
+}
+
+#[actix_web::test]
+async fn a_bare_lf_inside_a_header_line_cannot_smuggle_another_header() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "smuggle").await;
+    let answer = raw(
+        addr,
+        "GET /api/auth/session HTTP/1.1\r\nHost: proxy.test\r\nX-Note: a\n\
+         Cookie: authjs.session-token=planted\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [400], "{answer:?}");
+    assert_eq!(up.count(), 0);
+}
+
+#[actix_web::test]
+async fn well_formed_requests_pipelined_on_one_connection_are_all_answered() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "pipelined").await;
+    let answer = raw(
+        addr,
+        "GET /api/auth/csrf HTTP/1.1\r\nHost: proxy.test\r\n\r\n\
+         GET /api/auth/providers HTTP/1.1\r\nHost: proxy.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200, 200], "{answer:?}");
+    assert_eq!(up.count(), 2);
+}
+
+#[actix_web::test]
+async fn a_body_holding_lf_bytes_is_forwarded_intact_and_the_next_head_is_still_checked() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "body").await;
+    let answer = raw(
+        addr,
+        "POST /api/auth/signout HTTP/1.1\r\nHost: proxy.test\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8\r\n\r\n\
+         a=1\n\nb=2\
+         GET /api/auth/session HTTP/1.1\nHost: proxy.test\n\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200, 400], "{answer:?}");
+    assert_eq!(up.count(), 1);
+    assert_eq!(up.last().body, "a=1\n\nb=2".as_bytes());
+}
+
+#[actix_web::test]
+async fn a_chunked_body_holding_lf_bytes_is_forwarded_intact() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "chunked").await;
+    let answer = raw(
+        addr,
+        "POST /api/auth/signout HTTP/1.1\r\nHost: proxy.test\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+         4\r\na=1\n\r\n3\r\nb=2\r\n0\r\n\r\n\
+         GET /api/auth/csrf HTTP/1.1\r\nHost: proxy.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200, 200], "{answer:?}");
+    assert_eq!(up.count(), 2);
+    assert_eq!(up.records()[0].body, "a=1\nb=2".as_bytes());
+}
