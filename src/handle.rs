@@ -8,7 +8,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::actors::runtime::{Configure, RuntimeActor, SharedConfig};
 use crate::actors::token::TokenActor;
-use crate::actors::upstream::UpstreamActor;
+use crate::actors::upstream::{Upstream, UpstreamActor};
 use crate::config::{ProxyOptions, RuntimeConfig};
 use crate::error::{AuthError, ConfigError};
 use crate::http::headers::{ClientSide, Scheme};
@@ -20,7 +20,7 @@ pub const DEFAULT_MOUNT: &str = "/api/auth";
 
 /// This worker thread's `UpstreamActor`, registered by [`crate::configure`].
 #[derive(Clone)]
-pub struct WorkerUpstream(pub Addr<UpstreamActor>);
+pub struct WorkerUpstream(pub Upstream);
 
 /// This worker thread's `TokenActor`, registered by [`crate::configure`].
 #[derive(Clone)]
@@ -151,8 +151,8 @@ impl AuthProxy {
         self.inner.tokens.clone()
     }
 
-    pub(crate) fn fallback_upstream(&self) -> Addr<UpstreamActor> {
-        self.inner.fallback_upstream.clone()
+    pub(crate) fn fallback_upstream(&self) -> Upstream {
+        Upstream::remote(self.inner.fallback_upstream.clone())
     }
 
     /// [`crate::get_server_session`] for a header map (outside a request handler), received

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::actors::token::{Decode, TokenActor};
-use crate::actors::upstream::{Forward, Replay, UpstreamActor};
+use crate::actors::upstream::{Forward, Replay, Upstream};
 use crate::admin::metrics::{self, CacheResult};
 use crate::cache::redis::{EntryId, SharedLevel};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
@@ -434,12 +434,12 @@ impl From<AuthError> for Uncached {
 
 async fn fetch_session(
     cfg: Arc<RuntimeConfig>,
-    upstream: Addr<UpstreamActor>,
+    upstream: Upstream,
     headers: HeaderMap,
 ) -> Result<Option<Arc<Session>>, AuthError> {
     let url = cfg.target_url("session", None);
     let res = upstream
-        .send(Forward {
+        .forward(Forward {
             config: cfg,
             method: Method::GET,
             url,
@@ -463,7 +463,7 @@ async fn fetch_session(
 /// Asks the upstream's `session` route, through the session cache.
 pub(crate) async fn server_session(
     cfg: Arc<RuntimeConfig>,
-    upstream: &Addr<UpstreamActor>,
+    upstream: &Upstream,
     caller: &HeaderMap,
     side: &ClientSide,
 ) -> Result<Option<Session>, AuthError> {
@@ -615,7 +615,7 @@ fn has_expired(expires: &str, now: time::OffsetDateTime) -> bool {
 
 /// The actors of the thread a lookup runs on.
 pub(crate) struct Workers {
-    pub(crate) upstream: Addr<UpstreamActor>,
+    pub(crate) upstream: Upstream,
     pub(crate) tokens: Addr<TokenActor>,
 }
 

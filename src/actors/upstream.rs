@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture};
+use actix::{Actor, Addr, Context, Handler, MailboxError, Message, ResponseFuture};
 use actix_web::http::header::{self, HeaderMap, HttpDate};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
@@ -119,6 +119,57 @@ impl UpstreamActor {
     /// A new actor; its client is built on first use.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+/// The way a handler reaches the upstream.
+///
+/// On a worker thread it is that thread's own [`UpstreamActor`], whose client is called
+/// directly: the request runs in the handler's task, with no mailbox, boxed reply and extra
+/// task per request (the actor and the handler share the thread, so nothing is gained by the
+/// hop). From anywhere else (an [`AuthProxy`](crate::AuthProxy) used outside a worker) it is
+/// an actor asked by message.
+#[derive(Clone)]
+pub struct Upstream {
+    actor: Addr<UpstreamActor>,
+    /// The actor's client, when the actor lives on this thread.
+    local: Option<ClientSlot>,
+}
+
+impl Upstream {
+    /// Starts an `UpstreamActor` on this thread (an actix system must be running) and answers
+    /// the direct way to it. The value stays on this thread.
+    pub fn start_local() -> Self {
+        let client = ClientSlot::default();
+        let actor = UpstreamActor {
+            client: client.clone(),
+        }
+        .start();
+        Upstream {
+            actor,
+            local: Some(client),
+        }
+    }
+
+    /// An actor on any thread, asked by message.
+    pub fn remote(actor: Addr<UpstreamActor>) -> Self {
+        Upstream { actor, local: None }
+    }
+
+    /// The actor behind this way.
+    pub fn actor(&self) -> &Addr<UpstreamActor> {
+        &self.actor
+    }
+
+    /// Performs `msg` (retries, backoff, deadline). `Err` only when a remote actor is gone.
+    pub async fn forward(
+        &self,
+        msg: Forward,
+    ) -> Result<Result<UpstreamResponse, UpstreamError>, MailboxError> {
+        match &self.local {
+            Some(client) => Ok(forward(client.clone(), msg).await),
+            None => self.actor.send(msg).await,
+        }
     }
 }
 

@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 
-use actix::Addr;
 use actix_web::HttpRequest;
 
 use crate::actors::token::decode_session_token;
-use crate::actors::upstream::UpstreamActor;
+use crate::actors::upstream::Upstream;
 use crate::config::{RuntimeConfig, SessionStrategy};
 use crate::cookies::{cookie_value, find_session_token};
 use crate::error::AuthError;
@@ -50,7 +49,7 @@ pub fn decides_locally(cfg: &RuntimeConfig) -> bool {
 /// `X-Forwarded-Proto`).
 pub(crate) async fn identify(
     cfg: &Arc<RuntimeConfig>,
-    upstream: &Addr<UpstreamActor>,
+    upstream: &Upstream,
     req: &HttpRequest,
     secure: bool,
 ) -> Result<Option<(Subject, Source)>, AuthError> {

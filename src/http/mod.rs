@@ -12,7 +12,7 @@ use actix::Actor;
 use actix_web::{guard, web};
 
 use crate::actors::token::TokenActor;
-use crate::actors::upstream::UpstreamActor;
+use crate::actors::upstream::Upstream;
 use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
 
 /// Mounts the Auth.js routes and registers `proxy` for the helpers and extractors.
@@ -38,7 +38,7 @@ pub fn configure(proxy: AuthProxy) -> impl Fn(&mut web::ServiceConfig) + Clone +
     move |cfg: &mut web::ServiceConfig| {
         let guard_proxy = proxy.clone();
         cfg.app_data(web::Data::new(proxy.clone()))
-            .app_data(web::Data::new(WorkerUpstream(UpstreamActor::new().start())))
+            .app_data(web::Data::new(WorkerUpstream(Upstream::start_local())))
             .app_data(web::Data::new(WorkerTokens(TokenActor.start())))
             // An empty-prefix scope matches every path without a regex; the guard keeps it to
             // the current mount path, so other paths fall through to the app's own routes.

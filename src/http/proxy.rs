@@ -87,7 +87,7 @@ pub async fn forward(
     let url = cfg.target_url(suffix, req.uri().query());
     let result = upstream
         .0
-        .send(Forward {
+        .forward(Forward {
             config: cfg.clone(),
             method: upstream_method,
             url,
