@@ -27,6 +27,7 @@ use crate::cookies::{
 use crate::error::{AuthError, ConfigError, UpstreamError};
 use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
 use crate::http::headers::{ClientSide, public_proto, upstream_request_headers};
+use crate::http::request_id::request_event;
 use crate::token::Claims;
 
 /// The signed-in user as the upstream's `session` route describes it.
@@ -581,7 +582,7 @@ async fn stale_answer(cache: &SessionCache, hash: u128, e: &AuthError) -> Option
         return None;
     }
     metrics::session_cache(CacheResult::Stale);
-    tracing::info!(
+    request_event!(tracing::Level::INFO,
         age_ms = kept.fetched.elapsed().as_millis() as u64,
         error = %e,
         "auth upstream failed; get_server_session answered from the last good answer (stale-if-error)"

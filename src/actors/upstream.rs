@@ -15,9 +15,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use awc::error::{PayloadError, SendRequestError};
 use backon::{ExponentialBuilder, Retryable};
-use tracing::Instrument;
 
 use crate::admin::metrics;
+use crate::http::request_id::{self, request_event};
 
 use crate::config::RuntimeConfig;
 use crate::error::UpstreamError;
@@ -198,8 +198,8 @@ impl Handler<Forward> for UpstreamActor {
     type Result = ResponseFuture<Result<UpstreamResponse, UpstreamError>>;
 
     fn handle(&mut self, msg: Forward, _: &mut Self::Context) -> Self::Result {
-        let span = crate::http::request_id::span_for(&msg.headers);
-        Box::pin(forward(self.client.clone(), msg).instrument(span))
+        let id = msg.headers.get(request_id::X_REQUEST_ID).cloned();
+        Box::pin(request_id::scoped_by(id, forward(self.client.clone(), msg)))
     }
 }
 
@@ -247,7 +247,7 @@ impl Failure {
 /// Sorts an awc send error: only failures before any byte was written are [`Failure::Connect`].
 fn classify_send_error(e: &SendRequestError) -> Failure {
     if let Some(reason) = crate::tls::send_error_reason(e) {
-        tracing::warn!(%reason, "upstream TLS handshake failed");
+        request_event!(tracing::Level::WARN, %reason, "upstream TLS handshake failed");
         return Failure::Tls;
     }
     match e {
@@ -315,7 +315,7 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
         .acquire(QUEUE_WAIT.min(cfg.request_timeout))
         .await
     else {
-        tracing::debug!(method = %msg.method, "upstream in-flight limit reached; request shed");
+        request_event!(tracing::Level::DEBUG, method = %msg.method, "upstream in-flight limit reached; request shed");
         return Err(UpstreamError::Overloaded {
             retry_after: Duration::from_secs(1),
         });
@@ -376,11 +376,14 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
             // the retry budget. Otherwise this failure is the answer.
             let permit = guard.breaker.try_acquire().ok().filter(|p| !p.is_probe());
             if permit.is_none() {
-                tracing::debug!("upstream circuit not closed; not retrying");
+                request_event!(
+                    tracing::Level::DEBUG,
+                    "upstream circuit not closed; not retrying"
+                );
                 return None;
             }
             if !guard.budget.try_withdraw() {
-                tracing::debug!("retry budget spent; not retrying");
+                request_event!(tracing::Level::DEBUG, "retry budget spent; not retrying");
                 return None;
             }
             next_permit.set(permit);
@@ -388,7 +391,8 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
         })
         .notify(|f: &Failure, delay| {
             metrics::upstream_retry(f.reason());
-            tracing::debug!(
+            request_event!(
+                tracing::Level::DEBUG,
                 attempt = attempts.get(),
                 delay_ms = delay.as_millis() as u64,
                 "retrying upstream request"
@@ -414,14 +418,14 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
     metrics::upstream_outcome(&outcome, started.elapsed());
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match &outcome {
-        Ok(res) => tracing::debug!(
+        Ok(res) => request_event!(tracing::Level::DEBUG,
             method = %msg.method,
             status = res.status.as_u16(),
             attempts,
             elapsed_ms,
             "upstream answered"
         ),
-        Err(e) => tracing::warn!(
+        Err(e) => request_event!(tracing::Level::WARN,
             method = %msg.method,
             attempts,
             elapsed_ms,
@@ -455,7 +459,8 @@ async fn exchange(
         // awc takes the first head as the answer and has already pooled the connection
         // the real answer may still arrive on.
         slot.discard();
-        tracing::warn!(
+        request_event!(
+            tracing::Level::WARN,
             status = status.as_u16(),
             "upstream sent an interim or protocol-switching answer; connection dropped"
         );

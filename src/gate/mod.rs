@@ -25,6 +25,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 pub use options::{ForwardAuth, ForwardAuthOptions, OnUnauthenticated, Policy};
 
 use crate::handle::{AuthProxy, WorkerUpstream};
+use crate::http::request_id::request_event;
 use forwarded::{PublicSide, is_trusted};
 use identity::{Source, identify};
 use options::{EMAIL_HEADER, NAME_HEADER, USER_HEADER};
@@ -96,7 +97,8 @@ fn log_decision(status: StatusCode, reason: &str, source: Option<Source>) {
         403 => "forbidden",
         _ => "error",
     });
-    tracing::debug!(
+    request_event!(
+        tracing::Level::DEBUG,
         status = status.as_u16(),
         reason,
         source = source.map(Source::as_str),
@@ -153,7 +155,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     let narrowing = match Narrowing::parse(req.query_string()) {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "forward-auth narrowing refused; check the front proxy's sub-request URL");
+            request_event!(tracing::Level::WARN, error = %e, "forward-auth narrowing refused; check the front proxy's sub-request URL");
             log_decision(StatusCode::BAD_REQUEST, "malformed narrowing", None);
             return json_answer(StatusCode::BAD_REQUEST, "invalid forward-auth rules");
         }
@@ -182,7 +184,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         }
         Err(e) => {
             // The upstream actor already warns about the failed request itself.
-            tracing::debug!(error = %e, "forward-auth identity source failed");
+            request_event!(tracing::Level::DEBUG, error = %e, "forward-auth identity source failed");
             log_decision(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity source failed",
@@ -214,7 +216,11 @@ fn allowed(policy: &Policy, subject: &Subject) -> HttpResponse {
             Some(v) => {
                 h.insert(header::HeaderName::from_static(name), v);
             }
-            None => tracing::warn!(header = name, "identity header dropped: unsafe value"),
+            None => request_event!(
+                tracing::Level::WARN,
+                header = name,
+                "identity header dropped: unsafe value"
+            ),
         }
     }
     for (name, path) in &policy.headers {
@@ -225,7 +231,7 @@ fn allowed(policy: &Policy, subject: &Subject) -> HttpResponse {
             Some(v) => {
                 h.insert(name.clone(), v);
             }
-            None => tracing::warn!(
+            None => request_event!(tracing::Level::WARN,
                 header = name.as_str(),
                 claim = %path,
                 "identity header dropped: unsafe value"

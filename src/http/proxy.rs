@@ -13,6 +13,7 @@ use crate::http::headers::{
     ClientSide, client_response_headers, public_origin, upstream_request_headers,
 };
 use crate::http::request_id;
+use crate::http::request_id::request_event;
 use crate::http::routes::{Action, RouteError, classify, suffix_below};
 
 /// Forwards one Auth.js request upstream and relays the answer.
@@ -107,18 +108,18 @@ pub async fn forward(
         Ok(Ok(res)) => res,
         Ok(Err(e)) if e.is_rejection() => {
             // Circuit open or shed: logged once when the state changes, not per request.
-            tracing::debug!(method = %method, route = ?route.action, error = %e, "auth route refused");
+            request_event!(tracing::Level::DEBUG, method = %method, route = ?route.action, error = %e, "auth route refused");
             return e.error_response();
         }
         Ok(Err(e)) => {
             request_id::note_attempts(&req, e.attempts());
-            tracing::warn!(method = %method, route = ?route.action, attempts = e.attempts(), error = %e, "auth route failed");
+            request_event!(tracing::Level::WARN, method = %method, route = ?route.action, attempts = e.attempts(), error = %e, "auth route failed");
             return e.error_response();
         }
         Err(_) => return AuthError::ActorGone.error_response(),
     };
     request_id::note_attempts(&req, res.attempts);
-    tracing::debug!(method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
+    request_event!(tracing::Level::DEBUG, method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     // Only a `Location` needs the public origin.
     let public = res
         .headers

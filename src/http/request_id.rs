@@ -25,7 +25,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
-use tracing::Instrument;
 
 use crate::admin::metrics;
 use crate::http::routes::Action;
@@ -174,14 +173,43 @@ pub fn note_attempts(req: &HttpRequest, attempts: u32) {
     req.extensions_mut().insert(UpstreamAttempts(attempts));
 }
 
-/// A tracing span for work done for `id` outside the request's own future (an actor), so
-/// its log lines carry the id too.
-pub fn span_for(headers: &actix_web::http::header::HeaderMap) -> tracing::Span {
-    match headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        Some(id) => tracing::error_span!("upstream", request_id = %id),
-        None => tracing::Span::none(),
+/// Runs `fut` as the work of the request with this `X-Request-Id` (work handed to an actor on
+/// another thread), so its log lines carry the id too.
+pub async fn scoped_by<F: std::future::Future>(id: Option<HeaderValue>, fut: F) -> F::Output {
+    match id {
+        Some(id) if is_sane(id.as_bytes()) => CURRENT.scope(RequestId(id), fut).await,
+        _ => fut.await,
     }
 }
+
+/// Runs `log` in the `request` span of `id`: the span every line of a request is written in
+/// (`request{request_id=...}` in text, `"span":{"request_id":...}` in JSON).
+pub fn in_span_of<R>(id: &RequestId, log: impl FnOnce() -> R) -> R {
+    tracing::error_span!("request", request_id = %id).in_scope(log)
+}
+
+/// Runs `log` in the span of the request being handled, if any (see [`in_span_of`]).
+///
+/// The span is made only when a line is written: a request span entered around every poll of
+/// every request costs more than the rest of the request's logging put together, for lines
+/// that are almost never written. Use it through [`request_event!`].
+pub fn in_request_span<R>(log: impl FnOnce() -> R) -> R {
+    match CURRENT.try_with(Clone::clone) {
+        Ok(id) => in_span_of(&id, log),
+        Err(_) => log(),
+    }
+}
+
+/// `tracing::event!` in the span of the request being handled: `request_event!(Level::WARN,
+/// field = value, "message")`. Nothing is built unless the level is enabled.
+macro_rules! request_event {
+    ($level:expr, $($arg:tt)+) => {
+        if tracing::enabled!($level) {
+            $crate::http::request_id::in_request_span(|| tracing::event!($level, $($arg)+));
+        }
+    };
+}
+pub(crate) use request_event;
 
 fn route_of(req: &HttpRequest) -> Cow<'static, str> {
     if let Some(label) = req.extensions().get::<RouteLabel>() {
@@ -193,7 +221,9 @@ fn route_of(req: &HttpRequest) -> Cow<'static, str> {
     }
 }
 
-/// The middleware: request id, span, access log line and request metrics.
+/// The middleware: request id, access log line and request metrics. The id is the
+/// task-local [`current`] of the request's future; lines logged through [`request_event!`]
+/// are written in its span.
 pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -203,11 +233,7 @@ pub async fn middleware(
     req.headers_mut()
         .insert(X_REQUEST_ID, id.header_value().clone());
     let method = metrics::method_label(req.method());
-    // At ERROR level so the span exists whenever any line is logged (`RUST_LOG=warn` too).
-    let span = tracing::error_span!("request", request_id = %id);
-    let result = CURRENT
-        .scope(id.clone(), next.call(req).instrument(span.clone()))
-        .await;
+    let result = CURRENT.scope(id.clone(), next.call(req)).await;
     let took = started.elapsed();
     let (status, route, attempts) = match &result {
         Ok(res) => (
@@ -224,7 +250,7 @@ pub async fn middleware(
             0,
         ),
     };
-    span.in_scope(|| {
+    in_span_of(&id, || {
         tracing::info!(
             target: "authjs_proxy::access",
             method,

@@ -18,6 +18,7 @@
 //! answer from before a transition never moves the breaker.
 
 use crate::admin::metrics;
+use crate::http::request_id::request_event;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -242,7 +243,8 @@ impl Breaker {
                 Ok(_) => {
                     if current.state() == OPEN {
                         metrics::circuit_breaker_state(metrics::BreakerState::HalfOpen);
-                        tracing::warn!(
+                        request_event!(
+                            tracing::Level::WARN,
                             probes = self.probes,
                             "upstream circuit half-open: probing the upstream"
                         );
@@ -298,13 +300,18 @@ impl Breaker {
                     self.consecutive.store(0, Ordering::Relaxed);
                     metrics::circuit_breaker_state(metrics::BreakerState::Open);
                     if failures > 0 {
-                        tracing::warn!(
+                        request_event!(
+                            tracing::Level::WARN,
                             consecutive_failures = failures,
                             open_ms = self.open_for_ms,
                             "{message}"
                         );
                     } else {
-                        tracing::warn!(open_ms = self.open_for_ms, "{message}");
+                        request_event!(
+                            tracing::Level::WARN,
+                            open_ms = self.open_for_ms,
+                            "{message}"
+                        );
                     }
                     return;
                 }
@@ -332,7 +339,11 @@ impl Breaker {
                     if next.state() == CLOSED {
                         self.consecutive.store(0, Ordering::Relaxed);
                         metrics::circuit_breaker_state(metrics::BreakerState::Closed);
-                        tracing::warn!(probes = successes, "upstream circuit closed");
+                        request_event!(
+                            tracing::Level::WARN,
+                            probes = successes,
+                            "upstream circuit closed"
+                        );
                     }
                     return;
                 }
