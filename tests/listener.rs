@@ -103,3 +103,93 @@ async fn a_chunked_body_holding_lf_bytes_is_forwarded_intact() {
     assert_eq!(up.count(), 2);
     assert_eq!(up.records()[0].body, "a=1\nb=2".as_bytes());
 }
+
+#[actix_web::test]
+async fn a_bare_lf_in_a_chunked_trailer_cannot_switch_the_check_off() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "trailer").await;
+    let answer = raw(
+        addr,
+        "POST /api/auth/signout HTTP/1.1\r\nHost: proxy.test\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+         0\r\n\nX\n\r\n\r\n\
+         GET /api/auth/session HTTP/1.1\r\nHost: proxy.test\r\nX-Note: a\n\
+         Cookie: authjs.session-token=planted\r\n\r\n\
+         GET /api/auth/csrf HTTP/1.1\nHost: proxy.test\n\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200, 400], "{answer:?}");
+    assert_eq!(up.count(), 1);
+    assert_eq!(up.last().path_and_query, "/api/auth/signout");
+}
+
+#[actix_web::test]
+async fn a_head_inside_a_chunked_trailer_is_not_taken_for_a_request() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "trailer-head").await;
+    let answer = raw(
+        addr,
+        "POST /api/auth/signout HTTP/1.1\r\nHost: proxy.test\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\na=1\r\n0\r\nX: a\n\nGET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 70\r\n\r\n\
+         GET /api/auth/session?smuggled=2 HTTP/1.1\nHost: proxy.test\nX-Evil: 2\n\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200, 400], "{answer:?}");
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn a_head_longer_than_the_listener_follows_is_refused_with_what_follows_it() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "long").await;
+    let big = format!(
+        "GET /api/auth/csrf HTTP/1.1\r\nHost: proxy.test\r\nX-Big: {}\r\n\r\n\
+         GET /api/auth/session?smuggled=3 HTTP/1.1\nHost: proxy.test\n\n",
+        "a".repeat(131_072)
+    );
+    let answer = raw(addr, &big).await;
+    let got = statuses(&answer);
+    assert!(got.iter().all(|s| *s >= 400), "{answer:?}");
+    assert_eq!(up.count(), 0);
+}
+
+#[actix_web::test]
+async fn a_later_head_left_incomplete_on_a_kept_alive_connection_is_closed() {
+    use std::io::{Read, Write};
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "stalled").await;
+    let (answers, closed) = actix_rt::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        s.write_all(b"GET /api/auth/csrf HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The first answer, whole, before the next head starts.
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n{") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before answering");
+            got.extend_from_slice(&buf[..n]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        s.write_all(b"GET /api/auth/csrf HTTP/1.1\r\nHo").unwrap();
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        (String::from_utf8_lossy(&got).into_owned(), closed)
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed,
+        "the connection stayed open; answers so far: {answers:?}"
+    );
+    assert_eq!(statuses(&answers), [200]);
+}

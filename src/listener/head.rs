@@ -13,22 +13,34 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-use crate::transport::framing::ChunkedBody;
+use tokio::time::Sleep;
 
 /// Longest head followed; actix-http refuses longer ones itself (its read buffer limit).
 const MAX_HEAD: usize = 131_072;
-/// Capacity of the line buffer kept between requests (a line spanning two reads is copied).
-const KEPT_CAPACITY: usize = 8 * 1024;
+/// Bytes kept of the start of a head line that spans reads: enough for any framing header
+/// actix-http accepts in practice; a longer framing header is refused.
+const KEPT_LINE: usize = 256;
+/// Bytes kept of the end of such a line (the request line's ` HTTP/1.1`).
+const KEPT_END: usize = 16;
 
-/// An IO stream whose request heads are checked for bare LF line endings as they are read.
+/// An IO stream whose request heads are checked for bare LF line endings as they are read,
+/// and which ends a connection whose request head stays incomplete for [`HEAD_TIMEOUT`].
 #[derive(Debug)]
 pub struct StrictHead<T> {
     io: T,
     tracker: HeadTracker,
+    /// When the head being read must be complete (armed at its first partial read).
+    deadline: Option<Pin<Box<Sleep>>>,
 }
+
+/// How long a started request head may stay incomplete. actix-http bounds only the first
+/// request's head (`408` after 5 s); a later head on a kept-alive connection could be sent a
+/// byte at a time forever. This is longer than actix-http's own bound, so the first head still
+/// gets its `408`; later ones have their connection closed.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(6);
 
 impl<T> StrictHead<T> {
     /// Wraps a client connection.
@@ -36,6 +48,7 @@ impl<T> StrictHead<T> {
         StrictHead {
             io,
             tracker: HeadTracker::default(),
+            deadline: None,
         }
     }
 
@@ -52,9 +65,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for StrictHead<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head not complete in time",
+            )));
+        }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
         this.tracker.scan(&mut buf.filled_mut()[before..]);
+        match (this.tracker.in_head(), &this.deadline) {
+            (true, None) => this.deadline = Some(Box::pin(tokio::time::sleep(HEAD_TIMEOUT))),
+            (false, Some(_)) => this.deadline = None,
+            _ => {}
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -98,9 +124,110 @@ enum State {
     /// A body of this many bytes still to come.
     Length(u64),
     /// A chunked body.
-    Chunked(ChunkedBody),
-    /// Not followed any more: a bare LF was refused, or the framing is not HTTP/1.1's.
+    Chunked(Chunk),
+    /// Not followed any more: a head was refused, or the bytes that follow are not HTTP/1.1
+    /// requests (an upgrade, `CONNECT`).
     Off,
+}
+
+/// Where a chunked request body is, step for step as actix-http's decoder reads it
+/// (`actix_http::h1::chunked`): size lines and the CRLF after chunk data need their CR,
+/// trailer lines end at a CR whatever came before it. Any disagreement with that decoder would
+/// let the two read a head where the other reads a body, so this mirrors it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    SizeFirst,
+    SizeRest(u64),
+    SizeLws(u64),
+    Extension(u64),
+    SizeLf(u64),
+    Data(u64),
+    DataCr,
+    DataLf,
+    Trailer,
+    TrailerLf,
+    EndCr,
+    EndLf,
+}
+
+/// What actix-http does with a chunked body's byte: go on, end the body, or fail (it answers
+/// `400` and closes).
+enum Step {
+    Next(Chunk),
+    End,
+    Fail,
+}
+
+impl Chunk {
+    /// Follows `bytes`: `Ok(Some(n))` when the body ends after the first `n` of them,
+    /// `Ok(None)` when all of them belong to it, `Err` when actix-http fails on them.
+    fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, ()> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if let Chunk::Data(rem) = self {
+                let take = (*rem).min((bytes.len() - i) as u64);
+                *rem -= take;
+                i += take as usize;
+                if *rem == 0 {
+                    *self = Chunk::DataCr;
+                }
+                continue;
+            }
+            let b = bytes[i];
+            i += 1;
+            match self.step(b) {
+                Step::Next(next) => *self = next,
+                Step::End => return Ok(Some(i)),
+                Step::Fail => return Err(()),
+            }
+        }
+        Ok(None)
+    }
+
+    fn step(self, b: u8) -> Step {
+        let hex = |b: u8| (b as char).to_digit(16).map(u64::from);
+        match self {
+            Chunk::SizeFirst => hex(b).map_or(Step::Fail, |d| Step::Next(Chunk::SizeRest(d))),
+            Chunk::SizeRest(size) => match b {
+                b'\t' | b' ' => Step::Next(Chunk::SizeLws(size)),
+                b';' => Step::Next(Chunk::Extension(size)),
+                b'\r' => Step::Next(Chunk::SizeLf(size)),
+                _ => match (hex(b), size.checked_mul(16)) {
+                    (Some(d), Some(n)) => Step::Next(Chunk::SizeRest(n + d)),
+                    _ => Step::Fail,
+                },
+            },
+            Chunk::SizeLws(size) => match b {
+                b'\t' | b' ' => Step::Next(Chunk::SizeLws(size)),
+                b';' => Step::Next(Chunk::Extension(size)),
+                b'\r' => Step::Next(Chunk::SizeLf(size)),
+                _ => Step::Fail,
+            },
+            Chunk::Extension(size) => match b {
+                b'\r' => Step::Next(Chunk::SizeLf(size)),
+                0x00..=0x08 | 0x0a..=0x1f | 0x7f => Step::Fail,
+                _ => Step::Next(Chunk::Extension(size)),
+            },
+            Chunk::SizeLf(size) => match (b, size) {
+                (b'\n', 0) => Step::Next(Chunk::EndCr),
+                (b'\n', n) => Step::Next(Chunk::Data(n)),
+                _ => Step::Fail,
+            },
+            Chunk::Data(_) => unreachable!("chunk data is followed in bulk"),
+            Chunk::DataCr if b == b'\r' => Step::Next(Chunk::DataLf),
+            Chunk::DataLf if b == b'\n' => Step::Next(Chunk::SizeFirst),
+            Chunk::DataCr | Chunk::DataLf => Step::Fail,
+            Chunk::Trailer if b == b'\r' => Step::Next(Chunk::TrailerLf),
+            Chunk::Trailer => Step::Next(Chunk::Trailer),
+            Chunk::TrailerLf if b == b'\n' => Step::Next(Chunk::EndCr),
+            Chunk::TrailerLf => Step::Fail,
+            // A byte other than CR starts a trailer line and is part of it.
+            Chunk::EndCr if b == b'\r' => Step::Next(Chunk::EndLf),
+            Chunk::EndCr => Step::Next(Chunk::Trailer),
+            Chunk::EndLf if b == b'\n' => Step::End,
+            Chunk::EndLf => Step::Fail,
+        }
+    }
 }
 
 /// What the head read so far says about the body that follows it.
@@ -116,9 +243,44 @@ struct HeadFacts {
     transfer_encoding: bool,
     chunked: bool,
     websocket: bool,
-    /// Something actix-http refuses (duplicate or invalid framing headers): it answers 400
-    /// and closes, so the tracker stops.
+    /// Framing actix-http refuses (duplicate or invalid framing headers), or a framing header
+    /// too long to follow: the head is refused.
     refused: bool,
+}
+
+/// What a complete head line leads to.
+enum LineVerdict {
+    More,
+    EndOfHead,
+    Refuse,
+}
+
+/// The current head line when it spans reads: its start (enough for the request method, a
+/// header name and a framing header's value), its last bytes (the request line's version) and
+/// its length. Long lines are never copied whole: actix-http holds them already.
+#[derive(Debug, Default)]
+struct PartialLine {
+    start: Vec<u8>,
+    end: Vec<u8>,
+    len: usize,
+}
+
+impl PartialLine {
+    fn push(&mut self, part: &[u8]) {
+        let room = KEPT_LINE.saturating_sub(self.start.len());
+        self.start.extend_from_slice(&part[..part.len().min(room)]);
+        self.end
+            .extend_from_slice(&part[part.len().saturating_sub(KEPT_END)..]);
+        let extra = self.end.len().saturating_sub(KEPT_END);
+        self.end.drain(..extra);
+        self.len += part.len();
+    }
+
+    fn clear(&mut self) {
+        self.start.clear();
+        self.end.clear();
+        self.len = 0;
+    }
 }
 
 /// The request framing of one connection, fed with the bytes read from it.
@@ -126,8 +288,8 @@ struct HeadFacts {
 pub struct HeadTracker {
     state: State,
     head: HeadFacts,
-    /// The start of the current head line when it spans reads.
-    line: Vec<u8>,
+    /// The current head line when it began in an earlier read.
+    line: PartialLine,
     /// The last byte read in a head (to see the CR before an LF at the start of a read).
     last: u8,
 }
@@ -138,7 +300,12 @@ impl HeadTracker {
         matches!(self.state, State::Off)
     }
 
-    /// Follows newly read bytes; a bare LF in a head is replaced by NUL.
+    /// Whether part of a request head has been read and the rest has not.
+    pub fn in_head(&self) -> bool {
+        matches!(self.state, State::Head) && self.head.len > 0
+    }
+
+    /// Follows newly read bytes; a refused head gets a NUL byte where actix-http will fail.
     pub fn scan(&mut self, bytes: &mut [u8]) {
         let mut i = 0;
         while i < bytes.len() {
@@ -158,11 +325,21 @@ impl HeadTracker {
                         self.state = State::Head;
                     }
                     Ok(None) => return,
-                    Err(_) => self.state = State::Off,
+                    // actix-http fails on the same byte and closes the connection.
+                    Err(()) => self.state = State::Off,
                 },
                 State::Head => i = self.scan_head(bytes, i),
             }
         }
+    }
+
+    /// Refuses the head being read: `bytes[at]` (a byte of it in this read, never a CR)
+    /// becomes NUL, which httparse refuses anywhere in a head.
+    fn refuse(&mut self, bytes: &mut [u8], at: usize) -> usize {
+        bytes[at] = 0;
+        self.state = State::Off;
+        self.line = PartialLine::default();
+        bytes.len()
     }
 
     /// Reads head lines from `bytes[from..]`; answers where the head (or the input) ends.
@@ -171,77 +348,87 @@ impl HeadTracker {
         loop {
             let Some(p) = bytes[start..].iter().position(|b| *b == b'\n') else {
                 let rest = &bytes[start..];
-                if let Some(b) = rest.last() {
-                    self.last = *b;
-                }
-                self.line.extend_from_slice(rest);
+                let Some(&last) = rest.last() else {
+                    return bytes.len();
+                };
                 self.head.len += rest.len();
+                self.line.push(rest);
+                self.last = last;
                 if self.head.len > MAX_HEAD {
-                    self.stop();
+                    // Refused on a byte of this read that is no CR; a lone CR waits for the
+                    // LF after it, which is refused then.
+                    let at = (start..bytes.len()).rev().find(|&i| bytes[i] != b'\r');
+                    if let Some(at) = at {
+                        return self.refuse(bytes, at);
+                    }
                 }
                 return bytes.len();
             };
             let lf = start + p;
             let before = if lf > start { bytes[lf - 1] } else { self.last };
-            if before != b'\r' {
-                // An LF that no CR precedes: refuse the head.
-                bytes[lf] = 0;
-                self.stop();
-                return bytes.len();
+            self.head.len += p + 1;
+            if before != b'\r' || self.head.len > MAX_HEAD {
+                // An LF that no CR precedes, or a head longer than is followed.
+                return self.refuse(bytes, lf);
             }
             self.last = b'\n';
-            self.head.len += p + 1;
-            let ended = if self.line.is_empty() {
-                self.on_line(&bytes[start..lf - 1])
+            let verdict = if self.line.len == 0 {
+                self.on_line(&bytes[start..lf - 1], None)
             } else {
-                // The line began in an earlier read.
+                // The line began in an earlier read (its CR may be the last byte kept).
                 let mut line = std::mem::take(&mut self.line);
-                line.extend_from_slice(&bytes[start..lf]);
-                line.pop(); // its CR
-                let ended = self.on_line(&line);
+                line.push(&bytes[start..lf]);
+                let verdict = if line.len <= KEPT_LINE {
+                    line.start.pop();
+                    self.on_line(&line.start, None)
+                } else {
+                    line.end.pop();
+                    self.on_line(&line.start, Some(&line.end))
+                };
                 line.clear();
-                if line.capacity() <= KEPT_CAPACITY {
-                    self.line = line;
-                }
-                ended
+                self.line = line;
+                verdict
             };
-            start = lf + 1;
-            if ended {
-                return start;
-            }
-            if self.head.len > MAX_HEAD {
-                self.stop();
-                return bytes.len();
+            match verdict {
+                LineVerdict::More => start = lf + 1,
+                LineVerdict::EndOfHead => return lf + 1,
+                LineVerdict::Refuse => return self.refuse(bytes, lf),
             }
         }
     }
 
-    /// Stops following the connection.
-    fn stop(&mut self) {
-        self.state = State::Off;
-        self.line = Vec::new();
-    }
-
-    /// One complete head line (without CRLF). Answers whether the head ended.
-    fn on_line(&mut self, line: &[u8]) -> bool {
+    /// One complete head line without its CRLF: all of it, or (`end` given) its first
+    /// [`KEPT_LINE`] bytes and its last bytes.
+    fn on_line(&mut self, line: &[u8], end: Option<&[u8]>) -> LineVerdict {
         if !self.head.started {
             if line.is_empty() {
                 self.head.len = 0;
-                return false;
+                return LineVerdict::More;
             }
             self.head.started = true;
             self.head.connect = line.starts_with(b"CONNECT ");
-            self.head.http11 = line.ends_with(b" HTTP/1.1");
-            return false;
+            self.head.http11 = end.unwrap_or(line).ends_with(b" HTTP/1.1");
+            return LineVerdict::More;
         }
         if line.is_empty() {
-            self.end_of_head();
-            return true;
+            return self.end_of_head();
         }
         let Some(colon) = line.iter().position(|b| *b == b':') else {
-            return false;
+            // No name within the kept start (not a framing header) or no colon at all
+            // (httparse refuses the head).
+            return LineVerdict::More;
         };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        let framing = [&b"content-length"[..], b"transfer-encoding", b"upgrade"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n));
+        if !framing {
+            return LineVerdict::More;
+        }
+        if end.is_some() {
+            // A framing header too long to read whole.
+            return LineVerdict::Refuse;
+        }
         let facts = &mut self.head;
         if name.eq_ignore_ascii_case(b"content-length") {
             let parsed = (!value.starts_with(b"+"))
@@ -261,22 +448,22 @@ impl HeadTracker {
             } else if !value.eq_ignore_ascii_case(b"identity") {
                 facts.refused = true;
             }
-        } else if name.eq_ignore_ascii_case(b"upgrade") && value.eq_ignore_ascii_case(b"websocket")
-        {
+        } else if value.eq_ignore_ascii_case(b"websocket") {
             facts.websocket = true;
         }
-        false
+        LineVerdict::More
     }
 
     /// Sets up what follows a complete head, as actix-http frames it.
-    fn end_of_head(&mut self) {
+    fn end_of_head(&mut self) -> LineVerdict {
         let facts = std::mem::take(&mut self.head);
-        self.state = if facts.refused
+        if facts.refused
             || (facts.transfer_encoding && (!facts.chunked || facts.content_length.is_some()))
         {
-            State::Off
-        } else if facts.chunked {
-            State::Chunked(ChunkedBody::default())
+            return LineVerdict::Refuse;
+        }
+        self.state = if facts.chunked {
+            State::Chunked(Chunk::SizeFirst)
         } else if facts.websocket {
             State::Off
         } else {
@@ -286,6 +473,7 @@ impl HeadTracker {
                 _ => State::Head,
             }
         };
+        LineVerdict::EndOfHead
     }
 }
 

@@ -31,7 +31,7 @@ enum State {
 /// Where a chunked body is (`Transfer-Encoding: chunked`, RFC 9112 §7.1), followed byte by
 /// byte outside chunk data and in bulk inside it. Requests and responses frame it alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkedBody(Chunk);
+pub(crate) struct ChunkedBody(Chunk);
 
 impl Default for ChunkedBody {
     fn default() -> Self {
@@ -42,12 +42,12 @@ impl Default for ChunkedBody {
 /// A chunked body whose framing cannot be followed (a size that is not hex or overflows, data
 /// not followed by its line end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MalformedChunk;
+pub(crate) struct MalformedChunk;
 
 impl ChunkedBody {
     /// Follows `bytes` of the body: `Ok(Some(n))` when the body (last chunk and trailers) ends
     /// after the first `n` of them, `Ok(None)` when all of them belong to it.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, MalformedChunk> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Result<Option<usize>, MalformedChunk> {
         let mut i = 0;
         while i < bytes.len() {
             if let Chunk::Data(rem) = &mut self.0 {
