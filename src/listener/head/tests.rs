@@ -232,3 +232,139 @@ fn a_framing_header_too_long_to_follow_is_refused() {
     assert_eq!(end, b"5\r\0\r\n");
     assert!(tracker.is_off());
 }
+
+/// Differential check against actix-http's own request decoder: whatever the tracker does to a
+/// stream, no head actix-http then parses holds a bare LF, no byte actix-http reads as a body
+/// was changed, and a stream without bare LF heads passes untouched.
+mod against_actix {
+    use super::*;
+    use actix_codec::Decoder;
+    use actix_http::h1::{Codec, Message};
+    use actix_web::web::BytesMut;
+    use proptest::prelude::*;
+    use std::ops::Range;
+
+    /// What actix-http reads in `stream`: head ranges, body ranges, whether it failed.
+    fn actix_view(stream: &[u8]) -> (Vec<Range<usize>>, Vec<Range<usize>>, bool) {
+        // The codec's configuration runs a date timer, which needs an actix system.
+        let config = actix_rt::System::new()
+            .block_on(async { actix_http::ServiceConfigBuilder::new().build() });
+        let mut codec = Codec::new(config);
+        let mut src = BytesMut::from(stream);
+        let (mut heads, mut bodies) = (Vec::new(), Vec::new());
+        loop {
+            let before = stream.len() - src.len();
+            match codec.decode(&mut src) {
+                Ok(Some(Message::Item(_))) => heads.push(before..stream.len() - src.len()),
+                Ok(Some(Message::Chunk(_))) => bodies.push(before..stream.len() - src.len()),
+                Ok(None) => return (heads, bodies, false),
+                Err(_) => return (heads, bodies, true),
+            }
+        }
+    }
+
+    fn has_bare_lf(bytes: &[u8]) -> bool {
+        bytes
+            .iter()
+            .enumerate()
+            .any(|(i, b)| *b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
+    }
+
+    fn eol() -> impl Strategy<Value = &'static str> {
+        prop_oneof![8 => Just("\r\n"), 1 => Just("\n")]
+    }
+
+    fn junk() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'\r'), Just(b'\n'), Just(b'0'), Just(b';')],
+            0..8,
+        )
+    }
+
+    /// One request: request line, a header or two, and a body framed one of three ways.
+    fn request() -> impl Strategy<Value = Vec<u8>> {
+        let chunk = (1usize..5, junk(), proptest::option::of(Just(";x=1")));
+        (
+            prop_oneof![Just("GET"), Just("POST")],
+            prop_oneof![4 => Just("HTTP/1.1"), 1 => Just("HTTP/1.0")],
+            proptest::collection::vec(eol(), 5),
+            0u8..3,
+            junk(),
+            proptest::collection::vec(chunk, 0..3),
+            proptest::option::of(junk()),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(method, version, eols, framing, body, chunks, trailer, lead)| {
+                    let mut r = Vec::new();
+                    if lead {
+                        r.extend_from_slice(b"\r\n");
+                    }
+                    r.extend_from_slice(format!("{method} /a {version}{}", eols[0]).as_bytes());
+                    r.extend_from_slice(format!("Host: x{}", eols[1]).as_bytes());
+                    match framing {
+                        1 => {
+                            let head = format!("Content-Length: {}{}", body.len(), eols[2]);
+                            r.extend_from_slice(head.as_bytes());
+                            r.extend_from_slice(eols[3].as_bytes());
+                            r.extend_from_slice(&body);
+                        }
+                        2 => {
+                            let head = format!("Transfer-Encoding: chunked{}", eols[2]);
+                            r.extend_from_slice(head.as_bytes());
+                            r.extend_from_slice(eols[3].as_bytes());
+                            for (size, data, ext) in &chunks {
+                                let data: Vec<u8> =
+                                    data.iter().copied().cycle().take(*size).collect();
+                                let data = if data.len() < *size {
+                                    vec![b'z'; *size]
+                                } else {
+                                    data
+                                };
+                                r.extend_from_slice(
+                                    format!("{size:x}{}\r\n", ext.unwrap_or("")).as_bytes(),
+                                );
+                                r.extend_from_slice(&data);
+                                r.extend_from_slice(b"\r\n");
+                            }
+                            r.extend_from_slice(b"0\r\n");
+                            if let Some(t) = &trailer {
+                                r.extend_from_slice(b"X-T: ");
+                                r.extend_from_slice(t);
+                                r.extend_from_slice(b"\r\n");
+                            }
+                            r.extend_from_slice(eols[4].as_bytes());
+                        }
+                        _ => r.extend_from_slice(eols[3].as_bytes()),
+                    }
+                    r
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn actix_never_parses_a_bare_lf_head_nor_reads_a_changed_body(
+            requests in proptest::collection::vec(request(), 1..5),
+            cuts in proptest::collection::vec(0usize..400, 0..4),
+        ) {
+            let stream: Vec<u8> = requests.concat();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(stream.len())).collect();
+            cuts.sort_unstable();
+            let (seen, _) = read_through(&stream, &cuts);
+            let (heads, bodies, _) = actix_view(&seen);
+            for h in &heads {
+                prop_assert!(!has_bare_lf(&seen[h.clone()]), "head {:?}", String::from_utf8_lossy(&seen[h.clone()]));
+            }
+            for b in &bodies {
+                prop_assert_eq!(&seen[b.clone()], &stream[b.clone()]);
+            }
+            let (heads, _, failed) = actix_view(&stream);
+            if !failed && !heads.iter().any(|h| has_bare_lf(&stream[h.clone()])) {
+                prop_assert_eq!(&seen, &stream);
+            }
+        }
+    }
+}
