@@ -5,6 +5,7 @@
 //!
 //! ```sh
 //! AUTH_UPSTREAM=http://127.0.0.1:4000 AUTH_SECRET=... cargo run --example embed
+//! # LISTEN=127.0.0.1:8080 and WORKERS=<CPUs> by default
 //! curl -s http://127.0.0.1:8080/api/auth/providers
 //! curl -si http://127.0.0.1:8080/_authjs/verify      # forward-auth decision: 401 anonymous
 //! ```
@@ -58,6 +59,11 @@ async fn main() -> std::io::Result<()> {
     .validate()
     .map_err(|e| std::io::Error::other(format!("invalid configuration: {e}")))?;
 
+    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let workers = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     HttpServer::new(move || {
         App::new()
             .route("/", web::get().to(index))
@@ -67,7 +73,8 @@ async fn main() -> std::io::Result<()> {
             .configure(authjs_proxy::gate::configure(proxy.clone(), gate.clone()))
             .configure(authjs_proxy::configure(proxy.clone()))
     })
-    .bind(("127.0.0.1", 8080))?
+    .workers(workers)
+    .bind(listen)?
     .run()
     .await
 }
