@@ -701,6 +701,8 @@ pub struct Upstream {
     pub wire_origin: String,
     /// `host[:port]` as written in `base_url` (the `Host` header sent upstream).
     pub authority: String,
+    /// [`Upstream::authority`] as a header value, made once.
+    pub host_header: HeaderValue,
     /// `scheme://authority`.
     pub origin: String,
 }
@@ -899,11 +901,14 @@ fn parse_base_url(raw: &str, strict_https: bool) -> Result<Upstream, ConfigError
         None => host.to_string(),
     };
     let port = url.port_or_known_default().unwrap_or(80);
+    let host_header = HeaderValue::from_str(&authority)
+        .map_err(|_| ConfigError::new(FIELD, "has a host that is not a valid Host header"))?;
     Ok(Upstream {
         tls: scheme == "https",
         wire_origin: format!("http://{host}:{port}"),
         origin: format!("{scheme}://{authority}"),
         authority,
+        host_header,
     })
 }
 
@@ -1155,11 +1160,29 @@ impl RuntimeConfig {
 
     /// The upstream URL for a route suffix (`session`, `callback/github`) and raw query.
     pub fn target_url(&self, suffix: &str, query: Option<&str>) -> String {
-        let path = join_path(&self.target_base_path, suffix);
-        match query {
-            Some(q) => format!("{}{path}?{q}", self.upstream.wire_origin),
-            None => format!("{}{path}", self.upstream.wire_origin),
+        // Pushed piece by piece: this runs for every forwarded request.
+        let suffix = suffix.trim_start_matches('/');
+        let base = self.target_base_path.as_str();
+        let mut url = String::with_capacity(
+            self.upstream.wire_origin.len()
+                + base.len()
+                + suffix.len()
+                + query.map_or(0, |q| q.len() + 1)
+                + 1,
+        );
+        url.push_str(&self.upstream.wire_origin);
+        if base != "/" {
+            url.push_str(base);
         }
+        if base == "/" || !suffix.is_empty() {
+            url.push('/');
+            url.push_str(suffix);
+        }
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
     }
 }
 

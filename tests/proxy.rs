@@ -773,3 +773,36 @@ async fn configure_message_sent_to_the_runtime_actor_replaces_the_configuration(
     p.get("/api/auth/csrf").await;
     assert_eq!((first.count(), second.count()), (0, 1));
 }
+
+#[actix_web::test]
+async fn the_upstream_gets_its_own_authority_as_host_unless_the_host_is_preserved() {
+    let up = FakeUpstream::ok();
+    let p = TestProxy::start(Some(options(&up.url()))).await;
+    let res = client()
+        .get(p.url("/api/auth/csrf"))
+        .insert_header(("host", "app.public.test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let authority = up.url().trim_start_matches("http://").to_owned();
+    assert_eq!(
+        up.last().header("host").as_deref(),
+        Some(authority.as_str())
+    );
+    assert_eq!(
+        up.last().header("x-forwarded-host").as_deref(),
+        Some("app.public.test")
+    );
+
+    let mut o = options(&up.url());
+    o.preserve_host = true;
+    let kept = TestProxy::start(Some(o)).await;
+    client()
+        .get(kept.url("/api/auth/csrf"))
+        .insert_header(("host", "app.public.test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.last().header("host").as_deref(), Some("app.public.test"));
+}

@@ -14,6 +14,7 @@ use actix_web::http::header::{self, HeaderMap, HttpDate};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use awc::error::{PayloadError, SendRequestError};
+use awc::{FrozenClientRequest, SendClientRequest};
 use backon::{ExponentialBuilder, Retryable};
 
 use crate::admin::metrics;
@@ -298,7 +299,8 @@ fn outcome_of(result: &Result<UpstreamResponse, Failure>) -> Outcome {
     }
 }
 
-async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, UpstreamError> {
+async fn forward(slot: ClientSlot, mut msg: Forward) -> Result<UpstreamResponse, UpstreamError> {
+    let prepared = Prepared::new(std::mem::take(&mut msg.headers));
     let cfg = &msg.config;
     let _in_flight_gauge = metrics::upstream_in_flight();
     let started = Instant::now();
@@ -342,7 +344,7 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
             // Nothing was exchanged: the permit goes back unreported.
             return Err(Failure::Timeout);
         }
-        let result = exchange(&slot, &msg, remaining, deadline, &attempts).await;
+        let result = exchange(&slot, &prepared, &msg, remaining, deadline, &attempts).await;
         if let Some(permit) = permit {
             guard.breaker.record(permit, outcome_of(&result));
         }
@@ -436,29 +438,74 @@ async fn forward(slot: ClientSlot, msg: Forward) -> Result<UpstreamResponse, Ups
     outcome
 }
 
+/// The request as awc sends it: built once (awc's frozen request) and sent again on retries
+/// without copying its headers; built anew on the next client after the client is dropped.
+struct Prepared {
+    /// The headers until the request is built (again).
+    headers: RefCell<Option<HeaderMap>>,
+    frozen: RefCell<Option<FrozenClientRequest>>,
+}
+
+impl Prepared {
+    fn new(headers: HeaderMap) -> Self {
+        Prepared {
+            headers: RefCell::new(Some(headers)),
+            frozen: RefCell::new(None),
+        }
+    }
+
+    /// Starts sending `msg` on the thread's client.
+    fn send(&self, slot: &ClientSlot, msg: &Forward) -> Result<SendClientRequest, Failure> {
+        let mut frozen = self.frozen.borrow_mut();
+        if frozen.is_none() {
+            let cfg = &msg.config;
+            let mut req = slot
+                .get(cfg)
+                .request(msg.method.clone(), msg.url.as_str())
+                .timeout(cfg.per_try_timeout);
+            *req.headers_mut() = self.headers.borrow_mut().take().unwrap_or_default();
+            *frozen = Some(req.freeze().map_err(|_| Failure::Broken)?);
+        }
+        Ok(frozen
+            .as_ref()
+            .expect("built above")
+            .send_body(msg.body.clone()))
+    }
+
+    /// The client was dropped: the next attempt builds the request on the new one.
+    fn rebuild(&self) {
+        if let Some(old) = self.frozen.borrow_mut().take() {
+            *self.headers.borrow_mut() = Some(old.headers().clone());
+        }
+    }
+}
+
 /// One exchange: send the request, read the whole answer.
 async fn exchange(
     slot: &ClientSlot,
+    prepared: &Prepared,
     msg: &Forward,
     remaining: Duration,
     deadline: Instant,
     attempts: &Cell<u32>,
 ) -> Result<UpstreamResponse, Failure> {
     let cfg = &msg.config;
-    let mut req = slot
-        .get(cfg)
-        .request(msg.method.clone(), msg.url.as_str())
-        .timeout(cfg.per_try_timeout.min(remaining));
-    *req.headers_mut() = msg.headers.clone();
-    let res = req
-        .send_body(msg.body.clone())
-        .await
-        .map_err(|e| classify_send_error(&e))?;
+    let send = prepared.send(slot, msg)?;
+    // awc bounds the attempt by `per_try_timeout`; near the deadline, less is left.
+    let sent = if remaining < cfg.per_try_timeout {
+        actix_rt::time::timeout(remaining, send)
+            .await
+            .map_err(|_| Failure::Timeout)?
+    } else {
+        send.await
+    };
+    let res = sent.map_err(|e| classify_send_error(&e))?;
     let status = res.status();
     if status.is_informational() {
         // awc takes the first head as the answer and has already pooled the connection
         // the real answer may still arrive on.
         slot.discard();
+        prepared.rebuild();
         request_event!(
             tracing::Level::WARN,
             status = status.as_u16(),

@@ -36,6 +36,22 @@ fn target_url_keeps_the_query_verbatim() {
 }
 
 #[test]
+fn target_url_joins_like_join_path_for_root_and_nested_bases() {
+    for base in ["/", "/api/auth", "/a"] {
+        let mut o = opts();
+        o.target_base_path = Some(base.into());
+        let c = RuntimeConfig::build(&o, 1).unwrap();
+        for suffix in ["", "session", "/session", "callback/github"] {
+            assert_eq!(
+                c.target_url(suffix, None),
+                format!("http://127.0.0.1:4000{}", join_path(base, suffix)),
+                "{base:?} + {suffix:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn missing_base_url_names_the_field() {
     let mut o = opts();
     o.base_url = String::new();

@@ -246,6 +246,10 @@ pub fn upstream_request_headers(
             out.insert(header::HOST, h);
         }
     }
+    if !out.contains_key(header::HOST) {
+        // Made once per configuration; awc would otherwise format it for every request.
+        out.insert(header::HOST, cfg.upstream.host_header.clone());
+    }
     for (name, value) in &cfg.headers {
         out.insert(name.clone(), value.clone());
     }
