@@ -7,6 +7,8 @@
 //! forward-auth) are registered on first use, so they appear when their work lands.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -226,29 +228,58 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
+thread_local! {
+    /// The series this thread records requests into, by their labels. A family lookup takes
+    /// a lock and hashes the labels twice per request; the series themselves are shared
+    /// (clones of the registered ones), so `/metrics` sees every thread's counts.
+    static REQUEST_SERIES: RefCell<HashMap<RequestLabels, (Counter, Histogram)>> =
+        RefCell::new(HashMap::new());
+    static UPSTREAM_SERIES: RefCell<HashMap<&'static str, Counter>> =
+        RefCell::new(HashMap::new());
+}
+
 /// One request answered on the public listener.
 pub fn request(route: Cow<'static, str>, method: &'static str, status: u16, took: Duration) {
-    let m = &*METRICS;
-    m.request_duration
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-        })
-        .observe(took.as_secs_f64());
-    m.requests
-        .get_or_create(&RequestLabels {
-            route,
-            method,
-            status,
-        })
-        .inc();
+    let labels = RequestLabels {
+        route,
+        method,
+        status,
+    };
+    REQUEST_SERIES.with(|series| {
+        let mut series = series.borrow_mut();
+        if let Some((count, duration)) = series.get(&labels) {
+            count.inc();
+            duration.observe(took.as_secs_f64());
+            return;
+        }
+        let m = &*METRICS;
+        let duration = m
+            .request_duration
+            .get_or_create(&RouteLabels {
+                route: labels.route.clone(),
+            })
+            .clone();
+        let count = m.requests.get_or_create(&labels).clone();
+        count.inc();
+        duration.observe(took.as_secs_f64());
+        series.insert(labels, (count, duration));
+    });
 }
 
 /// One upstream request finished (after its retries) with `outcome`, taking `took`.
 pub fn upstream_request(outcome: &'static str, took: Duration) {
     let m = &*METRICS;
-    m.upstream_requests
-        .get_or_create(&OutcomeLabels { outcome })
-        .inc();
+    UPSTREAM_SERIES.with(|series| {
+        series
+            .borrow_mut()
+            .entry(outcome)
+            .or_insert_with(|| {
+                m.upstream_requests
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .clone()
+            })
+            .inc();
+    });
     m.upstream_duration.observe(took.as_secs_f64());
 }
 

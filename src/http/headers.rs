@@ -225,16 +225,24 @@ pub fn upstream_request_headers(
             .collect();
         chain = prior.join(", ");
     }
-    if let Some(ip) = &side.peer_ip {
-        if !chain.is_empty() {
-            chain.push_str(", ");
+    let xff = HeaderName::from_static("x-forwarded-for");
+    match (&side.peer_ip, chain.is_empty()) {
+        (Some(ip), true) => {
+            out.insert(xff, peer_header(*ip));
         }
-        chain.push_str(&ip.to_string());
-    }
-    if !chain.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&chain)
-    {
-        out.insert(HeaderName::from_static("x-forwarded-for"), v);
+        (peer, _) => {
+            if let Some(ip) = peer {
+                if !chain.is_empty() {
+                    chain.push_str(", ");
+                }
+                chain.push_str(&ip.to_string());
+            }
+            if !chain.is_empty()
+                && let Ok(v) = HeaderValue::from_str(&chain)
+            {
+                out.insert(xff, v);
+            }
+        }
     }
     out.insert(
         HeaderName::from_static("x-forwarded-proto"),
@@ -254,6 +262,32 @@ pub fn upstream_request_headers(
         out.insert(name.clone(), value.clone());
     }
     out
+}
+
+thread_local! {
+    /// The last peer address written as a header value on this thread: a kept-alive client
+    /// sends many requests, and formatting its address each time shows in profiles.
+    static LAST_PEER: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `ip` as a header value.
+fn peer_header(ip: IpAddr) -> HeaderValue {
+    LAST_PEER.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((seen, value)) = &*last
+            && *seen == ip
+        {
+            return value.clone();
+        }
+        match HeaderValue::from_str(&ip.to_string()) {
+            Ok(value) => {
+                *last = Some((ip, value.clone()));
+                value
+            }
+            Err(_) => HeaderValue::from_static("unknown"),
+        }
+    })
 }
 
 /// The protocol the client used, as the public side sees it: `public_url`'s, else a trusted

@@ -250,17 +250,19 @@ pub async fn middleware(
             0,
         ),
     };
-    in_span_of(&id, || {
-        tracing::info!(
-            target: "authjs_proxy::access",
-            method,
-            route = %route,
-            status,
-            duration_ms = took.as_secs_f64() * 1000.0,
-            upstream_attempts = attempts,
-            "request"
-        );
-    });
+    if tracing::enabled!(target: "authjs_proxy::access", tracing::Level::INFO) {
+        in_span_of(&id, || {
+            tracing::info!(
+                target: "authjs_proxy::access",
+                method,
+                route = %route,
+                status,
+                duration_ms = took.as_secs_f64() * 1000.0,
+                upstream_attempts = attempts,
+                "request"
+            );
+        });
+    }
     metrics::request(route, method, status, took);
     let mut res = result?;
     res.headers_mut()

@@ -346,7 +346,7 @@ impl HeadTracker {
     fn scan_head(&mut self, bytes: &mut [u8], from: usize) -> usize {
         let mut start = from;
         loop {
-            let Some(p) = bytes[start..].iter().position(|b| *b == b'\n') else {
+            let Some(p) = memchr::memchr(b'\n', &bytes[start..]) else {
                 let rest = &bytes[start..];
                 let Some(&last) = rest.last() else {
                     return bytes.len();

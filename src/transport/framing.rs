@@ -122,16 +122,11 @@ impl Default for ResponseFraming {
 
 /// The end of a head in `buf` (index after the blank line), CRLF or bare LF line endings.
 pub fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(p) = buf[i..].iter().position(|b| *b == b'\n') {
-        let lf = i + p;
-        match buf.get(lf + 1) {
-            Some(b'\n') => return Some(lf + 2),
-            Some(b'\r') if buf.get(lf + 2) == Some(&b'\n') => return Some(lf + 3),
-            _ => i = lf + 1,
-        }
-    }
-    None
+    memchr::memchr_iter(b'\n', buf).find_map(|lf| match buf.get(lf + 1) {
+        Some(b'\n') => Some(lf + 2),
+        Some(b'\r') if buf.get(lf + 2) == Some(&b'\n') => Some(lf + 3),
+        _ => None,
+    })
 }
 
 impl ResponseFraming {
@@ -324,9 +319,16 @@ fn parse_status(head: &[u8]) -> Option<u16> {
 fn body_headers(head: &[u8]) -> (Option<u64>, bool) {
     let mut length = None;
     let mut chunked = false;
-    for line in head.split(|b| *b == b'\n').skip(1) {
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', head) {
+        let line = &head[start..lf];
+        start = lf + 1;
+        // Only `Content-Length` and `Transfer-Encoding` matter here.
+        if !matches!(line.first(), Some(b'c' | b'C' | b't' | b'T')) {
+            continue;
+        }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|b| *b == b':') else {
+        let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());

@@ -126,6 +126,27 @@ impl AsyncRead for Tracked {
                 }
                 return Poll::Ready(Ok(()));
             }
+            if this.framing.wants_head() && this.held.is_empty() {
+                // Fast path: the head is read straight into awc's buffer. When it is there
+                // whole and final (nearly always), nothing is copied; otherwise the bytes
+                // move to `held` and wait there as below.
+                let before = buf.filled().len();
+                std::task::ready!(this.io_read(cx, buf))?;
+                let new = &buf.filled()[before..];
+                if new.is_empty() {
+                    return Poll::Ready(this.eof());
+                }
+                if let Some(end) = head_end(new)
+                    && this.framing.on_head(&new[..end]) == HeadVerdict::Final
+                {
+                    this.framing.on_body(&new[end..]);
+                    return Poll::Ready(Ok(()));
+                }
+                this.held.extend_from_slice(new);
+                buf.set_filled(before);
+                this.settle_heads();
+                continue;
+            }
             if this.framing.wants_head() {
                 let mut chunk = [0u8; 4096];
                 let mut tmp = ReadBuf::new(&mut chunk);
