@@ -40,6 +40,9 @@ async fn healthz(proxy: web::Data<AuthProxy>) -> HttpResponse {
     }
 }
 
+/// The request body bound while no configuration is loaded (nginx's `client_body_timeout`).
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn invalid(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
 }
@@ -108,6 +111,14 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
             .disable_signals(),
         listener,
         certs.as_ref().map(CertStore::server_config),
+        {
+            let proxy = proxy.clone();
+            move || {
+                proxy
+                    .config()
+                    .map_or(DEFAULT_BODY_TIMEOUT, |c| c.client_body_timeout)
+            }
+        },
         move || {
             let gate = gate.clone();
             let gate_proxy = app_proxy.clone();

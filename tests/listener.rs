@@ -11,12 +11,21 @@ use common::*;
 
 /// The binary serving `up`, ready; its listen address.
 async fn service(up: &FakeUpstream, name: &str) -> (Running, std::net::SocketAddr) {
+    service_with(up, name, "").await
+}
+
+/// [`service`] with `extra` TOML in its configuration.
+async fn service_with(
+    up: &FakeUpstream,
+    name: &str,
+    extra: &str,
+) -> (Running, std::net::SocketAddr) {
     let listen = local();
     let path: PathBuf = std::env::temp_dir().join(format!(
         "authjs-proxy-listener-{}-{name}.toml",
         std::process::id()
     ));
-    std::fs::write(&path, config(&listen, &up.url(), "")).unwrap();
+    std::fs::write(&path, config(&listen, &up.url(), extra)).unwrap();
     let running = Running::start(&path, &[]);
     assert!(answers(&client(), &format!("http://{listen}/healthz"), 200).await);
     (running, listen.parse().unwrap())
@@ -154,12 +163,11 @@ async fn a_head_longer_than_the_listener_follows_is_refused_with_what_follows_it
     assert_eq!(up.count(), 0);
 }
 
-#[actix_web::test]
-async fn a_later_head_left_incomplete_on_a_kept_alive_connection_is_closed() {
+/// On a new connection: one whole request, its answer read, then `then` written; answers
+/// everything read afterwards and whether the service closed the connection (20 s bound).
+async fn after_one_request(addr: std::net::SocketAddr, then: &'static [u8]) -> (String, bool) {
     use std::io::{Read, Write};
-    let up = FakeUpstream::ok();
-    let (_running, addr) = service(&up, "stalled").await;
-    let (answers, closed) = actix_rt::task::spawn_blocking(move || {
+    actix_rt::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
             .unwrap();
@@ -167,14 +175,103 @@ async fn a_later_head_left_incomplete_on_a_kept_alive_connection_is_closed() {
             .unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
-        // The first answer, whole, before the next head starts.
+        // The first answer, whole, before anything else is sent.
         while !String::from_utf8_lossy(&got).contains("\r\n\r\n{") {
             let n = s.read(&mut buf).unwrap();
             assert!(n > 0, "closed before answering");
             got.extend_from_slice(&buf[..n]);
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
-        s.write_all(b"GET /api/auth/csrf HTTP/1.1\r\nHo").unwrap();
+        s.write_all(then).unwrap();
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        (String::from_utf8_lossy(&got).into_owned(), closed)
+    })
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn a_later_head_left_incomplete_on_a_kept_alive_connection_is_closed() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "stalled").await;
+    let (answers, closed) = after_one_request(addr, b"GET /api/auth/csrf HTTP/1.1\r\nHo").await;
+    assert!(
+        closed,
+        "the connection stayed open; answers so far: {answers:?}"
+    );
+    assert_eq!(statuses(&answers), [200]);
+}
+
+#[actix_web::test]
+async fn blank_lines_after_a_request_do_not_hold_the_connection_open() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "blank").await;
+    let (answers, closed) = after_one_request(addr, b"\r\n").await;
+    assert!(
+        closed,
+        "the connection stayed open; answers so far: {answers:?}"
+    );
+    assert_eq!(statuses(&answers), [200]);
+}
+
+#[actix_web::test]
+async fn each_pipelined_head_gets_its_own_deadline() {
+    use std::io::{Read, Write};
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "rearm").await;
+    let answers = actix_rt::task::spawn_blocking(move || {
+        let pause = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        s.write_all(b"GET /api/auth/csrf HTTP/1.1\r\nHost: p")
+            .unwrap();
+        pause(3_000);
+        // Ends the first head (3 s in) and starts the second.
+        s.write_all(b"roxy.test\r\n\r\nGET /api/auth/csrf?second=1 HTTP/1.1\r\nHo")
+            .unwrap();
+        pause(4_500);
+        // 7.5 s after the first head began, 4.5 s after the second did.
+        s.write_all(b"st: proxy.test\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        String::from_utf8_lossy(&got).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses(&answers), [200, 200], "{answers:?}");
+    assert_eq!(up.last().path_and_query, "/api/auth/csrf?second=1");
+}
+
+#[actix_web::test]
+async fn a_chunked_body_that_stalls_gets_408_and_its_connection_closed() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service_with(
+        &up,
+        "stalled-body",
+        "[proxy.timeouts]\nclient_body_ms = 1000\n",
+    )
+    .await;
+    let (answer, closed) = actix_rt::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        s.write_all(
+            b"POST /api/auth/signout HTTP/1.1\r\nHost: proxy.test\r\n\
+              Transfer-Encoding: chunked\r\n\r\n5\r\nab",
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
         let closed = loop {
             match s.read(&mut buf) {
                 Ok(0) => break true,
@@ -187,9 +284,7 @@ async fn a_later_head_left_incomplete_on_a_kept_alive_connection_is_closed() {
     })
     .await
     .unwrap();
-    assert!(
-        closed,
-        "the connection stayed open; answers so far: {answers:?}"
-    );
-    assert_eq!(statuses(&answers), [200]);
+    assert_eq!(statuses(&answer), [408], "{answer:?}");
+    assert!(closed, "the connection stayed open after the 408");
+    assert_eq!(up.count(), 0);
 }

@@ -27,14 +27,23 @@ const KEPT_LINE: usize = 256;
 const KEPT_END: usize = 16;
 
 /// An IO stream whose request heads are checked for bare LF line endings as they are read,
-/// and which ends a connection whose request head stays incomplete for [`HEAD_TIMEOUT`].
+/// and which ends a connection whose request head stays incomplete for [`HEAD_TIMEOUT`], or
+/// whose request body stays incomplete for longer than the body timeout it was given.
 #[derive(Debug)]
 pub struct StrictHead<T> {
     io: T,
     tracker: HeadTracker,
-    /// When the head being read must be complete (armed at its first partial read).
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The time a request body may take, past which the handler has answered `408` and the
+    /// connection is closed.
+    body_timeout: Duration,
+    /// When the head or body being read must be complete: which part of which request (the
+    /// count of heads completed before it, and whether it is the body), and the timer.
+    deadline: Option<(Part, Pin<Box<Sleep>>)>,
 }
+
+/// A part of the request stream a deadline is for: the count of heads completed before it,
+/// and whether it is that head's body.
+type Part = (u64, bool);
 
 /// How long a started request head may stay incomplete. actix-http bounds only the first
 /// request's head (`408` after 5 s); a later head on a kept-alive connection could be sent a
@@ -42,12 +51,18 @@ pub struct StrictHead<T> {
 /// gets its `408`; later ones have their connection closed.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(6);
 
+/// Added to the body timeout before a stalled body closes the connection, so the handler's
+/// `408` is written first. actix-http keeps reading a body its handler gave up on (to reuse
+/// the connection), and a chunked body that never ends would hold the connection forever.
+pub const BODY_GRACE: Duration = Duration::from_secs(1);
+
 impl<T> StrictHead<T> {
-    /// Wraps a client connection.
-    pub fn new(io: T) -> Self {
+    /// Wraps a client connection whose request bodies may take `body_timeout`.
+    pub fn new(io: T, body_timeout: Duration) -> Self {
         StrictHead {
             io,
             tracker: HeadTracker::default(),
+            body_timeout,
             deadline: None,
         }
     }
@@ -65,21 +80,33 @@ impl<T: AsyncRead + Unpin> AsyncRead for StrictHead<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(deadline) = &mut this.deadline
+        if let Some((_, deadline)) = &mut this.deadline
             && deadline.as_mut().poll(cx).is_ready()
         {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "request head not complete in time",
+                "request head or body not complete in time",
             )));
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
         this.tracker.scan(&mut buf.filled_mut()[before..]);
-        match (this.tracker.in_head(), &this.deadline) {
-            (true, None) => this.deadline = Some(Box::pin(tokio::time::sleep(HEAD_TIMEOUT))),
-            (false, Some(_)) => this.deadline = None,
-            _ => {}
+        // What is being read now, and for how long it may take: a head started, or the body
+        // of the last complete head (a new one may have started in this very read).
+        let part = (this.tracker.heads_completed(), this.tracker.in_body());
+        let bound = if this.tracker.in_head() {
+            Some(HEAD_TIMEOUT)
+        } else if this.tracker.in_body() {
+            Some(this.body_timeout + BODY_GRACE)
+        } else {
+            None
+        };
+        match (bound, &this.deadline) {
+            (None, _) => this.deadline = None,
+            (Some(_), Some((armed_for, _))) if *armed_for == part => {}
+            (Some(bound), _) => {
+                this.deadline = Some((part, Box::pin(tokio::time::sleep(bound))));
+            }
         }
         Poll::Ready(Ok(()))
     }
@@ -267,7 +294,8 @@ struct PartialLine {
 
 impl PartialLine {
     fn push(&mut self, part: &[u8]) {
-        let room = KEPT_LINE.saturating_sub(self.start.len());
+        // The line's first KEPT_LINE bytes and its CR.
+        let room = (KEPT_LINE + 1).saturating_sub(self.start.len());
         self.start.extend_from_slice(&part[..part.len().min(room)]);
         self.end
             .extend_from_slice(&part[part.len().saturating_sub(KEPT_END)..]);
@@ -292,6 +320,8 @@ pub struct HeadTracker {
     line: PartialLine,
     /// The last byte read in a head (to see the CR before an LF at the start of a read).
     last: u8,
+    /// Heads completed on the connection.
+    completed: u64,
 }
 
 impl HeadTracker {
@@ -303,6 +333,16 @@ impl HeadTracker {
     /// Whether part of a request head has been read and the rest has not.
     pub fn in_head(&self) -> bool {
         matches!(self.state, State::Head) && self.head.len > 0
+    }
+
+    /// Whether a request body is being read.
+    pub fn in_body(&self) -> bool {
+        matches!(self.state, State::Length(_) | State::Chunked(_))
+    }
+
+    /// How many request heads were completed on the connection.
+    pub fn heads_completed(&self) -> u64 {
+        self.completed
     }
 
     /// Follows newly read bytes; a refused head gets a NUL byte where actix-http will fail.
@@ -378,7 +418,7 @@ impl HeadTracker {
                 // The line began in an earlier read (its CR may be the last byte kept).
                 let mut line = std::mem::take(&mut self.line);
                 line.push(&bytes[start..lf]);
-                let verdict = if line.len <= KEPT_LINE {
+                let verdict = if line.len <= KEPT_LINE + 1 {
                     line.start.pop();
                     self.on_line(&line.start, None)
                 } else {
@@ -402,7 +442,8 @@ impl HeadTracker {
     fn on_line(&mut self, line: &[u8], end: Option<&[u8]>) -> LineVerdict {
         if !self.head.started {
             if line.is_empty() {
-                self.head.len = 0;
+                // Skipped as httparse does, but counted: blank lines alone must not hold a
+                // connection past the head deadline or the head size.
                 return LineVerdict::More;
             }
             self.head.started = true;
@@ -457,6 +498,7 @@ impl HeadTracker {
     /// Sets up what follows a complete head, as actix-http frames it.
     fn end_of_head(&mut self) -> LineVerdict {
         let facts = std::mem::take(&mut self.head);
+        self.completed += 1;
         if facts.refused
             || (facts.transfer_encoding && (!facts.chunked || facts.content_length.is_some()))
         {

@@ -54,13 +54,16 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Adds `listener` to `builder`, serving the apps `factory` makes (one per worker) over
 /// HTTP/1.1, in TLS when `tls` is given. Add `ListenerScheme` to the apps' data.
-pub fn serve<F, I, S, B>(
+/// `body_timeout` is asked at each new connection for the time its request bodies may take.
+pub fn serve<F, I, S, B, T>(
     builder: ServerBuilder,
     listener: TcpListener,
     tls: Option<rustls::ServerConfig>,
+    body_timeout: T,
     factory: F,
 ) -> io::Result<ServerBuilder>
 where
+    T: Fn() -> Duration + Send + Clone + 'static,
     F: Fn() -> I + Send + Clone + 'static,
     I: IntoServiceFactory<S, Request>,
     S: ServiceFactory<Request, Config = AppConfig> + 'static,
@@ -74,20 +77,22 @@ where
     match tls {
         None => builder.listen(name, listener, move || {
             let h1 = h1_service(factory(), local);
-            fn_service(|io: TcpStream| {
+            let body_timeout = body_timeout.clone();
+            fn_service(move |io: TcpStream| {
                 let peer = io.peer_addr().ok();
-                ready(Ok((StrictHead::new(io), peer)))
+                ready(Ok((StrictHead::new(io, body_timeout()), peer)))
             })
             .and_then(h1)
         }),
         Some(config) => builder.listen(name, listener, move || {
             let h1 = h1_service(factory(), local);
+            let body_timeout = body_timeout.clone();
             Acceptor::new(config.clone())
                 .map_init_err(|_| ())
                 .map_err(TlsError::into_service_error)
-                .map(|io: TlsStream<TcpStream>| {
+                .map(move |io: TlsStream<TcpStream>| {
                     let peer = io.get_ref().0.peer_addr().ok();
-                    (StrictHead::new(io), peer)
+                    (StrictHead::new(io, body_timeout()), peer)
                 })
                 .and_then(h1.map_err(TlsError::Service))
         }),
