@@ -163,6 +163,24 @@ async fn a_head_longer_than_the_listener_follows_is_refused_with_what_follows_it
     assert_eq!(up.count(), 0);
 }
 
+/// Reads `s` (after `got`) until the service closes it or 20 s pass without a byte; answers
+/// all that was read and whether the service closed the connection.
+fn read_until_closed(s: &mut std::net::TcpStream, mut got: Vec<u8>) -> (String, bool) {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
 /// On a new connection: one whole request, its answer read, then `then` written; answers
 /// everything read afterwards and whether the service closed the connection (20 s bound).
 async fn after_one_request(addr: std::net::SocketAddr, then: &'static [u8]) -> (String, bool) {
@@ -183,15 +201,7 @@ async fn after_one_request(addr: std::net::SocketAddr, then: &'static [u8]) -> (
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
         s.write_all(then).unwrap();
-        let closed = loop {
-            match s.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-                Err(_) => break false,
-            }
-        };
-        (String::from_utf8_lossy(&got).into_owned(), closed)
+        read_until_closed(&mut s, got)
     })
     .await
     .unwrap()
@@ -261,26 +271,14 @@ async fn a_chunked_body_that_stalls_gets_408_and_its_connection_closed() {
     )
     .await;
     let (answer, closed) = actix_rt::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
-            .unwrap();
         s.write_all(
             b"POST /api/auth/signout HTTP/1.1\r\nHost: proxy.test\r\n\
               Transfer-Encoding: chunked\r\n\r\n5\r\nab",
         )
         .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        let closed = loop {
-            match s.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-                Err(_) => break false,
-            }
-        };
-        (String::from_utf8_lossy(&got).into_owned(), closed)
+        read_until_closed(&mut s, Vec::new())
     })
     .await
     .unwrap();

@@ -94,16 +94,22 @@ fn roots(ca_pem: &str) -> rustls::RootCertStore {
 
 /// An https client trusting only `ca_pem`, never following redirects.
 fn https_client(ca_pem: &str) -> awc::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots(ca_pem))
-        .with_no_client_auth();
     awc::Client::builder()
         .disable_redirects()
         .timeout(Duration::from_secs(20))
-        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .connector(awc::Connector::new().rustls_0_23(client_tls(ca_pem)))
         .finish()
+}
+
+/// A rustls client configuration trusting only `ca_pem`.
+fn client_tls(ca_pem: &str) -> Arc<rustls::ClientConfig> {
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(ca_pem))
+            .with_no_client_auth(),
+    )
 }
 
 /// An https upstream answering `{"ok":true}`; with `client_ca`, it requires a client
@@ -1031,13 +1037,7 @@ async fn https_listener_refuses_a_head_with_bare_lf_line_endings() {
     let https = https_client(&ca.pem());
     assert!(answers(&https, &format!("https://{listen}/healthz"), 200).await);
 
-    let tls = Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots(&ca.pem()))
-            .with_no_client_auth(),
-    );
+    let tls = client_tls(&ca.pem());
     let answer = actix_rt::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let conn = rustls::ClientConnection::new(tls, "localhost".try_into().unwrap()).unwrap();
