@@ -192,7 +192,7 @@ pub fn in_span_of<R>(id: &RequestId, log: impl FnOnce() -> R) -> R {
 ///
 /// The span is made only when a line is written: a request span entered around every poll of
 /// every request costs more than the rest of the request's logging put together, for lines
-/// that are almost never written. Use it through [`request_event!`].
+/// that are almost never written. Use it through `request_event!`.
 pub fn in_request_span<R>(log: impl FnOnce() -> R) -> R {
     match CURRENT.try_with(Clone::clone) {
         Ok(id) => in_span_of(&id, log),
@@ -222,7 +222,7 @@ fn route_of(req: &HttpRequest) -> Cow<'static, str> {
 }
 
 /// The middleware: request id, access log line and request metrics. The id is the
-/// task-local [`current`] of the request's future; lines logged through [`request_event!`]
+/// task-local [`current`] of the request's future; lines logged through `request_event!`
 /// are written in its span.
 pub async fn middleware(
     mut req: ServiceRequest,
