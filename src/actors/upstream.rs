@@ -87,17 +87,30 @@ impl std::fmt::Debug for UpstreamResponse {
 /// The thread's `awc::Client` (and so its connection pool), rebuilt when the configuration
 /// generation changes or when a connection is known to be out of step with the upstream.
 #[derive(Clone, Default)]
-struct ClientSlot(Rc<RefCell<Option<(u64, awc::Client)>>>);
+struct ClientSlot(Rc<RefCell<SlotState>>);
+
+#[derive(Default)]
+struct SlotState {
+    /// The client and the configuration generation it was built for.
+    client: Option<(u64, awc::Client)>,
+    /// Clients built so far: names the current one.
+    built: u64,
+}
 
 impl ClientSlot {
-    fn get(&self, cfg: &RuntimeConfig) -> awc::Client {
+    /// The thread's client for `cfg` and which one it is (a request built on an earlier one
+    /// must be built again: that client's pool may hold a connection out of step).
+    fn current(&self, cfg: &RuntimeConfig) -> (u64, awc::Client) {
         let mut slot = self.0.borrow_mut();
-        match &*slot {
-            Some((generation, client)) if *generation == cfg.generation => client.clone(),
+        match &slot.client {
+            Some((generation, client)) if *generation == cfg.generation => {
+                (slot.built, client.clone())
+            }
             _ => {
                 let client = build_client(cfg);
-                *slot = Some((cfg.generation, client.clone()));
-                client
+                slot.built += 1;
+                slot.client = Some((cfg.generation, client.clone()));
+                (slot.built, client)
             }
         }
     }
@@ -106,7 +119,7 @@ impl ClientSlot {
     /// head without a body, so after an interim (1xx) head the real answer may still be on
     /// its way on a pooled connection. No later request may read it as its own.
     fn discard(&self) {
-        self.0.borrow_mut().take();
+        self.0.borrow_mut().client.take();
     }
 }
 
@@ -443,7 +456,8 @@ async fn forward(slot: ClientSlot, mut msg: Forward) -> Result<UpstreamResponse,
 struct Prepared {
     /// The headers until the request is built (again).
     headers: RefCell<Option<HeaderMap>>,
-    frozen: RefCell<Option<FrozenClientRequest>>,
+    /// The built request and the client it was built on.
+    frozen: RefCell<Option<(u64, FrozenClientRequest)>>,
 }
 
 impl Prepared {
@@ -455,28 +469,28 @@ impl Prepared {
     }
 
     /// Starts sending `msg` on the thread's client.
+    /// Any request on this thread may have dropped the client it was built on (an interim
+    /// answer): then it is built again on the current one, never resent through the old pool.
     fn send(&self, slot: &ClientSlot, msg: &Forward) -> Result<SendClientRequest, Failure> {
+        let cfg = &msg.config;
+        let (id, client) = slot.current(cfg);
         let mut frozen = self.frozen.borrow_mut();
+        if let Some((built_on, old)) = &*frozen
+            && *built_on != id
+        {
+            *self.headers.borrow_mut() = Some(old.headers().clone());
+            *frozen = None;
+        }
         if frozen.is_none() {
-            let cfg = &msg.config;
-            let mut req = slot
-                .get(cfg)
+            let mut req = client
                 .request(msg.method.clone(), msg.url.as_str())
                 .timeout(cfg.per_try_timeout);
+            // Taken, not copied; a request that cannot be built (its URL) fails alike each time.
             *req.headers_mut() = self.headers.borrow_mut().take().unwrap_or_default();
-            *frozen = Some(req.freeze().map_err(|_| Failure::Broken)?);
+            *frozen = Some((id, req.freeze().map_err(|_| Failure::Broken)?));
         }
-        Ok(frozen
-            .as_ref()
-            .expect("built above")
-            .send_body(msg.body.clone()))
-    }
-
-    /// The client was dropped: the next attempt builds the request on the new one.
-    fn rebuild(&self) {
-        if let Some(old) = self.frozen.borrow_mut().take() {
-            *self.headers.borrow_mut() = Some(old.headers().clone());
-        }
+        let (_, request) = frozen.as_ref().expect("built above");
+        Ok(request.send_body(msg.body.clone()))
     }
 }
 
@@ -505,7 +519,6 @@ async fn exchange(
         // awc takes the first head as the answer and has already pooled the connection
         // the real answer may still arrive on.
         slot.discard();
-        prepared.rebuild();
         request_event!(
             tracing::Level::WARN,
             status = status.as_u16(),

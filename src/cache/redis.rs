@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use crate::config::RedisOptions;
 use crate::error::ConfigError;
+use crate::http::request_id::request_event;
 
 /// An entry id: the HMAC of the session cookie bytes and protocol.
 pub type EntryId = [u8; 32];
@@ -147,7 +148,7 @@ impl SharedLevel {
         match r {
             Ok(Ok(v)) => {
                 if self.down.swap(false, Ordering::Relaxed) {
-                    tracing::info!("redis session cache reachable again");
+                    request_event!(tracing::Level::INFO, "redis session cache reachable again");
                 }
                 Some(v)
             }
@@ -167,7 +168,8 @@ impl SharedLevel {
 
     fn mark_down(&self, why: &str) {
         if !self.down.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
+            request_event!(
+                tracing::Level::WARN,
                 error = why,
                 "redis session cache unavailable; serving from the local cache and the upstream"
             );

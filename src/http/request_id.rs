@@ -2,8 +2,9 @@
 //!
 //! * `X-Request-Id` is kept from the client when it is a sane token (1 to
 //!   [`MAX_REQUEST_ID_LEN`] visible ASCII characters), otherwise generated. It replaces the
-//!   request's header (so it travels upstream), is returned to the client, names the tracing
-//!   span every log line of the request is written in, and appears in JSON error bodies.
+//!   request's header (so it travels upstream), is returned to the client, names the `request`
+//!   span authjs-proxy's own lines for the request are written in (made when a line is
+//!   written, see [`in_request_span`]), and appears in JSON error bodies.
 //! * One access line per request at info: method, route template, status, duration, upstream
 //!   attempts; never the path, query string, cookies or header values.
 //! * `requests_total` / `request_duration_seconds` are recorded here.
