@@ -325,99 +325,45 @@ async fn forward(slot: ClientSlot, mut msg: Forward) -> Result<UpstreamResponse,
         .breaker
         .try_acquire()
         .map_err(|retry_after| UpstreamError::CircuitOpen { retry_after })?;
-    let Some(_in_flight) = guard
-        .in_flight
-        .acquire(QUEUE_WAIT.min(cfg.request_timeout))
-        .await
-    else {
-        request_event!(tracing::Level::DEBUG, method = %msg.method, "upstream in-flight limit reached; request shed");
-        return Err(UpstreamError::Overloaded {
-            retry_after: Duration::from_secs(1),
-        });
+    // A free slot is taken at once and the whole `request_timeout` is left; after a wait in
+    // the queue, what is left is read from the clock.
+    let (_in_flight, first_remaining) = match guard.in_flight.try_acquire() {
+        Some(slot) => (slot, Some(cfg.request_timeout)),
+        None => match guard
+            .in_flight
+            .acquire(QUEUE_WAIT.min(cfg.request_timeout))
+            .await
+        {
+            Some(slot) => (slot, None),
+            None => {
+                request_event!(tracing::Level::DEBUG, method = %msg.method, "upstream in-flight limit reached; request shed");
+                return Err(UpstreamError::Overloaded {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+        },
     };
     guard.budget.deposit();
-    // The breaker permit of the next attempt: the first one, then one taken per retry.
-    let next_permit: Cell<Option<Permit<'_>>> = Cell::new(Some(first));
-    let max_attempts = cfg.retry.max_attempts.max(1);
-    let attempts = Cell::new(0u32);
-    let max_backoff = Duration::from_millis(cfg.retry.max_backoff_ms);
-    let mut policy = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(cfg.retry.initial_backoff_ms))
-        .with_max_delay(max_backoff)
-        .with_max_times(max_attempts.saturating_sub(1) as usize);
-    if cfg.retry.jitter {
-        policy = policy.with_jitter();
-    }
-
-    let attempt = || async {
-        attempts.set(attempts.get() + 1);
-        let permit = next_permit.take();
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            // Nothing was exchanged: the permit goes back unreported.
-            return Err(Failure::Timeout);
-        }
-        let result = exchange(&slot, &prepared, &msg, remaining, deadline, &attempts).await;
-        if let Some(permit) = permit {
-            guard.breaker.record(permit, outcome_of(&result));
-        }
-        let response = result?;
-        if msg.replay == Replay::Safe && matches!(response.status.as_u16(), 502..=504) {
-            let wait = retry_after(&response.headers);
-            return Err(Failure::Status(response, wait));
-        }
-        Ok(response)
+    let attempts = Attempts {
+        slot: &slot,
+        prepared,
+        msg: &msg,
+        deadline,
+        made: Cell::new(0),
+        next_permit: Cell::new(Some(first)),
     };
-
-    let result = attempt
-        .retry(policy)
-        .sleep(actix_rt::time::sleep)
-        .when(|f: &Failure| f.retryable(msg.replay) && attempts.get() < max_attempts)
-        .adjust(|f, backoff| {
-            // `None`: the policy has run out of attempts; that bound holds whatever the
-            // upstream says. A `Retry-After` longer than the backoff allows means "not now":
-            // relay the answer instead of retrying early. No sleep passes the deadline.
-            let delay = match (f, backoff) {
-                (_, None) => return None,
-                (Failure::Status(_, Some(wait)), _) if *wait > max_backoff => return None,
-                (Failure::Status(_, Some(wait)), _) => *wait,
-                (_, Some(delay)) => delay,
-            };
-            if Instant::now() + delay >= deadline {
-                return None;
-            }
-            // A retry is an attempt like any other: the breaker must let it through (a
-            // half-open circuit is probed by single attempts, not retries), and it must fit
-            // the retry budget. Otherwise this failure is the answer.
-            let permit = guard.breaker.try_acquire().ok().filter(|p| !p.is_probe());
-            if permit.is_none() {
-                request_event!(
-                    tracing::Level::DEBUG,
-                    "upstream circuit not closed; not retrying"
-                );
-                return None;
-            }
-            if !guard.budget.try_withdraw() {
-                request_event!(tracing::Level::DEBUG, "retry budget spent; not retrying");
-                return None;
-            }
-            next_permit.set(permit);
-            Some(delay)
-        })
-        .notify(|f: &Failure, delay| {
-            metrics::upstream_retry(f.reason());
-            request_event!(
-                tracing::Level::DEBUG,
-                attempt = attempts.get(),
-                delay_ms = delay.as_millis() as u64,
-                "retrying upstream request"
-            );
-        })
-        .await;
+    // The first attempt runs on its own: most requests need no other, and the retry machinery
+    // (policy, backon's future, its timers) is built only for those that do.
+    let result = match attempts.attempt(first_remaining).await {
+        Err(failure) if attempts.may_retry(&failure) => {
+            Box::pin(attempts.retry_after(failure)).await
+        }
+        result => result,
+    };
     // A permit taken for a retry that did not happen goes back unused.
-    drop(next_permit.take());
+    drop(attempts.next_permit.take());
 
-    let attempts = attempts.get();
+    let attempts = attempts.made.get();
     let outcome = match result {
         Ok(res) => Ok(res),
         Err(Failure::Status(mut res, _)) => {
@@ -430,8 +376,9 @@ async fn forward(slot: ClientSlot, mut msg: Forward) -> Result<UpstreamResponse,
         Err(Failure::TooLarge) => Err(UpstreamError::ResponseTooLarge),
         Err(Failure::Tls) => Err(UpstreamError::Tls { attempts }),
     };
-    metrics::upstream_outcome(&outcome, started.elapsed());
-    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let took = started.elapsed();
+    metrics::upstream_outcome(&outcome, took);
+    let elapsed_ms = took.as_millis() as u64;
     match &outcome {
         Ok(res) => request_event!(tracing::Level::DEBUG,
             method = %msg.method,
@@ -449,6 +396,134 @@ async fn forward(slot: ClientSlot, mut msg: Forward) -> Result<UpstreamResponse,
         ),
     }
     outcome
+}
+
+/// The attempts of one upstream request: what they share.
+struct Attempts<'a> {
+    slot: &'a ClientSlot,
+    prepared: Prepared,
+    msg: &'a Forward,
+    deadline: Instant,
+    /// Attempts made so far.
+    made: Cell<u32>,
+    /// The breaker permit of the next attempt: the first one, then one taken per retry.
+    next_permit: Cell<Option<Permit<'a>>>,
+}
+
+impl<'a> Attempts<'a> {
+    fn max(&self) -> u32 {
+        self.msg.config.retry.max_attempts.max(1)
+    }
+
+    /// Whether `failure` may be followed by another attempt (before backoff, breaker and
+    /// budget have their say).
+    fn may_retry(&self, failure: &Failure) -> bool {
+        failure.retryable(self.msg.replay) && self.made.get() < self.max()
+    }
+
+    /// One attempt; `remaining` is what is left of the deadline when the caller knows it
+    /// without reading the clock.
+    async fn attempt(&self, remaining: Option<Duration>) -> Result<UpstreamResponse, Failure> {
+        self.made.set(self.made.get() + 1);
+        let permit = self.next_permit.take();
+        let remaining =
+            remaining.unwrap_or_else(|| self.deadline.saturating_duration_since(Instant::now()));
+        if remaining.is_zero() {
+            // Nothing was exchanged: the permit goes back unreported.
+            return Err(Failure::Timeout);
+        }
+        let msg = self.msg;
+        let result = exchange(
+            self.slot,
+            &self.prepared,
+            msg,
+            remaining,
+            self.deadline,
+            &self.made,
+        )
+        .await;
+        if let Some(permit) = permit {
+            msg.config
+                .resilience
+                .breaker
+                .record(permit, outcome_of(&result));
+        }
+        let response = result?;
+        if msg.replay == Replay::Safe && matches!(response.status.as_u16(), 502..=504) {
+            let wait = retry_after(&response.headers);
+            return Err(Failure::Status(response, wait));
+        }
+        Ok(response)
+    }
+
+    /// The retries after a first attempt that ended with `first`, with backoff: backon sees
+    /// `first` as the outcome of its first call, so its policy counts it like any other.
+    async fn retry_after(&self, first: Failure) -> Result<UpstreamResponse, Failure> {
+        let cfg = &self.msg.config;
+        let guard = &*cfg.resilience;
+        let max_attempts = self.max();
+        let max_backoff = Duration::from_millis(cfg.retry.max_backoff_ms);
+        let mut policy = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(cfg.retry.initial_backoff_ms))
+            .with_max_delay(max_backoff)
+            .with_max_times(max_attempts.saturating_sub(1) as usize);
+        if cfg.retry.jitter {
+            policy = policy.with_jitter();
+        }
+        let first = Cell::new(Some(first));
+        let attempt = || async {
+            match first.take() {
+                Some(failure) => Err(failure),
+                None => self.attempt(None).await,
+            }
+        };
+        attempt
+            .retry(policy)
+            .sleep(actix_rt::time::sleep)
+            .when(|f: &Failure| self.may_retry(f))
+            .adjust(|f, backoff| {
+                // `None`: the policy has run out of attempts; that bound holds whatever the
+                // upstream says. A `Retry-After` longer than the backoff allows means "not
+                // now": relay the answer instead of retrying early. No sleep passes the
+                // deadline.
+                let delay = match (f, backoff) {
+                    (_, None) => return None,
+                    (Failure::Status(_, Some(wait)), _) if *wait > max_backoff => return None,
+                    (Failure::Status(_, Some(wait)), _) => *wait,
+                    (_, Some(delay)) => delay,
+                };
+                if Instant::now() + delay >= self.deadline {
+                    return None;
+                }
+                // A retry is an attempt like any other: the breaker must let it through (a
+                // half-open circuit is probed by single attempts, not retries), and it must
+                // fit the retry budget. Otherwise this failure is the answer.
+                let permit = guard.breaker.try_acquire().ok().filter(|p| !p.is_probe());
+                if permit.is_none() {
+                    request_event!(
+                        tracing::Level::DEBUG,
+                        "upstream circuit not closed; not retrying"
+                    );
+                    return None;
+                }
+                if !guard.budget.try_withdraw() {
+                    request_event!(tracing::Level::DEBUG, "retry budget spent; not retrying");
+                    return None;
+                }
+                self.next_permit.set(permit);
+                Some(delay)
+            })
+            .notify(|f: &Failure, delay| {
+                metrics::upstream_retry(f.reason());
+                request_event!(
+                    tracing::Level::DEBUG,
+                    attempt = self.made.get(),
+                    delay_ms = delay.as_millis() as u64,
+                    "retrying upstream request"
+                );
+            })
+            .await
+    }
 }
 
 /// The request as awc sends it: built once (awc's frozen request) and sent again on retries
@@ -527,7 +602,18 @@ async fn exchange(
         return Err(Failure::Broken);
     }
     // Reading the body is bounded by what is left of the deadline (awc reuses its timer).
-    let mut res = res.timeout(deadline.saturating_duration_since(Instant::now()));
+    // The headers are taken, not copied.
+    let mut headers = HeaderMap::new();
+    let mut res = res
+        .map_body(|head, payload| {
+            headers = std::mem::take(&mut head.headers);
+            payload
+        })
+        .timeout(deadline.saturating_duration_since(Instant::now()));
+    let declared = declared_length(&headers);
+    if declared.is_some_and(|n| n > cfg.max_response_bytes as u64) {
+        return Err(Failure::TooLarge);
+    }
     let body = match res.body().limit(cfg.max_response_bytes).await {
         Ok(body) => body,
         Err(PayloadError::Overflow) => return Err(Failure::TooLarge),
@@ -536,15 +622,13 @@ async fn exchange(
         }
         Err(_) => return Err(Failure::Broken),
     };
-    if !matches!(status.as_u16(), 204 | 304)
-        && declared_length(res.headers()).is_some_and(|n| n != body.len() as u64)
-    {
+    if !matches!(status.as_u16(), 204 | 304) && declared.is_some_and(|n| n != body.len() as u64) {
         // awc ends the body quietly when the connection closes early.
         return Err(Failure::Broken);
     }
     Ok(UpstreamResponse {
         status,
-        headers: res.headers().clone(),
+        headers,
         body,
         attempts: attempts.get(),
     })
