@@ -8,45 +8,80 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use crate::config::RuntimeConfig;
 
 /// Headers that describe one connection, never forwarded.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Whether `name` is a hop-by-hop header (including any `Proxy-*`).
 pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    HOP_BY_HOP.contains(&n) || n.starts_with("proxy-")
+    // The same names as `HOP_BY_HOP`, as a match (a test keeps the two in step).
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    ) || name.as_str().starts_with("proxy-")
 }
 
-/// Names listed in `Connection` headers (they are hop-by-hop for this message).
+/// Names listed in `Connection` headers: they are hop-by-hop for this message. Tokens that
+/// name a header dropped anyway (`keep-alive`, `upgrade`, ...) and `close` are left out, so
+/// the usual `Connection: keep-alive` costs no allocation.
 fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
     headers
         .get_all(header::CONNECTION)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP
+                    .iter()
+                    .any(|h| t.eq_ignore_ascii_case(h.as_str()))
+        })
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect()
 }
 
-/// Copies `src` without hop-by-hop headers, the names `Connection` lists, and `skip`.
-pub fn copy_end_to_end(src: &HeaderMap, skip: &[HeaderName]) -> HeaderMap {
-    let listed = connection_listed(src);
-    let mut out = HeaderMap::with_capacity(src.len());
-    for (name, value) in src.iter() {
-        if is_hop_by_hop(name) || listed.contains(name) || skip.contains(name) {
-            continue;
+/// Removes from `headers` the hop-by-hop headers, the names `Connection` lists, and `skip`,
+/// in place: every other header stays as it was, repeated ones in their order.
+pub fn retain_end_to_end(headers: &mut HeaderMap, skip: &[HeaderName]) {
+    let listed = connection_listed(headers);
+    // One pass finds the names to remove (a few at most: `Connection`, `Content-Length`),
+    // without allocating; a message with more is swept again.
+    loop {
+        let mut found: [Option<HeaderName>; 8] = Default::default();
+        let mut n = 0;
+        for name in headers.keys() {
+            if is_hop_by_hop(name) || skip.contains(name) || listed.contains(name) {
+                found[n] = Some(name.clone());
+                n += 1;
+                if n == found.len() {
+                    break;
+                }
+            }
         }
-        out.append(name.clone(), value.clone());
+        for name in found.into_iter().flatten() {
+            headers.remove(name);
+        }
+        if n < 8 {
+            return;
+        }
     }
-    out
 }
 
 /// `http` or `https`: how a request reached this listener.
@@ -410,19 +445,95 @@ fn strip_origin<'a>(url: &'a str, origin: &str) -> Option<&'a str> {
     }
 }
 
-/// Copies upstream response headers for the client: hop-by-hop and `Content-Length` dropped,
-/// every `Set-Cookie` kept separately and in order, `Location` rewritten.
+/// The upstream response headers as the client gets them: hop-by-hop and `Content-Length`
+/// dropped, every `Set-Cookie` kept separately and in order, `Location` rewritten.
 pub fn client_response_headers(
     cfg: &RuntimeConfig,
-    upstream: &HeaderMap,
+    mut headers: HeaderMap,
     public: Option<&str>,
 ) -> HeaderMap {
-    let mut out = copy_end_to_end(upstream, &[header::CONTENT_LENGTH]);
-    if let Some(loc) = upstream.get(header::LOCATION).and_then(|v| v.to_str().ok())
+    retain_end_to_end(&mut headers, &[header::CONTENT_LENGTH]);
+    if let Some(loc) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
         && let Some(new) = rewrite_location(cfg, loc, public)
         && let Ok(v) = HeaderValue::from_str(&new)
     {
-        out.insert(header::LOCATION, v);
+        headers.insert(header::LOCATION, v);
     }
-    out
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn every_hop_by_hop_name_is_recognised() {
+        for name in &HOP_BY_HOP {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        assert!(is_hop_by_hop(&HeaderName::from_static("proxy-anything")));
+        assert!(!is_hop_by_hop(&header::SET_COOKIE));
+        assert!(!is_hop_by_hop(&header::CONTENT_TYPE));
+    }
+
+    #[test]
+    fn retain_end_to_end_drops_connection_headers_and_keeps_the_rest_in_order() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-listed"),
+            ("keep-alive", "timeout=5"),
+            ("x-listed", "1"),
+            ("proxy-other", "1"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "2"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("content-type", "application/json"),
+        ]);
+        retain_end_to_end(&mut h, &[header::CONTENT_LENGTH]);
+        let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "set-cookie"]);
+        let cookies: Vec<&[u8]> = h
+            .get_all(header::SET_COOKIE)
+            .map(HeaderValue::as_bytes)
+            .collect();
+        assert_eq!(cookies, [b"a=1".as_slice(), b"b=2".as_slice()]);
+    }
+
+    #[test]
+    fn retain_end_to_end_removes_more_than_one_sweep_holds() {
+        let mut h = map(&[
+            ("connection", "x-a, x-b, x-c, x-d"),
+            ("x-a", "1"),
+            ("x-b", "1"),
+            ("x-c", "1"),
+            ("x-d", "1"),
+            ("keep-alive", "1"),
+            ("te", "trailers"),
+            ("trailer", "x"),
+            ("upgrade", "h2c"),
+            ("proxy-one", "1"),
+            ("proxy-two", "1"),
+            ("content-type", "text/plain"),
+        ]);
+        retain_end_to_end(&mut h, &[]);
+        assert_eq!(
+            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["content-type"]
+        );
+    }
+
+    #[test]
+    fn the_usual_connection_header_lists_nothing_to_remove() {
+        let h = map(&[("connection", "keep-alive, Upgrade, close")]);
+        assert!(connection_listed(&h).is_empty());
+    }
 }

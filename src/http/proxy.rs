@@ -127,7 +127,7 @@ pub async fn forward(
         .then(|| public_origin(&cfg, req.headers(), &side))
         .flatten();
     let mut out = HttpResponse::with_body(res.status, res.body).map_into_boxed_body();
-    *out.headers_mut() = client_response_headers(&cfg, &res.headers, public.as_deref());
+    *out.headers_mut() = client_response_headers(&cfg, res.headers, public.as_deref());
     keep_private(out.headers_mut(), route.action == Action::Session);
     out
 }
