@@ -137,14 +137,16 @@ pub fn current() -> Option<RequestId> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
-/// The route template a handler answered (`session`, `callback/{provider}`), for the access
-/// log and metrics; paths are never used as labels.
-#[derive(Debug, Clone)]
-pub struct RouteLabel(pub Cow<'static, str>);
-
-/// Upstream attempts a handler made for the request.
-#[derive(Debug, Clone, Copy)]
-pub struct UpstreamAttempts(pub u32);
+/// What a handler tells the access log and metrics about its request: the route template it
+/// answered (`auth/session`, `auth/callback/{provider}`; paths are never used as labels) and
+/// the upstream attempts it made. One request extension for both.
+#[derive(Debug, Clone, Default)]
+pub struct RequestNotes {
+    /// The route template, when the handler named one.
+    pub route: Option<Cow<'static, str>>,
+    /// Upstream attempts made for the request.
+    pub attempts: u32,
+}
 
 /// The route template of an Auth.js route suffix (`callback/github` → `auth/callback/{provider}`).
 pub fn auth_route_template(action: Action, suffix: &str) -> &'static str {
@@ -163,15 +165,18 @@ pub fn auth_route_template(action: Action, suffix: &str) -> &'static str {
     }
 }
 
-/// Records the route template of `req` (see [`RouteLabel`]).
+/// Records the route template of `req` (see [`RequestNotes`]).
 pub fn note_route(req: &HttpRequest, route: &'static str) {
     req.extensions_mut()
-        .insert(RouteLabel(Cow::Borrowed(route)));
+        .get_or_insert_with(RequestNotes::default)
+        .route = Some(Cow::Borrowed(route));
 }
 
-/// Records how many upstream attempts `req` took.
+/// Records how many upstream attempts `req` took (see [`RequestNotes`]).
 pub fn note_attempts(req: &HttpRequest, attempts: u32) {
-    req.extensions_mut().insert(UpstreamAttempts(attempts));
+    req.extensions_mut()
+        .get_or_insert_with(RequestNotes::default)
+        .attempts = attempts;
 }
 
 /// Runs `fut` as the work of the request with this `X-Request-Id` (work handed to an actor on
@@ -212,14 +217,17 @@ macro_rules! request_event {
 }
 pub(crate) use request_event;
 
-fn route_of(req: &HttpRequest) -> Cow<'static, str> {
-    if let Some(label) = req.extensions().get::<RouteLabel>() {
-        return label.0.clone();
-    }
-    match req.match_pattern() {
+/// The route label and upstream attempts of an answered request.
+fn notes_of(req: &HttpRequest) -> (Cow<'static, str>, u32) {
+    let (route, attempts) = match req.extensions().get::<RequestNotes>() {
+        Some(notes) => (notes.route.clone(), notes.attempts),
+        None => (None, 0),
+    };
+    let route = route.unwrap_or_else(|| match req.match_pattern() {
         Some(p) if !p.is_empty() => Cow::Owned(p),
         _ => Cow::Borrowed("unmatched"),
-    }
+    });
+    (route, attempts)
 }
 
 /// The middleware: request id, access log line and request metrics. The id is the
@@ -237,14 +245,10 @@ pub async fn middleware(
     let result = CURRENT.scope(id.clone(), next.call(req)).await;
     let took = started.elapsed();
     let (status, route, attempts) = match &result {
-        Ok(res) => (
-            res.status().as_u16(),
-            route_of(res.request()),
-            res.request()
-                .extensions()
-                .get::<UpstreamAttempts>()
-                .map_or(0, |a| a.0),
-        ),
+        Ok(res) => {
+            let (route, attempts) = notes_of(res.request());
+            (res.status().as_u16(), route, attempts)
+        }
         Err(e) => (
             e.as_response_error().status_code().as_u16(),
             Cow::Borrowed("unmatched"),

@@ -105,6 +105,24 @@ pub enum RouteError {
 /// assert_eq!(classify("admin"), Err(RouteError::NotFound));
 /// ```
 pub fn classify(raw_suffix: &str) -> Result<Route, RouteError> {
+    // A suffix of letters, digits, `-` and single inner slashes (`session`,
+    // `callback/github`) has nothing to decode and nothing the checks below refuse.
+    if !plain_segments(raw_suffix) {
+        refuse_odd_paths(raw_suffix)?;
+    }
+    route_of(raw_suffix)
+}
+
+/// Letters, digits and `-` in segments joined by single slashes, with no empty segment.
+fn plain_segments(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.split('/').all(|seg| {
+            !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Refuses encoded slashes, empty, dot and backslash segments, `@` and control characters.
+fn refuse_odd_paths(raw_suffix: &str) -> Result<(), RouteError> {
     let decoded = percent_decode_str(raw_suffix)
         .decode_utf8()
         .map_err(|_| RouteError::BadPath)?;
@@ -119,6 +137,11 @@ pub fn classify(raw_suffix: &str) -> Result<Route, RouteError> {
     {
         return Err(RouteError::BadPath);
     }
+    Ok(())
+}
+
+/// The route a checked suffix names.
+fn route_of(raw_suffix: &str) -> Result<Route, RouteError> {
     let mut parts = raw_suffix.split('/');
     let segments = (parts.next(), parts.next(), parts.next());
     let route = |action, post, head| Ok(Route { action, post, head });
@@ -149,5 +172,35 @@ pub fn suffix_below<'a>(path: &'a str, base: &str) -> Option<&'a str> {
         Some("")
     } else {
         rest.strip_prefix('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path skips only what the full checks would let through.
+        #[test]
+        fn plain_suffixes_pass_the_full_checks(raw in "[a-zA-Z0-9/%.@_~-]{0,24}") {
+            if plain_segments(&raw) {
+                prop_assert_eq!(refuse_odd_paths(&raw), Ok(()));
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_and_doubled_slashes_are_not_plain() {
+        for raw in [
+            "",
+            "session/",
+            "/session",
+            "callback//github",
+            "callback/%2e",
+        ] {
+            assert!(!plain_segments(raw), "{raw}");
+        }
+        assert!(plain_segments("callback/github-enterprise"));
     }
 }
