@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::admin::health::Health;
@@ -124,7 +123,7 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
             let gate_proxy = app_proxy.clone();
             App::new()
                 .app_data(ListenerScheme(scheme))
-                .wrap(from_fn(request_id::middleware))
+                .wrap(request_id::RequestIds)
                 .route("/healthz", web::get().to(healthz))
                 // Before the Auth.js routes, so a root mount cannot shadow the endpoint.
                 .configure(move |c| {
