@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# CPU per forwarded request: nginx, a bare actix-web + awc proxy, and authjs-proxy, in front of
-# the same stand-in upstream, measured side by side in one run (loopback only, bounded).
+# CPU per forwarded request: nginx, two bare actix-web + awc proxies, and authjs-proxy, in front
+# of the same stand-in upstream, measured side by side in one run (loopback only, bounded).
+# The bare proxies (examples/bare_proxy.rs) have no logic: "bare" forwards nothing but the path
+# and answers with status and body alone; "bare+headers" is the shape of actix's http-proxy
+# example (request headers up with X-Forwarded-For, answer headers down), the least a proxy in
+# front of Auth.js must do (cookies up, Set-Cookie down).
 #
 #   bash benches/proxy-load.sh                 # WORKERS=1 ROUNDS=3 DURATION=6s CONNECTIONS=64
 #   WORKERS=2 bash benches/proxy-load.sh       # the same with two workers each
@@ -8,7 +12,7 @@
 # On a shared 2-core machine throughput follows CPU per request, and two workers per side
 # measure contention, not code: the headline figure is CPU µs per request with one worker each,
 # from `perf stat -e task-clock` on the proxy process divided by the requests wrk completed.
-# Rounds are interleaved (nginx, bare, ours, nginx, ...) so drift hits all three alike; medians
+# Rounds are interleaved (nginx, bare, bare+headers, ours, nginx, ...) so drift hits all three alike; medians
 # are reported.
 #
 # Needs wrk, nginx and perf (Debian: apt-get install wrk nginx-light linux-perf). The stand-in
@@ -24,6 +28,7 @@ UP_PORT=${UP_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18082}
 OURS_PORT=${OURS_PORT:-18083}
 BARE_PORT=${BARE_PORT:-18084}
+HDR_PORT=${HDR_PORT:-18085}
 for tool in wrk nginx perf; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light linux-perf)"; exit 1; }
 done
@@ -95,7 +100,9 @@ RUST_LOG=warn ./target/release/authjs-proxy --config "$work/ours.toml" & pids+=(
 ours_pid=$!
 ./target/release/examples/bare_proxy "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$UP_PORT" "$WORKERS" >/dev/null 2>&1 & pids+=($!)
 bare_pid=$!
-for port in $UP_PORT $NGINX_PORT $OURS_PORT $BARE_PORT; do
+./target/release/examples/bare_proxy "127.0.0.1:$HDR_PORT" "http://127.0.0.1:$UP_PORT" "$WORKERS" headers >/dev/null 2>&1 & pids+=($!)
+hdr_pid=$!
+for port in $UP_PORT $NGINX_PORT $OURS_PORT $BARE_PORT $HDR_PORT; do
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/api/auth/session" >/dev/null && break
     sleep 0.1
@@ -123,22 +130,24 @@ measure() { # name port pids -> one line "rps p99_ms cpu_us_per_request" on stdo
 }
 
 echo "wrk -t1 -c$CONNECTIONS -d$DURATION x $ROUNDS interleaved rounds, $WORKERS worker(s) per proxy, GET /api/auth/session" >&2
-: > "$work/nginx.txt"; : > "$work/bare.txt"; : > "$work/ours.txt"
+: > "$work/nginx.txt"; : > "$work/bare.txt"; : > "$work/hdr.txt"; : > "$work/ours.txt"
 for round in $(seq 1 "$ROUNDS"); do
   measure nginx "$NGINX_PORT" "$(nginx_pids)" >> "$work/nginx.txt"
   measure bare "$BARE_PORT" "$bare_pid" >> "$work/bare.txt"
+  measure hdr "$HDR_PORT" "$hdr_pid" >> "$work/hdr.txt"
   measure ours "$OURS_PORT" "$ours_pid" >> "$work/ours.txt"
   echo "round $round done" >&2
 done
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 col() { awk -v c="$2" '{print $c}' "$work/$1.txt" | median; }
 printf '%-24s %12s %10s %16s\n' "proxy ($WORKERS worker)" "req/s" "p99 ms" "CPU µs/request"
-for who in nginx bare ours; do
-  name=$who; [ "$who" = bare ] && name="bare actix-web + awc"; [ "$who" = ours ] && name="authjs-proxy"
+for who in nginx bare hdr ours; do
+  name=$who; [ "$who" = bare ] && name="bare actix-web + awc"; [ "$who" = hdr ] && name="bare+headers"; [ "$who" = ours ] && name="authjs-proxy"
   printf '%-24s %12.0f %10.2f %16.2f\n' "$name" "$(col $who 1)" "$(col $who 2)" "$(col $who 3)"
 done
-awk -v o="$(col ours 3)" -v b="$(col bare 3)" -v n="$(col nginx 3)" -v orps="$(col ours 1)" -v nrps="$(col nginx 1)" -v op="$(col ours 2)" -v bp="$(col bare 2)" 'BEGIN {
+awk -v o="$(col ours 3)" -v b="$(col bare 3)" -v h="$(col hdr 3)" -v hp="$(col hdr 2)" -v n="$(col nginx 3)" -v orps="$(col ours 1)" -v nrps="$(col nginx 1)" -v op="$(col ours 2)" -v bp="$(col bare 2)" 'BEGIN {
   printf "CPU per request: authjs-proxy / bare stack %.2f (target <= 1.10), authjs-proxy / nginx %.2f\n", o / b, o / n
+  printf "CPU per request: authjs-proxy / bare+headers %.2f, bare+headers / bare %.2f\n", o / h, h / b
   printf "throughput: authjs-proxy / nginx %.2f (target >= 0.70)\n", orps / nrps
-  printf "p99: authjs-proxy %.2f ms, bare stack %.2f ms\n", op, bp
+  printf "p99: authjs-proxy %.2f ms, bare stack %.2f ms, bare+headers %.2f ms\n", op, bp, hp
 }'
