@@ -8,7 +8,25 @@ use serde_json::{Value, json};
 
 // --- Configuration read as Auth.js reads it.
 
-fn config_file(name: &str, body: &str) -> std::path::PathBuf {
+/// A configuration file in a directory of its own, removed when dropped.
+struct ConfigFile(std::path::PathBuf);
+
+impl std::ops::Deref for ConfigFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn config_file(name: &str, body: &str) -> ConfigFile {
     let dir = std::env::temp_dir().join(format!(
         "authjs-proxy-fixtures-{}-{name}",
         std::process::id()
@@ -16,7 +34,7 @@ fn config_file(name: &str, body: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("config.toml");
     std::fs::write(&p, body).unwrap();
-    p
+    ConfigFile(p)
 }
 
 const NO_SECRET: &str = "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n";

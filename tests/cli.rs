@@ -33,12 +33,29 @@ impl Drop for Running {
     }
 }
 
-fn temp_config(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("authjs-proxy-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{name}.toml"));
-    std::fs::write(&p, body).unwrap();
-    p
+/// A configuration file in a scratch directory of its own, removed when dropped.
+struct TempConfig {
+    _dir: common::Scratch,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for TempConfig {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for TempConfig {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+fn temp_config(name: &str, body: &str) -> TempConfig {
+    let dir = common::Scratch::new("cli");
+    let path = dir.write(&format!("{name}.toml"), body);
+    TempConfig { _dir: dir, path }
 }
 
 fn config_for(listen: &str, upstream: &str) -> String {

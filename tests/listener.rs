@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::service::*;
 use common::*;
 
@@ -21,11 +19,10 @@ async fn service_with(
     extra: &str,
 ) -> (Running, std::net::SocketAddr) {
     let listen = local();
-    let path: PathBuf = std::env::temp_dir().join(format!(
-        "authjs-proxy-listener-{}-{name}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&path, config(&listen, &up.url(), extra)).unwrap();
+    // The file is read once at start (these tests send no SIGHUP): it goes once the service
+    // answers.
+    let dir = Scratch::new(&format!("listener-{name}"));
+    let path = dir.write("c.toml", &config(&listen, &up.url(), extra));
     let running = Running::start(&path, &[]);
     assert!(answers(&client(), &format!("http://{listen}/healthz"), 200).await);
     (running, listen.parse().unwrap())

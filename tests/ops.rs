@@ -33,13 +33,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 // ---------------------------------------------------------------- fixtures
 
-/// A scratch directory for this test process and `name`.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("authjs-proxy-ops-{}", std::process::id()))
-        .join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory for `name`, removed when dropped.
+fn scratch(name: &str) -> common::Scratch {
+    common::Scratch::new(&format!("ops-{name}"))
 }
 
 fn write(dir: &Path, file: &str, body: &str) -> PathBuf {
@@ -782,7 +778,8 @@ async fn insecure_skip_verify_reaches_a_loopback_upstream_with_any_certificate()
 }
 
 fn check_config(body: &str, name: &str, args: &[&str]) -> (Option<i32>, String) {
-    let path = write(&scratch("check"), &format!("{name}.toml"), body);
+    let dir = scratch("check");
+    let path = write(&dir, &format!("{name}.toml"), body);
     let out = Command::new(BIN)
         .args(["--config", path.to_str().unwrap()])
         .args(args)

@@ -298,8 +298,8 @@ fn a_wrong_redis_password_stops_the_service_naming_the_field() {
         "[server]\nlisten = \"{listen}\"\nworkers = 1\n[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\nsecret = \"s\"\n[proxy.session_cache.redis]\nurl = \"redis://:wrong-password@127.0.0.1:{}/0\"\n",
         redis.port
     );
-    let path = std::env::temp_dir().join(format!("authjs-proxy-redis-{}.toml", redis.port));
-    std::fs::write(&path, config).unwrap();
+    let dir = common::Scratch::new("redis-config");
+    let path = dir.write("c.toml", &config);
     let out = Command::new(env!("CARGO_BIN_EXE_authjs-proxy"))
         .args(["--config", path.to_str().unwrap()])
         .output()

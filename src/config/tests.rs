@@ -169,10 +169,26 @@ fn write(dir: &Path, body: &str) -> std::path::PathBuf {
     p
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
+/// A scratch directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("authjs-proxy-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 const FILE: &str = r#"
@@ -190,7 +206,8 @@ X-API-Key = "abc"
 
 #[test]
 fn file_with_a_secret_list_loads() {
-    let p = write(&temp_dir("list"), FILE);
+    let dir = temp_dir("list");
+    let p = write(&dir, FILE);
     let f = FileConfig::load_with_env(&p, []).unwrap();
     assert_eq!(f.proxy.secret.unwrap().to_vec(), vec!["newest", "older"]);
     assert_eq!(f.proxy.headers.len(), 1);
@@ -198,7 +215,8 @@ fn file_with_a_secret_list_loads() {
 
 #[test]
 fn environment_overrides_the_file() {
-    let p = write(&temp_dir("env"), FILE);
+    let dir = temp_dir("env");
+    let p = write(&dir, FILE);
     let env = [(
         "AUTHJS_PROXY__PROXY__BASE_URL".to_string(),
         "https://auth.example.com".to_string(),
@@ -209,8 +227,9 @@ fn environment_overrides_the_file() {
 
 #[test]
 fn auth_secret_fills_in_when_the_file_has_no_secret() {
+    let dir = temp_dir("authsecret");
     let p = write(
-        &temp_dir("authsecret"),
+        &dir,
         "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n",
     );
     let f = FileConfig::load_with_env(&p, [("AUTH_SECRET".into(), "from-env".into())]).unwrap();
@@ -219,8 +238,9 @@ fn auth_secret_fills_in_when_the_file_has_no_secret() {
 
 #[test]
 fn unknown_key_in_the_file_is_an_error() {
+    let dir = temp_dir("unknown");
     let p = write(
-        &temp_dir("unknown"),
+        &dir,
         "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\nbase_ur = 1\n",
     );
     let e = FileConfig::load_with_env(&p, []).unwrap_err();
@@ -229,8 +249,9 @@ fn unknown_key_in_the_file_is_an_error() {
 
 #[test]
 fn invalid_listen_address_names_the_field() {
+    let dir = temp_dir("listen");
     let p = write(
-        &temp_dir("listen"),
+        &dir,
         "[server]\nlisten = \"nowhere\"\n[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n",
     );
     assert_eq!(

@@ -312,3 +312,39 @@ pub async fn raw(addr: SocketAddr, request: &str) -> String {
         .await
         .unwrap()
 }
+
+/// A scratch directory of its own, removed with everything in it when dropped: tests write
+/// configurations, keys and tokens there, and none may outlive the test.
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    /// A new empty directory named after `name`, this process and a counter.
+    pub fn new(name: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("authjs-proxy-{name}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes `body` to `file` in the directory; its path.
+    pub fn write(&self, file: &str, body: &str) -> std::path::PathBuf {
+        let p = self.0.join(file);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
