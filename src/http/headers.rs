@@ -38,8 +38,8 @@ pub fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Names listed in `Connection` headers: they are hop-by-hop for this message. Tokens that
-/// name a header dropped anyway (`keep-alive`, `upgrade`, ...) and `close` are left out, so
-/// the usual `Connection: keep-alive` costs no allocation.
+/// name a header dropped anyway (`keep-alive`, `upgrade`, ...) are left out, so the usual
+/// `Connection: keep-alive` costs no allocation.
 fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
     headers
         .get_all(header::CONNECTION)
@@ -48,7 +48,6 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
         .map(str::trim)
         .filter(|t| {
             !t.is_empty()
-                && !t.eq_ignore_ascii_case("close")
                 && !HOP_BY_HOP
                     .iter()
                     .any(|h| t.eq_ignore_ascii_case(h.as_str()))
@@ -533,7 +532,15 @@ mod tests {
 
     #[test]
     fn the_usual_connection_header_lists_nothing_to_remove() {
-        let h = map(&[("connection", "keep-alive, Upgrade, close")]);
+        let h = map(&[("connection", "keep-alive, Upgrade")]);
         assert!(connection_listed(&h).is_empty());
+    }
+
+    #[test]
+    fn a_header_named_by_connection_close_is_removed() {
+        // RFC 9110 §7.6.1: every field a `Connection` option names goes, `close` too.
+        let mut h = map(&[("connection", "close"), ("close", "1"), ("a", "b")]);
+        retain_end_to_end(&mut h, &[]);
+        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["a"]);
     }
 }
