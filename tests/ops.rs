@@ -524,13 +524,31 @@ async fn readiness_follows_an_attached_breaker_and_the_configuration() {
 
 // ---------------------------------------------------------------- request ids and logs
 
-/// The proxy with the request-id middleware, as the binary serves it.
-fn serve_with_request_ids(proxy: AuthProxy) -> (SocketAddr, ServerHandle) {
+/// How an app wraps the request-id middleware.
+#[derive(Clone, Copy)]
+enum IdWrapper {
+    /// `RequestIds`, the `Transform` the binary uses.
+    Transform,
+    /// `from_fn(middleware)`.
+    FromFn,
+}
+
+/// The proxy with the request-id middleware wrapped as `how`.
+fn serve_with_request_ids(proxy: AuthProxy, how: IdWrapper) -> (SocketAddr, ServerHandle) {
+    use actix_web::middleware::Condition;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = HttpServer::new(move || {
+        let from_fn_wrapped = matches!(how, IdWrapper::FromFn);
         App::new()
-            .wrap(from_fn(authjs_proxy::http::request_id::middleware))
+            .wrap(Condition::new(
+                from_fn_wrapped,
+                from_fn(authjs_proxy::http::request_id::middleware),
+            ))
+            .wrap(Condition::new(
+                !from_fn_wrapped,
+                authjs_proxy::http::request_id::RequestIds,
+            ))
             .configure(authjs_proxy::configure(proxy.clone()))
     })
     .workers(1)
@@ -545,11 +563,20 @@ fn serve_with_request_ids(proxy: AuthProxy) -> (SocketAddr, ServerHandle) {
 }
 
 #[actix_web::test]
-async fn request_id_travels_upstream_and_back() {
+async fn request_id_travels_upstream_and_back_through_request_ids() {
+    request_id_round_trip(IdWrapper::Transform).await;
+}
+
+#[actix_web::test]
+async fn request_id_travels_upstream_and_back_through_from_fn() {
+    request_id_round_trip(IdWrapper::FromFn).await;
+}
+
+async fn request_id_round_trip(how: IdWrapper) {
     let up = FakeUpstream::ok();
     let proxy = AuthProxy::start();
     proxy.configure(options(&up.url())).await.unwrap();
-    let (addr, handle) = serve_with_request_ids(proxy);
+    let (addr, handle) = serve_with_request_ids(proxy, how);
     let c = client();
     let url = format!("http://{addr}/api/auth/csrf");
 
