@@ -2,39 +2,17 @@
 //! and the CLI encoder. The token conformance vectors live in the `authjs-token` crate
 //! (`crates/authjs-token/tests/conformance.rs`).
 
+mod common;
+
 use authjs_proxy::config::{FileConfig, RuntimeConfig};
 use authjs_proxy::token::now_secs;
 use serde_json::{Value, json};
 
 // --- Configuration read as Auth.js reads it.
 
-/// A configuration file in a directory of its own, removed when dropped.
-struct ConfigFile(std::path::PathBuf);
-
-impl std::ops::Deref for ConfigFile {
-    type Target = std::path::Path;
-    fn deref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-fn config_file(name: &str, body: &str) -> ConfigFile {
-    let dir = std::env::temp_dir().join(format!(
-        "authjs-proxy-fixtures-{}-{name}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("config.toml");
-    std::fs::write(&p, body).unwrap();
-    ConfigFile(p)
+/// `body` as a configuration file, removed when dropped.
+fn config_file(name: &str, body: &str) -> common::ScratchFile {
+    common::ScratchFile::new(&format!("fixtures-{name}"), "config.toml", body)
 }
 
 const NO_SECRET: &str = "[proxy]\nbase_url = \"http://127.0.0.1:1\"\nsession_strategy = \"jwt\"\n";

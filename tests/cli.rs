@@ -3,7 +3,6 @@
 mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -33,29 +32,9 @@ impl Drop for Running {
     }
 }
 
-/// A configuration file in a scratch directory of its own, removed when dropped.
-struct TempConfig {
-    _dir: common::Scratch,
-    path: PathBuf,
-}
-
-impl std::ops::Deref for TempConfig {
-    type Target = std::path::Path;
-    fn deref(&self) -> &std::path::Path {
-        &self.path
-    }
-}
-
-impl AsRef<std::path::Path> for TempConfig {
-    fn as_ref(&self) -> &std::path::Path {
-        &self.path
-    }
-}
-
-fn temp_config(name: &str, body: &str) -> TempConfig {
-    let dir = common::Scratch::new("cli");
-    let path = dir.write(&format!("{name}.toml"), body);
-    TempConfig { _dir: dir, path }
+/// `body` as a configuration file, removed when dropped.
+fn temp_config(name: &str, body: &str) -> common::ScratchFile {
+    common::ScratchFile::new("cli", &format!("{name}.toml"), body)
 }
 
 fn config_for(listen: &str, upstream: &str) -> String {

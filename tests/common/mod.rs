@@ -348,3 +348,31 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// One file in a [`Scratch`] directory of its own; both go when it is dropped.
+pub struct ScratchFile {
+    _dir: Scratch,
+    path: std::path::PathBuf,
+}
+
+impl ScratchFile {
+    /// `body` written to `file` in a new scratch directory named after `name`.
+    pub fn new(name: &str, file: &str, body: &str) -> Self {
+        let dir = Scratch::new(name);
+        let path = dir.write(file, body);
+        ScratchFile { _dir: dir, path }
+    }
+}
+
+impl std::ops::Deref for ScratchFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for ScratchFile {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
