@@ -12,6 +12,7 @@
 # Prints every round, the medians and B/A. Needs wrk, nginx and perf. Loopback only, bounded.
 set -euo pipefail
 A=$(realpath "$1"); B=$(realpath "$2")
+cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}; DURATION=${DURATION:-4}
 UP_PORT=${UP_PORT:-18281}; A_PORT=${A_PORT:-18283}; B_PORT=${B_PORT:-18284}
 for tool in wrk nginx perf; do
@@ -26,23 +27,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-body='{"user":{"name":"Ada Lovelace","email":"ada@example.com","id":"u-ada"},"expires":"2030-01-01T00:00:00.000Z"}'
-cat > "$work/up.conf" <<CONF
-worker_processes 1;
-pid $work/up.pid;
-error_log $work/up.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$UP_PORT;
-    location = /api/auth/session { default_type application/json; return 200 '$body'; }
-  }
-}
-CONF
-nginx -c "$work/up.conf" -e "$work/up.err"
+. benches/stand-in.sh
+start_stand_in "$work" "$UP_PORT"
 start() { # binary port -> pid
   cat > "$work/$2.toml" <<CONF
 [server]

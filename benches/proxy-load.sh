@@ -44,23 +44,9 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build -q --release --bin authjs-proxy --example bare_proxy
-body='{"user":{"name":"Ada Lovelace","email":"ada@example.com","id":"u-ada"},"expires":"2030-01-01T00:00:00.000Z"}'
-
-cat > "$work/up.conf" <<CONF
-worker_processes 1;
-pid $work/up.pid;
-error_log $work/up.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$UP_PORT;
-    location = /api/auth/session { default_type application/json; return 200 '$body'; }
-  }
-}
-CONF
+. benches/stand-in.sh
+body=$STAND_IN_BODY
+start_stand_in "$work" "$UP_PORT"
 cat > "$work/px.conf" <<CONF
 worker_processes $WORKERS;
 pid $work/px.pid;
@@ -94,7 +80,6 @@ base_url = "http://127.0.0.1:$UP_PORT"
 session_strategy = "jwt"
 CONF
 
-nginx -c "$work/up.conf" -e "$work/up.err"
 nginx -c "$work/px.conf" -e "$work/px.err"
 RUST_LOG=warn ./target/release/authjs-proxy --config "$work/ours.toml" & pids+=($!)
 ours_pid=$!

@@ -30,22 +30,8 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build -q --release --example embed
-body='{"user":{"name":"Ada Lovelace","email":"ada@example.com","id":"u-ada"},"expires":"2030-01-01T00:00:00.000Z"}'
-cat > "$work/up.conf" <<CONF
-worker_processes 1;
-pid $work/up.pid;
-error_log $work/up.err warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  server {
-    listen 127.0.0.1:$UP_PORT;
-    location = /api/auth/session { default_type application/json; return 200 '$body'; }
-  }
-}
-CONF
-nginx -c "$work/up.conf" -e "$work/up.err"
+. benches/stand-in.sh
+start_stand_in "$work" "$UP_PORT"
 RUST_LOG=warn AUTH_UPSTREAM="http://127.0.0.1:$UP_PORT" LISTEN="127.0.0.1:$APP_PORT" WORKERS=1 \
   ./target/release/examples/embed >/dev/null 2>&1 &
 app=$!
