@@ -75,6 +75,33 @@ mod tests {
         assert_eq!(found.cookie_name, None);
     }
 
+    /// `Authorization` lines as a Node app's `getToken` read them (the crate's conformance
+    /// vectors, made by `tests/e2e/authjs/make-bearer-fixtures.mjs`), repeated lines included.
+    #[test]
+    fn authorization_headers_yield_the_token_a_node_authjs_app_reads() {
+        let all: serde_json::Value = serde_json::from_str(include_str!(
+            "../crates/authjs-token/tests/vectors/authjs-bearer.json"
+        ))
+        .unwrap();
+        let names = [all["salt"].as_str().unwrap().to_owned()];
+        for case in all["cases"].as_array().unwrap() {
+            let mut h = HeaderMap::new();
+            for v in case["values"].as_array().unwrap() {
+                h.append(
+                    header::AUTHORIZATION,
+                    HeaderValue::from_str(v.as_str().unwrap()).unwrap(),
+                );
+            }
+            let found = find_session_token(&h, &names).map(|f| f.value);
+            // A known divergence reads no token where Auth.js reads one no decoder accepts.
+            let expect = match case.get("mirrored") {
+                Some(_) => None,
+                None => case["expect"]["raw"].as_str().map(str::to_owned),
+            };
+            assert_eq!(found, expect, "{}", case["name"]);
+        }
+    }
+
     #[test]
     fn a_header_with_non_utf8_bytes_is_still_read() {
         let mut h = HeaderMap::new();

@@ -235,27 +235,57 @@ fn value_of(cookies: &[(&[u8], &[u8])], name: &str) -> Option<String> {
     Some(parts.into_iter().map(|(_, v)| v).collect())
 }
 
-/// The token of an `Authorization: Bearer <percent-encoded token>` header value: `None` for
-/// another scheme, an empty token, or a value that is not visible ASCII.
+/// The token `@auth/core`'s `getToken` reads from an `Authorization` header value (of a
+/// request with several, the first: Node's `http` server drops the others): white space around the value is dropped, the value
+/// is split at single spaces, the first piece must be `Bearer` (that case) and the second is
+/// the token, undone with JavaScript's `decodeURIComponent`. `None` when there is no such
+/// piece, it is empty, its percent-encoding is malformed or not UTF-8, or the value is not
+/// visible ASCII. (Where `getToken` reads `Bearer` alone as the token `"undefined"`, which no
+/// decoder accepts, this finds none.)
 ///
 /// ```
 /// use authjs_token::cookie::bearer_token;
 /// assert_eq!(bearer_token(b"Bearer a%2Eb").as_deref(), Some("a.b"));
+/// assert_eq!(bearer_token(b"Bearer tok extra").as_deref(), Some("tok"));
+/// assert_eq!(bearer_token(b"Bearer  tok"), None);
+/// assert_eq!(bearer_token(b"Bearer tok%zz"), None);
 /// assert_eq!(bearer_token(b"Basic abc"), None);
 /// ```
 pub fn bearer_token(authorization: &[u8]) -> Option<String> {
-    if !authorization
+    // fetch's `Headers` strips HTTP white space (tab, LF, CR, space) around a value.
+    let http_space = |b: &u8| matches!(b, b'\t' | b'\n' | b'\r' | b' ');
+    let start = authorization.iter().position(|b| !http_space(b))?;
+    let end = authorization.iter().rposition(|b| !http_space(b))?;
+    let value = authorization[start..=end].strip_prefix(b"Bearer ")?;
+    if !value
         .iter()
         .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
     {
         return None;
     }
-    let auth = std::str::from_utf8(authorization).ok()?;
-    let (scheme, token) = auth.split_once(' ')?;
-    if scheme != "Bearer" || token.trim().is_empty() {
+    let token = value.split(|&b| b == b' ').next()?;
+    if token.is_empty() {
         return None;
     }
-    Some(decode_value(token.trim()).into_owned())
+    decode_uri_component(std::str::from_utf8(token).ok()?)
+}
+
+/// JavaScript's `decodeURIComponent`: `None` where it throws (a `%` not followed by two hex
+/// digits, or escapes that are not UTF-8).
+fn decode_uri_component(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let malformed = b.iter().enumerate().any(|(i, &c)| {
+        c == b'%'
+            && !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return None;
+    }
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(Cow::into_owned)
 }
 
 /// Finds the session token: the first of `names` present as a cookie in `cookie_headers`,

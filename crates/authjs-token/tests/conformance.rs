@@ -167,3 +167,72 @@ fn every_jws_edge_case_gets_the_verdict_jose_jwt_verify_gives() {
         wrong.join("\n")
     );
 }
+
+// --- Authorization headers: vectors/authjs-bearer.json (tests/e2e/authjs/make-bearer-fixtures.mjs)
+// holds `Authorization` header lines with what `@auth/core`'s `getToken` read from them in a
+// Node app when no session cookie was sent: the token (`raw`) and whether the session decoded
+// (`accept`).
+
+fn bearer() -> Value {
+    serde_json::from_str(include_str!("vectors/authjs-bearer.json")).unwrap()
+}
+
+/// The header value a case's request hands on: the first `Authorization` line, as Node's
+/// `http` server keeps it (it drops repeated ones). Callers pass that one.
+fn authorization_of(case: &Value) -> Option<Vec<u8>> {
+    let first = case["values"].as_array().unwrap().first()?;
+    Some(first.as_str().unwrap().as_bytes().to_vec())
+}
+
+#[test]
+fn every_authorization_header_yields_the_token_authjs_get_token_reads() {
+    let all = bearer();
+    let cases = all["cases"].as_array().unwrap();
+    assert!(cases.len() >= 20);
+    let mut wrong = Vec::new();
+    for f in cases {
+        let name = f["name"].as_str().unwrap();
+        let got = authorization_of(f)
+            .and_then(|v| authjs_token::cookie::bearer_token(&v))
+            .map(Value::String)
+            .unwrap_or(Value::Null);
+        // Known divergences (the fixture's note says why): no token where Auth.js reads one
+        // that no decoder accepts.
+        let expect = match f.get("mirrored") {
+            Some(_) => Value::Null,
+            None => f["expect"]["raw"].clone(),
+        };
+        if got != expect {
+            wrong.push(format!("{name}: ours {got}, authjs {expect}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} tokens differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_authorization_header_gets_the_session_verdict_authjs_get_token_gives() {
+    let all = bearer();
+    let decoder = Decoder::with_cookie_name(secrets(&all["secret"]), all["salt"].as_str().unwrap());
+    let mut wrong = Vec::new();
+    for f in all["cases"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        let authorization = authorization_of(f);
+        let got = decoder.from_headers([], authorization.as_deref(), false);
+        match (&got, f["expect"]["accept"].as_bool().unwrap()) {
+            (Ok(claims), true) if claims.sub() == Some("u-bearer") => {}
+            (Err(_), false) => {}
+            _ => wrong.push(format!("{name}: ours {got:?}, authjs {}", f["expect"])),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} verdicts differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}

@@ -1,0 +1,90 @@
+// Writes crates/authjs-token/tests/vectors/authjs-bearer.json: `Authorization` header lines
+// and what @auth/core's own `getToken` makes of them in a Node app when no session cookie is
+// sent: the token it reads (`raw: true`) and whether the session decodes (`raw: false`). Each
+// request goes as raw bytes to a Node `http` server on loopback whose handler calls `getToken`
+// with the request, so Node's own header parsing (white space, repeated headers) is part of
+// the verdict. The Rust tests read the same headers and must agree. Run: node
+// tests/e2e/authjs/make-bearer-fixtures.mjs (after npm ci there).
+import { writeFileSync } from "node:fs"
+import { createServer } from "node:http"
+import { connect } from "node:net"
+import { encode, getToken } from "@auth/core/jwt"
+
+const HUNDRED_YEARS = 100 * 365 * 24 * 60 * 60
+const SECRET = "bearer-secret"
+const SALT = "authjs.session-token"
+const T = await encode({ token: { sub: "u-bearer", name: "Bearer User" }, secret: SECRET, salt: SALT, maxAge: HUNDRED_YEARS })
+const P = T.replaceAll(".", "%2E")
+
+const fixtures = { secret: SECRET, salt: SALT, token: T, cases: [] }
+
+const server = createServer(async (req, res) => {
+  const raw = await getToken({ req, secret: SECRET, secureCookie: false, raw: true })
+  const session = await getToken({ req, secret: SECRET, secureCookie: false })
+  res.setHeader("content-type", "application/json")
+  res.end(JSON.stringify({ raw: raw ?? null, accept: session !== null }))
+})
+await new Promise((ok) => server.listen(0, "127.0.0.1", ok))
+const { port } = server.address()
+
+/** Sends one request with these `Authorization` lines; answers what the handler read. */
+function ask(values) {
+  const head = ["GET / HTTP/1.1", "Host: 127.0.0.1", "Connection: close", ...values.map((v) => `Authorization: ${v}`)]
+  return new Promise((ok, fail) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(head.join("\r\n") + "\r\n\r\n"))
+    let got = ""
+    socket.setTimeout(5000, () => socket.destroy(new Error("no answer")))
+    socket.on("data", (d) => (got += d))
+    socket.on("error", fail)
+    socket.on("close", () => {
+      const body = got.slice(got.indexOf("\r\n\r\n") + 4)
+      if (!got.startsWith("HTTP/1.1 200")) fail(new Error(`refused: ${got.slice(0, 40)}`))
+      else ok(JSON.parse(body))
+    })
+  })
+}
+
+/** `values`: the request's `Authorization` header values (one line each), in order. */
+async function add(name, values, { mirrored = true, note } = {}) {
+  const { raw, accept: session } = await ask(values)
+  const f = { name, values, expect: { raw, accept: session } }
+  if (!mirrored) Object.assign(f, { mirrored, note })
+  fixtures.cases.push(f)
+  console.log(`${session ? "accept" : "reject"}  ${JSON.stringify(raw)?.slice(0, 24)}  ${name}`)
+}
+
+await add("Bearer and the token", [`Bearer ${T}`])
+await add("percent-encoded token", [`Bearer ${P}`])
+await add("two spaces before the token", [`Bearer  ${T}`])
+await add("a word after the token", [`Bearer ${T} extra`])
+await add("a space after the token", [`Bearer ${T} `])
+await add("white space around the value", [` \tBearer ${T}\t `])
+await add("a tab after Bearer", [`Bearer\t${T}`])
+await add("lower-case scheme", [`bearer ${T}`])
+await add("upper-case scheme", [`BEARER ${T}`])
+await add("another scheme", [`Token ${T}`])
+await add("Basic credentials", ["Basic dXNlcjpwYXNz"])
+await add("Bearer alone", ["Bearer"], {
+  mirrored: false,
+  note: "getToken reads the JavaScript value undefined as the string \"undefined\", which no decoder accepts; no token is found here",
+})
+await add("Bearer and a space alone", ["Bearer "], {
+  mirrored: false,
+  note: "trimmed to \"Bearer\": see \"Bearer alone\"",
+})
+await add("a lone percent sign", [`Bearer ${T}%`])
+await add("a percent sign and one hex digit", [`Bearer ${T}%2`])
+await add("a percent sign and no hex digits", [`Bearer ${T}%zz`])
+await add("an escape that is not UTF-8", [`Bearer ${T}%C3%28`])
+await add("an escape of a UTF-8 character", [`Bearer ${T}%C3%A9`])
+await add("an escaped space before the token", [`Bearer %20${T}`])
+await add("an escaped space inside the token", [`Bearer ${T.slice(0, 10)}%20${T.slice(10)}`])
+await add("a comma after the token", [`Bearer ${T},`])
+await add("two Authorization headers", [`Bearer ${T}`, `Bearer ${T}`])
+await add("an empty Authorization header, then Bearer", ["", `Bearer ${T}`])
+await add("Basic, then Bearer", ["Basic dXNlcjpwYXNz", `Bearer ${T}`])
+
+server.close()
+const out = new URL("../../../crates/authjs-token/tests/vectors/authjs-bearer.json", import.meta.url)
+writeFileSync(out, JSON.stringify(fixtures, null, 1) + "\n")
+console.log(`wrote ${fixtures.cases.length} Authorization cases to ${out.pathname}`)
