@@ -22,7 +22,7 @@ use crate::admin::metrics::{self, CacheResult};
 use crate::cache::redis::{EntryId, SharedLevel};
 use crate::config::{RuntimeConfig, SessionCacheOptions, SessionStrategy};
 use crate::cookies::{
-    find_session_token, is_plain_cookie_value, is_session_cookie, request_cookies,
+    find_session_token, is_plain_cookie_value, is_session_cookie, request_cookies, salts_of,
 };
 use crate::error::{AuthError, ConfigError, UpstreamError};
 use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
@@ -635,7 +635,8 @@ pub(crate) async fn token(
             .map(Token::Session));
     }
     let secure = public_proto(&cfg, caller, side) == "https";
-    let Some(found) = find_session_token(caller, cfg.session_cookie_names(secure)) else {
+    let names = cfg.session_cookie_names(secure);
+    let Some(found) = find_session_token(caller, names) else {
         return Ok(None);
     };
     if raw {
@@ -646,8 +647,8 @@ pub(crate) async fn token(
         .tokens
         .send(Decode {
             keys,
+            salts: salts_of(&found, names).to_vec(),
             token: found.value,
-            salt: found.cookie_name,
         })
         .await
         .map_err(|_| AuthError::ActorGone)?;

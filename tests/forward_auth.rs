@@ -147,10 +147,12 @@ async fn jwt_decisions_never_ask_the_upstream() {
 #[actix_web::test]
 async fn tampered_session_is_401() {
     let p = start(jwt_options(), |_| {}).await;
-    let mut c = cookie(&ada_claims());
-    let flipped = if c.ends_with('A') { 'B' } else { 'A' };
-    c.pop();
-    c.push(flipped);
+    let c = cookie(&ada_claims());
+    // A character inside the tag: all six of its bits are data (the last character's lowest
+    // two are not, and base64url decoders ignore them, as jose does).
+    let at = c.len() - 10;
+    let flipped = if &c[at..=at] == "A" { "B" } else { "A" };
+    let c = format!("{}{flipped}{}", &c[..at], &c[at + 1..]);
     assert_eq!(verify(&p, &[("cookie", &c)]).await.status, 401);
 }
 
@@ -205,6 +207,18 @@ async fn on_https_a_plain_session_cookie_does_not_count() {
     )
     .await;
     assert_eq!(a.status, 401);
+}
+
+#[actix_web::test]
+async fn on_https_a_bearer_token_made_for_the_plain_cookie_does_not_count() {
+    let p = start(jwt_options(), |_| {}).await;
+    let plain = token_for(&ada_claims(), SECRET, SESSION_COOKIE, 3600);
+    let secure = token_for(&ada_claims(), SECRET, SECURE_SESSION_COOKIE, 3600);
+    let https = ("x-forwarded-proto", "https");
+    let a = verify(&p, &[("authorization", &format!("Bearer {plain}")), https]).await;
+    assert_eq!(a.status, 401);
+    let b = verify(&p, &[("authorization", &format!("Bearer {secure}")), https]).await;
+    assert_eq!(b.status, 200);
 }
 
 #[actix_web::test]

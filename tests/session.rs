@@ -414,6 +414,33 @@ async fn get_token_falls_back_to_a_bearer_token() {
 }
 
 #[actix_web::test]
+async fn on_https_get_token_decodes_a_bearer_token_only_with_the_secure_cookies_salt() {
+    let up = session_upstream();
+    let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
+    let bearer = |tok: String| {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {tok}")).unwrap(),
+        );
+        h
+    };
+    let plain = bearer(mint("s3cret", "authjs.session-token"));
+    let secure = bearer(mint("s3cret", "__Secure-authjs.session-token"));
+    assert_eq!(
+        proxy.get_token(&plain, Scheme::Https, false).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        proxy
+            .get_token(&secure, Scheme::Https, false)
+            .await
+            .unwrap(),
+        Some(Token::Claims(_))
+    ));
+}
+
+#[actix_web::test]
 async fn get_token_is_none_for_a_tampered_token() {
     let up = session_upstream();
     let proxy = configured(&up, |o| o.secret = Some(Secret::One("s3cret".into()))).await;
@@ -694,7 +721,7 @@ async fn token_actor_encodes_tokens_it_then_decodes() {
         .send(Decode {
             keys,
             token,
-            salt: None,
+            salts: vec!["authjs.session-token".into()],
         })
         .await
         .unwrap()

@@ -21,15 +21,17 @@ pub struct Decode {
     pub keys: Arc<TokenKeys>,
     /// The token.
     pub token: String,
-    /// The cookie it came from; `None` (Bearer) tries every configured salt.
-    pub salt: Option<String>,
+    /// The salts to decode with, in order: the name of the cookie the token came from, or for
+    /// a Bearer token the session cookie names that count for the request (`getToken`
+    /// decodes a Bearer token with its cookie name as salt). See [`bearer_salts`].
+    pub salts: Vec<String>,
 }
 
 impl std::fmt::Debug for Decode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decode")
             .field("token", &"<redacted>")
-            .field("salt", &self.salt)
+            .field("salts", &self.salts)
             .finish_non_exhaustive()
     }
 }
@@ -48,14 +50,13 @@ pub struct Encode {
     pub max_age: u64,
 }
 
-/// Decodes `token` with `keys`: with the salt it was found under, or every salt in order.
-pub fn decode_session_token(keys: &TokenKeys, token: &str, salt: Option<&str>) -> Option<Claims> {
-    let now = token::now_secs();
-    match salt {
-        Some(salt) => keys.decode(token, salt, now),
-        None => keys.decode_any_salt(token, now),
-    }
-    .ok()
+/// Decodes `token` with `keys` and each of `salts` in order (see [`Decode::salts`]).
+pub fn decode_session_token<S: AsRef<str>>(
+    keys: &TokenKeys,
+    token: &str,
+    salts: &[S],
+) -> Option<Claims> {
+    keys.decode_with_salts(token, salts, token::now_secs()).ok()
 }
 
 /// Most messages waiting in one `TokenActor`'s mailbox; senders wait beyond it.
@@ -77,7 +78,7 @@ impl Handler<Decode> for TokenActor {
     type Result = Option<Claims>;
 
     fn handle(&mut self, msg: Decode, _: &mut Self::Context) -> Self::Result {
-        let claims = decode_session_token(&msg.keys, &msg.token, msg.salt.as_deref());
+        let claims = decode_session_token(&msg.keys, &msg.token, &msg.salts);
         crate::admin::metrics::token_decode(claims.is_some());
         claims
     }

@@ -12,7 +12,7 @@ use actix_web::HttpRequest;
 use crate::actors::token::decode_session_token;
 use crate::actors::upstream::Upstream;
 use crate::config::{RuntimeConfig, SessionStrategy};
-use crate::cookies::{cookie_value, find_session_token};
+use crate::cookies::{cookie_value, find_session_token, salts_of};
 use crate::error::AuthError;
 use crate::gate::rules::Subject;
 use crate::http::headers::{ClientSide, Scheme};
@@ -55,10 +55,11 @@ pub(crate) async fn identify(
 ) -> Result<Option<(Subject, Source)>, AuthError> {
     let headers = req.headers();
     if let (SessionStrategy::Jwt, Some(keys)) = (cfg.session_strategy, &cfg.keys) {
-        let Some(found) = find_session_token(headers, cfg.session_cookie_names(secure)) else {
+        let names = cfg.session_cookie_names(secure);
+        let Some(found) = find_session_token(headers, names) else {
             return Ok(None);
         };
-        let claims = decode_session_token(keys, &found.value, found.cookie_name.as_deref());
+        let claims = decode_session_token(keys, &found.value, salts_of(&found, names));
         return Ok(claims.map(|c| (Subject::from_claims(c.0), Source::Token)));
     }
     // The gate's own view of the scheme (its trusted proxies) decides which cookie counts; no

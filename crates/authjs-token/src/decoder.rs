@@ -169,7 +169,7 @@ impl Decoder {
 
     /// The session of a request: its `Cookie` header values (in order) as
     /// [`Decoder::from_cookie_header`] reads them, else its `Authorization: Bearer` token
-    /// (tried with every cookie name as salt). [`DecodeError::Missing`] when there is neither.
+    /// (decoded with the salt of each of [`Decoder::cookie_names`] for `secure`, in order). [`DecodeError::Missing`] when there is neither.
     ///
     /// ```
     /// let decoder = authjs_token::Decoder::new(["s"]);
@@ -191,7 +191,11 @@ impl Decoder {
         let now = now_secs();
         match &found.cookie_name {
             Some(salt) => self.keys.decode(&found.value, salt, now),
-            None => self.keys.decode_any_salt(&found.value, now),
+            // `getToken` decodes a Bearer token with its cookie name as salt: here, the names
+            // that count for the request (on https only the `__Secure-` one).
+            None => self
+                .keys
+                .decode_with_salts(&found.value, self.cookie_names(secure), now),
         }
     }
 }

@@ -603,6 +603,44 @@ impl TokenKeys {
         decode_jwe(token, keys, now)
     }
 
+    /// Decodes a token with each of `salts` in order (a Bearer token: the salts of the cookie
+    /// names that count for the request); the first that decodes wins, the error is the
+    /// first salt's.
+    ///
+    /// ```
+    /// # use authjs_token::{SaltKeys, TokenKeys};
+    /// # let secrets = ["s".to_owned()];
+    /// let keys = TokenKeys {
+    ///     salts: vec![
+    ///         SaltKeys::derive(&secrets, "__Secure-authjs.session-token"),
+    ///         SaltKeys::derive(&secrets, "authjs.session-token"),
+    ///     ],
+    ///     # #[cfg(feature = "jws")]
+    ///     # jws: None,
+    /// };
+    /// let token = authjs_token::encode_with_secret(&Default::default(), "s", "authjs.session-token", 60);
+    /// let now = authjs_token::now_secs();
+    /// assert!(keys.decode_with_salts(&token, &["authjs.session-token"], now).is_ok());
+    /// assert!(keys.decode_with_salts(&token, &["__Secure-authjs.session-token"], now).is_err());
+    /// ```
+    pub fn decode_with_salts<S: AsRef<str>>(
+        &self,
+        token: &str,
+        salts: &[S],
+        now: u64,
+    ) -> Result<Claims, DecodeError> {
+        let mut first = None;
+        for salt in salts {
+            match self.decode(token, salt.as_ref(), now) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or(DecodeError::NoMatchingKey))
+    }
+
     /// Decodes a token whose cookie is not known (a Bearer token): every salt in order, the
     /// first that decodes wins; the error is the first salt's.
     ///

@@ -15,12 +15,16 @@ const SECRET = "bearer-secret"
 const SALT = "authjs.session-token"
 const T = await encode({ token: { sub: "u-bearer", name: "Bearer User" }, secret: SECRET, salt: SALT, maxAge: HUNDRED_YEARS })
 const P = T.replaceAll(".", "%2E")
+// Made for the https cookie: getToken decodes a Bearer token with its cookie name as salt.
+const TS = await encode({ token: { sub: "u-bearer", name: "Bearer User" }, secret: SECRET, salt: `__Secure-${SALT}`, maxAge: HUNDRED_YEARS })
 
-const fixtures = { secret: SECRET, salt: SALT, token: T, cases: [] }
+const fixtures = { secret: SECRET, salt: SALT, token: T, secure_token: TS, cases: [] }
 
 const server = createServer(async (req, res) => {
-  const raw = await getToken({ req, secret: SECRET, secureCookie: false, raw: true })
-  const session = await getToken({ req, secret: SECRET, secureCookie: false })
+  // `/secure`: the app serves https (its cookies are the `__Secure-` ones).
+  const secureCookie = req.url === "/secure"
+  const raw = await getToken({ req, secret: SECRET, secureCookie, raw: true })
+  const session = await getToken({ req, secret: SECRET, secureCookie })
   res.setHeader("content-type", "application/json")
   res.end(JSON.stringify({ raw: raw ?? null, accept: session !== null }))
 })
@@ -28,8 +32,8 @@ await new Promise((ok) => server.listen(0, "127.0.0.1", ok))
 const { port } = server.address()
 
 /** Sends one request with these `Authorization` lines; answers what the handler read. */
-function ask(values) {
-  const head = ["GET / HTTP/1.1", "Host: 127.0.0.1", "Connection: close", ...values.map((v) => `Authorization: ${v}`)]
+function ask(values, secure) {
+  const head = [`GET ${secure ? "/secure" : "/"} HTTP/1.1`, "Host: 127.0.0.1", "Connection: close", ...values.map((v) => `Authorization: ${v}`)]
   return new Promise((ok, fail) => {
     const socket = connect(port, "127.0.0.1", () => socket.write(head.join("\r\n") + "\r\n\r\n"))
     let got = ""
@@ -44,11 +48,15 @@ function ask(values) {
   })
 }
 
-/** `values`: the request's `Authorization` header values (one line each), in order. */
-async function add(name, values, { mirrored = true, note } = {}) {
-  const { raw, accept: session } = await ask(values)
-  const f = { name, values, expect: { raw, accept: session } }
-  if (!mirrored) Object.assign(f, { mirrored, note })
+/**
+ * `values`: the request's `Authorization` header values (one line each), in order; `secure`:
+ * asked of an app serving https.
+ */
+async function add(name, values, { secure = false, ours, note } = {}) {
+  const { raw, accept: session } = await ask(values, secure)
+  const f = { name, values, secure, expect: { raw, accept: session } }
+  // A known divergence: what authjs-token reads instead, and why.
+  if (ours) Object.assign(f, { ours: { raw, accept: session, ...ours }, note })
   fixtures.cases.push(f)
   console.log(`${session ? "accept" : "reject"}  ${JSON.stringify(raw)?.slice(0, 24)}  ${name}`)
 }
@@ -65,11 +73,11 @@ await add("upper-case scheme", [`BEARER ${T}`])
 await add("another scheme", [`Token ${T}`])
 await add("Basic credentials", ["Basic dXNlcjpwYXNz"])
 await add("Bearer alone", ["Bearer"], {
-  mirrored: false,
+  ours: { raw: null },
   note: "getToken reads the JavaScript value undefined as the string \"undefined\", which no decoder accepts; no token is found here",
 })
 await add("Bearer and a space alone", ["Bearer "], {
-  mirrored: false,
+  ours: { raw: null },
   note: "trimmed to \"Bearer\": see \"Bearer alone\"",
 })
 await add("a lone percent sign", [`Bearer ${T}%`])
@@ -83,6 +91,12 @@ await add("a comma after the token", [`Bearer ${T},`])
 await add("two Authorization headers", [`Bearer ${T}`, `Bearer ${T}`])
 await add("an empty Authorization header, then Bearer", ["", `Bearer ${T}`])
 await add("Basic, then Bearer", ["Basic dXNlcjpwYXNz", `Bearer ${T}`])
+await add("a token for the https cookie, over https", [`Bearer ${TS}`], { secure: true })
+await add("a token for the https cookie, over http", [`Bearer ${TS}`], {
+  ours: { accept: true },
+  note: "on http both default cookie names count, each with its own salt (a service behind a TLS-terminating proxy sees http); getToken with secureCookie false knows one",
+})
+await add("a token for the http cookie, over https", [`Bearer ${T}`], { secure: true })
 
 server.close()
 const out = new URL("../../../crates/authjs-token/tests/vectors/authjs-bearer.json", import.meta.url)
