@@ -85,22 +85,32 @@ mod tests {
         assert_eq!(found.cookie_name, None);
     }
 
-    /// `Authorization` lines as a Node app's `getToken` read them (the crate's conformance
-    /// vectors, made by `tests/e2e/authjs/make-bearer-fixtures.mjs`), repeated lines included.
+    /// `Authorization` (and `Cookie`) lines as a Node app's `getToken` read them (the crate's
+    /// conformance vectors, made by `tests/e2e/authjs/make-bearer-fixtures.mjs`), repeated
+    /// lines included.
     #[test]
     fn authorization_headers_yield_the_token_a_node_authjs_app_reads() {
         let all: serde_json::Value = serde_json::from_str(include_str!(
             "../crates/authjs-token/tests/vectors/authjs-bearer.json"
         ))
         .unwrap();
-        let names = [all["salt"].as_str().unwrap().to_owned()];
+        // One byte per character (obs-text above 0x7F).
+        let value = |v: &serde_json::Value| {
+            let bytes: Vec<u8> = v.as_str().unwrap().chars().map(|c| c as u8).collect();
+            HeaderValue::from_bytes(&bytes).unwrap()
+        };
         for case in all["cases"].as_array().unwrap() {
+            let secure = case["secure"].as_bool().unwrap();
+            let names: Vec<String> = cookie::session_cookie_names(secure)
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
             let mut h = HeaderMap::new();
+            for c in case["cookies"].as_array().unwrap() {
+                h.append(header::COOKIE, value(c));
+            }
             for v in case["values"].as_array().unwrap() {
-                h.append(
-                    header::AUTHORIZATION,
-                    HeaderValue::from_str(v.as_str().unwrap()).unwrap(),
-                );
+                h.append(header::AUTHORIZATION, value(v));
             }
             let found = find_session_token(&h, &names).map(|f| f.value);
             // A known divergence: the token read instead (the case's note says why).

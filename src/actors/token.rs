@@ -23,7 +23,8 @@ pub struct Decode {
     pub token: String,
     /// The salts to decode with, in order: the name of the cookie the token came from, or for
     /// a Bearer token the session cookie names that count for the request (`getToken`
-    /// decodes a Bearer token with its cookie name as salt). See [`bearer_salts`].
+    /// decodes a Bearer token with its cookie name as salt). See
+    /// [`crate::cookies::salts_of`].
     pub salts: Vec<String>,
 }
 

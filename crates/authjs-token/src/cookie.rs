@@ -239,9 +239,9 @@ fn value_of(cookies: &[(&[u8], &[u8])], name: &str) -> Option<String> {
 /// request with several, the first: Node's `http` server drops the others): white space around the value is dropped, the value
 /// is split at single spaces, the first piece must be `Bearer` (that case) and the second is
 /// the token, undone with JavaScript's `decodeURIComponent`. `None` when there is no such
-/// piece, it is empty, its percent-encoding is malformed or not UTF-8, or the value is not
-/// visible ASCII. (Where `getToken` reads `Bearer` alone as the token `"undefined"`, which no
-/// decoder accepts, this finds none.)
+/// piece, it is empty, its percent-encoding is malformed or not UTF-8, or it has bytes outside
+/// visible ASCII and tab (no such token decodes). (Where `getToken` reads `Bearer` alone as
+/// the token `"undefined"`, which no decoder accepts, this finds none.)
 ///
 /// ```
 /// use authjs_token::cookie::bearer_token;
@@ -257,14 +257,13 @@ pub fn bearer_token(authorization: &[u8]) -> Option<String> {
     let start = authorization.iter().position(|b| !http_space(b))?;
     let end = authorization.iter().rposition(|b| !http_space(b))?;
     let value = authorization[start..=end].strip_prefix(b"Bearer ")?;
-    if !value
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-    {
-        return None;
-    }
     let token = value.split(|&b| b == b' ').next()?;
-    if token.is_empty() {
+    // A token with other bytes can not decode (what follows it does not matter).
+    if token.is_empty()
+        || !token
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
         return None;
     }
     decode_uri_component(std::str::from_utf8(token).ok()?)

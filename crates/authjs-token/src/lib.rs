@@ -641,8 +641,9 @@ impl TokenKeys {
         Err(first.unwrap_or(DecodeError::NoMatchingKey))
     }
 
-    /// Decodes a token whose cookie is not known (a Bearer token): every salt in order, the
-    /// first that decodes wins; the error is the first salt's.
+    /// Decodes a token with every salt in order, the first that decodes wins; the error is the
+    /// first salt's. (A Bearer token read as `getToken` reads it counts only with the salts of
+    /// the cookie names that count for its request: see [`TokenKeys::decode_with_salts`].)
     ///
     /// ```
     /// # use authjs_token::{SaltKeys, TokenKeys};

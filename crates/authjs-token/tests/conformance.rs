@@ -4,6 +4,7 @@
 
 #[cfg(feature = "jws")]
 use authjs_token::JwsKeys;
+use authjs_token::cookie::{find_session_token, session_cookie_names};
 use authjs_token::{DecodeError, Decoder, SaltKeys, decode_jwe, decode_with_secrets};
 use serde_json::Value;
 
@@ -169,19 +170,32 @@ fn every_jws_edge_case_gets_the_verdict_jose_jwt_verify_gives() {
 }
 
 // --- Authorization headers: vectors/authjs-bearer.json (tests/e2e/authjs/make-bearer-fixtures.mjs)
-// holds `Authorization` header lines with what `@auth/core`'s `getToken` read from them in a
-// Node app when no session cookie was sent: the token (`raw`) and whether the session decoded
-// (`accept`).
+// holds requests' `Authorization` (and `Cookie`) lines with what `@auth/core`'s `getToken` read
+// from them in a Node app: the token (`raw`), whether a session decoded (`accept`) and whose
+// (`sub`).
 
 fn bearer() -> Value {
     serde_json::from_str(include_str!("vectors/authjs-bearer.json")).unwrap()
 }
 
+/// A fixture string as the bytes it stands for: one byte per character (obs-text above 0x7F).
+fn latin1(v: &Value) -> Vec<u8> {
+    v.as_str().unwrap().chars().map(|c| c as u8).collect()
+}
+
 /// The header value a case's request hands on: the first `Authorization` line, as Node's
 /// `http` server keeps it (it drops repeated ones). Callers pass that one.
 fn authorization_of(case: &Value) -> Option<Vec<u8>> {
-    let first = case["values"].as_array().unwrap().first()?;
-    Some(first.as_str().unwrap().as_bytes().to_vec())
+    case["values"].as_array().unwrap().first().map(latin1)
+}
+
+fn cookies_of(case: &Value) -> Vec<Vec<u8>> {
+    case["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(latin1)
+        .collect()
 }
 
 /// What Auth.js read, or for a known divergence what this crate reads instead (the case's
@@ -194,14 +208,20 @@ fn expected(case: &Value) -> &Value {
 fn every_authorization_header_yields_the_token_authjs_get_token_reads() {
     let all = bearer();
     let cases = all["cases"].as_array().unwrap();
-    assert!(cases.len() >= 20);
+    assert!(cases.len() >= 30);
     let mut wrong = Vec::new();
     for f in cases {
         let name = f["name"].as_str().unwrap();
-        let got = authorization_of(f)
-            .and_then(|v| authjs_token::cookie::bearer_token(&v))
-            .map(Value::String)
-            .unwrap_or(Value::Null);
+        let names = session_cookie_names(f["secure"].as_bool().unwrap());
+        let cookies = cookies_of(f);
+        let authorization = authorization_of(f);
+        let got = find_session_token(
+            cookies.iter().map(Vec::as_slice),
+            authorization.as_deref(),
+            names,
+        )
+        .map(|found| Value::String(found.value))
+        .unwrap_or(Value::Null);
         let expect = &expected(f)["raw"];
         if got != *expect {
             wrong.push(format!("{name}: ours {got}, authjs {expect}"));
@@ -216,20 +236,26 @@ fn every_authorization_header_yields_the_token_authjs_get_token_reads() {
 }
 
 #[test]
-fn every_authorization_header_gets_the_session_verdict_authjs_get_token_gives() {
+fn every_authorization_header_gets_the_session_authjs_get_token_gives() {
     let all = bearer();
     // Auth.js's default cookie names: `authjs.session-token` on http, `__Secure-...` on https.
     let decoder = Decoder::new(secrets(&all["secret"]));
     let mut wrong = Vec::new();
     for f in all["cases"].as_array().unwrap() {
         let name = f["name"].as_str().unwrap();
+        let cookies = cookies_of(f);
         let authorization = authorization_of(f);
         let secure = f["secure"].as_bool().unwrap();
-        let got = decoder.from_headers([], authorization.as_deref(), secure);
-        match (&got, expected(f)["accept"].as_bool().unwrap()) {
-            (Ok(claims), true) if claims.sub() == Some("u-bearer") => {}
+        let got = decoder.from_headers(
+            cookies.iter().map(Vec::as_slice),
+            authorization.as_deref(),
+            secure,
+        );
+        let expect = expected(f);
+        match (&got, expect["accept"].as_bool().unwrap()) {
+            (Ok(claims), true) if claims.sub() == expect["sub"].as_str() => {}
             (Err(_), false) => {}
-            _ => wrong.push(format!("{name}: ours {got:?}, expected {}", expected(f))),
+            _ => wrong.push(format!("{name}: ours {got:?}, expected {expect}")),
         }
     }
     assert!(

@@ -18,7 +18,10 @@ const P = T.replaceAll(".", "%2E")
 // Made for the https cookie: getToken decodes a Bearer token with its cookie name as salt.
 const TS = await encode({ token: { sub: "u-bearer", name: "Bearer User" }, secret: SECRET, salt: `__Secure-${SALT}`, maxAge: HUNDRED_YEARS })
 
-const fixtures = { secret: SECRET, salt: SALT, token: T, secure_token: TS, cases: [] }
+// Another user's session, for the cases where a cookie is sent too.
+const U = await encode({ token: { sub: "u-cookie", name: "Cookie User" }, secret: SECRET, salt: SALT, maxAge: HUNDRED_YEARS })
+
+const fixtures = { secret: SECRET, salt: SALT, token: T, secure_token: TS, cookie_token: U, cases: [] }
 
 const server = createServer(async (req, res) => {
   // `/secure`: the app serves https (its cookies are the `__Secure-` ones).
@@ -26,16 +29,24 @@ const server = createServer(async (req, res) => {
   const raw = await getToken({ req, secret: SECRET, secureCookie, raw: true })
   const session = await getToken({ req, secret: SECRET, secureCookie })
   res.setHeader("content-type", "application/json")
-  res.end(JSON.stringify({ raw: raw ?? null, accept: session !== null }))
+  res.end(JSON.stringify({ raw: raw ?? null, accept: session !== null, sub: session?.sub ?? null }))
 })
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok))
 const { port } = server.address()
 
 /** Sends one request with these `Authorization` lines; answers what the handler read. */
-function ask(values, secure) {
-  const head = [`GET ${secure ? "/secure" : "/"} HTTP/1.1`, "Host: 127.0.0.1", "Connection: close", ...values.map((v) => `Authorization: ${v}`)]
+function ask(values, cookies, secure) {
+  const head = [
+    `GET ${secure ? "/secure" : "/"} HTTP/1.1`,
+    "Host: 127.0.0.1",
+    "Connection: close",
+    ...cookies.map((c) => `Cookie: ${c}`),
+    ...values.map((v) => `Authorization: ${v}`),
+  ]
   return new Promise((ok, fail) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(head.join("\r\n") + "\r\n\r\n"))
+    // One byte per character: a character above U+007F stands for that byte (obs-text).
+    const bytes = Buffer.from(head.join("\r\n") + "\r\n\r\n", "latin1")
+    const socket = connect(port, "127.0.0.1", () => socket.write(bytes))
     let got = ""
     socket.setTimeout(5000, () => socket.destroy(new Error("no answer")))
     socket.on("data", (d) => (got += d))
@@ -49,16 +60,18 @@ function ask(values, secure) {
 }
 
 /**
- * `values`: the request's `Authorization` header values (one line each), in order; `secure`:
- * asked of an app serving https.
+ * `values`: the request's `Authorization` header values (one line each), in order; `cookies`:
+ * its `Cookie` header values; `secure`: asked of an app serving https. A character above
+ * U+007F stands for that byte.
  */
-async function add(name, values, { secure = false, ours, note } = {}) {
-  const { raw, accept: session } = await ask(values, secure)
-  const f = { name, values, secure, expect: { raw, accept: session } }
+async function add(name, values, { cookies = [], secure = false, ours, note } = {}) {
+  const expect = await ask(values, cookies, secure)
+  const session = expect.accept
+  const f = { name, values, cookies, secure, expect }
   // A known divergence: what authjs-token reads instead, and why.
-  if (ours) Object.assign(f, { ours: { raw, accept: session, ...ours }, note })
+  if (ours) Object.assign(f, { ours: { ...expect, ...ours }, note })
   fixtures.cases.push(f)
-  console.log(`${session ? "accept" : "reject"}  ${JSON.stringify(raw)?.slice(0, 24)}  ${name}`)
+  console.log(`${session ? "accept" : "reject"}  ${JSON.stringify(expect.raw)?.slice(0, 24)}  ${name}`)
 }
 
 await add("Bearer and the token", [`Bearer ${T}`])
@@ -88,12 +101,21 @@ await add("an escape of a UTF-8 character", [`Bearer ${T}%C3%A9`])
 await add("an escaped space before the token", [`Bearer %20${T}`])
 await add("an escaped space inside the token", [`Bearer ${T.slice(0, 10)}%20${T.slice(10)}`])
 await add("a comma after the token", [`Bearer ${T},`])
+await add("a non-ASCII byte after the token", [`Bearer ${T} \u00e9`])
+await add("non-ASCII bytes in the token", [`Bearer ${T}caf\u00c3\u00a9`], {
+  ours: { raw: null },
+  note: "a token with bytes above 0x7F can not decode; none is read",
+})
 await add("two Authorization headers", [`Bearer ${T}`, `Bearer ${T}`])
 await add("an empty Authorization header, then Bearer", ["", `Bearer ${T}`])
 await add("Basic, then Bearer", ["Basic dXNlcjpwYXNz", `Bearer ${T}`])
+await add("a session cookie and Bearer: the cookie counts", [`Bearer ${T}`], { cookies: [`${SALT}=${U}`] })
+await add("an empty session cookie, then Bearer", [`Bearer ${T}`], { cookies: [`${SALT}=`] })
+await add("an undecodable session cookie and Bearer", [`Bearer ${T}`], { cookies: [`${SALT}=garbage`] })
+await add("another cookie, then Bearer", [`Bearer ${T}`], { cookies: ["theme=dark"] })
 await add("a token for the https cookie, over https", [`Bearer ${TS}`], { secure: true })
 await add("a token for the https cookie, over http", [`Bearer ${TS}`], {
-  ours: { accept: true },
+  ours: { accept: true, sub: "u-bearer" },
   note: "on http both default cookie names count, each with its own salt (a service behind a TLS-terminating proxy sees http); getToken with secureCookie false knows one",
 })
 await add("a token for the http cookie, over https", [`Bearer ${T}`], { secure: true })
