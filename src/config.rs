@@ -953,6 +953,14 @@ fn valid_cookie_name(name: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
+/// Whether JavaScript reads `name` as an array index (`0` to `2^32 - 2`, no leading zero): an
+/// object lists such keys before all others.
+fn is_array_index(name: &str) -> bool {
+    (name == "0" || !name.starts_with('0'))
+        && name.bytes().all(|b| b.is_ascii_digit())
+        && name.parse::<u64>().is_ok_and(|n| n < u64::from(u32::MAX))
+}
+
 impl RuntimeConfig {
     /// Validates options and builds a snapshot. The error names the field at fault.
     pub fn build(opts: &ProxyOptions, generation: u64) -> Result<Self, ConfigError> {
@@ -977,6 +985,14 @@ impl RuntimeConfig {
                 return Err(ConfigError::new(
                     "cookie_name",
                     "is not a valid cookie name",
+                ));
+            }
+            Some(name) if is_array_index(name) => {
+                return Err(ConfigError::new(
+                    "cookie_name",
+                    "must not be a number: Auth.js keeps cookies in a JavaScript object, which \
+                     lists such names first, and would put the session's chunks together out of \
+                     order",
                 ));
             }
             Some(name) => vec![name.clone()],

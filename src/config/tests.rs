@@ -158,6 +158,24 @@ fn debug_output_hides_secrets_and_header_values() {
 }
 
 #[test]
+fn a_cookie_name_javascript_reads_as_an_array_index_is_refused() {
+    // Auth.js keeps cookies in an object, which lists such names first: its chunks would be
+    // put together out of order.
+    for name in ["0", "1", "42", "4294967294"] {
+        let mut o = opts();
+        o.cookie_name = Some(name.into());
+        let e = RuntimeConfig::build(&o, 1).unwrap_err();
+        assert_eq!(e.field, "cookie_name", "{name}");
+        assert!(e.to_string().contains("number"), "{e}");
+    }
+    for name in ["01", "4294967295", "1x", "my-session"] {
+        let mut o = opts();
+        o.cookie_name = Some(name.into());
+        assert!(RuntimeConfig::build(&o, 1).is_ok(), "{name}");
+    }
+}
+
+#[test]
 fn default_cookie_names_are_the_secure_then_plain_authjs_names() {
     let c = RuntimeConfig::build(&opts(), 1).unwrap();
     assert_eq!(c.cookie_names, vec![SECURE_SESSION_COOKIE, SESSION_COOKIE]);
