@@ -222,6 +222,21 @@ async fn on_https_a_bearer_token_made_for_the_plain_cookie_does_not_count() {
 }
 
 #[actix_web::test]
+async fn the_scheme_is_the_one_the_trusted_proxy_appended_not_the_clients() {
+    let p = start(jwt_options(), |_| {}).await;
+    // The client wrote `http`; the front proxy appended what it saw: `https`.
+    let a = verify(
+        &p,
+        &[
+            ("cookie", &cookie(&ada_claims())),
+            ("x-forwarded-proto", "http, https"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 401);
+}
+
+#[actix_web::test]
 async fn on_https_the_secure_session_cookie_counts() {
     let p = start(jwt_options(), |_| {}).await;
     let t = token_for(&ada_claims(), SECRET, SECURE_SESSION_COOKIE, 3600);

@@ -92,9 +92,11 @@ pub fn is_trusted(trusted: &[Cidr], peer: Option<IpAddr>) -> bool {
     peer.is_some_and(|ip| trusted.iter().any(|c| c.contains(ip)))
 }
 
-fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let v = headers.get(name)?.to_str().ok()?;
-    let v = v.split(',').next()?.trim();
+/// The last element of a comma-separated header (of its last line): what the nearest proxy,
+/// the trusted one, appended. Earlier elements are whatever the client sent.
+fn last_element<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let v = headers.get_all(name).last()?.to_str().ok()?;
+    let v = v.rsplit(',').next()?.trim();
     (!v.is_empty()).then_some(v)
 }
 
@@ -104,7 +106,7 @@ pub fn forwarded_proto(headers: &HeaderMap, trusted: bool) -> Option<&'static st
     if !trusted {
         return None;
     }
-    let proto = first_value(headers, "x-forwarded-proto").or_else(|| {
+    let proto = last_element(headers, "x-forwarded-proto").or_else(|| {
         let url = headers.get("x-original-url")?.to_str().ok()?;
         url.trim().split_once("://").map(|(scheme, _)| scheme)
     })?;
@@ -163,7 +165,7 @@ pub fn original_url(headers: &HeaderMap, trusted: bool, public: PublicSide<'_>) 
         Some(v) => v.to_str().ok()?.trim().to_owned(),
         None => {
             let proto = forwarded_proto(headers, true)?;
-            let host = first_value(headers, "x-forwarded-host")?;
+            let host = last_element(headers, "x-forwarded-host")?;
             let uri = headers.get("x-forwarded-uri")?.to_str().ok()?.trim();
             if !uri.starts_with('/') || uri.starts_with("//") || uri.contains('\\') {
                 return None;
@@ -286,6 +288,34 @@ mod tests {
         let h = headers(&[("x-original-url", "gopher://app.test/a")]);
         assert_eq!(forwarded_proto(&h, true), None);
         assert_eq!(forwarded_proto(&HeaderMap::new(), true), None);
+    }
+
+    #[test]
+    fn the_element_the_trusted_proxy_appended_counts_not_the_clients() {
+        // A front proxy that appends: the client sent `http`, the proxy saw https.
+        let h = headers(&[("x-forwarded-proto", "http, https")]);
+        assert_eq!(forwarded_proto(&h, true), Some("https"));
+        let h = headers(&[("x-forwarded-proto", "https, http")]);
+        assert_eq!(forwarded_proto(&h, true), Some("http"));
+        let mut h = headers(&[("x-forwarded-proto", "https")]);
+        h.append(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("http"),
+        );
+        assert_eq!(forwarded_proto(&h, true), Some("http"));
+        let h = headers(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.test, app.test"),
+            ("x-forwarded-uri", "/a"),
+        ]);
+        let public = PublicSide::Host {
+            host: "app.test",
+            scheme: "https",
+        };
+        assert_eq!(
+            original_url(&h, true, public).map(|u| u.to_string()),
+            Some("https://app.test/a".to_owned())
+        );
     }
 
     #[test]
