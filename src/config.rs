@@ -541,6 +541,69 @@ pub struct FileConfig {
     pub log: LogOptions,
 }
 
+/// A file that does not parse or deserialize, said without the values in it: the parser's
+/// excerpt of the offending line is dropped, and a value quoted in the message (`invalid type:
+/// string "..."`, `unknown variant `...``) is replaced by `…`. Secrets and header values live
+/// in this file, and the message goes to logs and to `POST /reload` answers.
+fn file_error(e: config::ConfigError) -> ConfigError {
+    let text = e.to_string();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            // The excerpt: `  |`, `9 | secret = "...`, `  |     ^`.
+            let rest = line
+                .trim_start()
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            !rest.trim_start().starts_with('|')
+        })
+        .collect();
+    let mut text = redact_quoted(&kept.join(" "));
+    // The config crate names an unknown enum value unquoted.
+    const VARIANT: &str = "does not have variant constructor ";
+    if let Some(at) = text.find(VARIANT) {
+        let from = at + VARIANT.len();
+        let end = text[from..]
+            .find(" for key ")
+            .map_or(text.len(), |e| from + e);
+        text.replace_range(from..end, "…");
+    }
+    ConfigError::new("file", text)
+}
+
+/// `text` with what is quoted in it (`"..."`, and `` `...` `` after a word that introduces a
+/// value) replaced by `…`. Field names (`` `proxy.secret` ``) stay.
+fn redact_quoted(text: &str) -> String {
+    const VALUE_WORDS: [&str; 7] = [
+        "variant",
+        "integer",
+        "point",
+        "boolean",
+        "character",
+        "string",
+        "value",
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['"', '`']) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let quote = &from[..1];
+        let Some(end) = from[1..].find(quote) else {
+            // An unterminated quote: nothing after it is kept.
+            out.push_str(quote);
+            out.push('…');
+            return out;
+        };
+        let is_value = quote == "\"" || VALUE_WORDS.iter().any(|w| before.trim_end().ends_with(w));
+        out.push_str(quote);
+        out.push_str(if is_value { "…" } else { &from[1..=end] });
+        out.push_str(quote);
+        rest = &from[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl FileConfig {
     /// Reads a TOML file, applies `AUTHJS_PROXY__SECTION__KEY` environment overrides and
     /// `AUTH_SECRET` (when no secret is set), and validates the result.
@@ -593,15 +656,10 @@ impl FileConfig {
                     .source(Some(env.into_iter().collect())),
             )
             .build()
-            .map_err(|e| ConfigError::new("file", e.to_string()))?;
-        let given: serde_json::Value = built
-            .clone()
-            .try_deserialize()
-            .map_err(|e| ConfigError::new("file", e.to_string()))?;
+            .map_err(file_error)?;
+        let given: serde_json::Value = built.clone().try_deserialize().map_err(file_error)?;
         refuse_fractions(&given, &default_shape(), "")?;
-        let mut file: FileConfig = built
-            .try_deserialize()
-            .map_err(|e| ConfigError::new("file", e.to_string()))?;
+        let mut file: FileConfig = built.try_deserialize().map_err(file_error)?;
         // Auth.js reads the environment when `secret` is unset or empty (`!secret?.length`).
         let unset = match &file.proxy.secret {
             None => true,

@@ -198,6 +198,36 @@ async fn different_session_cookies_are_cached_apart() {
 }
 
 #[actix_web::test]
+async fn one_cookie_on_two_hosts_is_cached_apart() {
+    // An Auth.js that answers per host (a tenant's own configuration).
+    let up = FakeUpstream::start(|req, _| {
+        let host = req.header("x-forwarded-host").unwrap_or_default();
+        if host.starts_with("tenant1.") {
+            Reply::json(SESSION_BODY)
+        } else {
+            Reply::json("null")
+        }
+    });
+    let proxy = configured(&up, |_| {}).await;
+    let on = |host: &'static str| {
+        let mut h = cookie("authjs.session-token=a");
+        h.insert(header::HOST, HeaderValue::from_static(host));
+        h
+    };
+    let first = proxy
+        .get_server_session(&on("tenant1.example"), Scheme::Http)
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    let other = proxy
+        .get_server_session(&on("tenant2.example"), Scheme::Http)
+        .await
+        .unwrap();
+    assert_eq!(other, None);
+    assert_eq!(up.count(), 2);
+}
+
+#[actix_web::test]
 async fn unrelated_cookies_do_not_split_the_cache_entry() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;

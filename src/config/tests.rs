@@ -231,6 +231,55 @@ fn file_with_a_secret_list_loads() {
     assert_eq!(f.proxy.headers.len(), 1);
 }
 
+/// The error of loading `FILE` with `from` replaced by `to`.
+fn load_error_with(name: &str, from: &str, to: &str) -> String {
+    let dir = temp_dir(name);
+    assert!(FILE.contains(from));
+    let p = write(&dir, &FILE.replace(from, to));
+    FileConfig::load_with_env(&p, []).unwrap_err().to_string()
+}
+
+#[test]
+fn a_syntax_error_names_its_line_without_echoing_the_line() {
+    let e = load_error_with(
+        "syntax-secret",
+        r#"secret = ["newest", "older"]"#,
+        r#"secret = "N3wS3cr3tValue"#,
+    );
+    assert!(!e.contains("N3wS3cr3tValue"), "{e}");
+    assert!(e.contains("line 9"), "{e}");
+    let e = load_error_with(
+        "syntax-header",
+        r#"X-API-Key = "abc""#,
+        r#"X-API-Key = "k3y-with-"quote"-inside""#,
+    );
+    assert!(!e.contains("k3y-with"), "{e}");
+    assert!(!e.contains("inside"), "{e}");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_not_echoed() {
+    let e = load_error_with(
+        "type-secret",
+        r#"session_strategy = "jwt""#,
+        "session_strategy = \"jwt\"\nstrict_https = \"S3cr3tValue\"",
+    );
+    assert!(!e.contains("S3cr3tValue"), "{e}");
+    assert!(e.contains("strict_https"), "{e}");
+    let e = load_error_with(
+        "variant-secret",
+        r#"session_strategy = "jwt""#,
+        r#"session_strategy = "V4r1antS3cret""#,
+    );
+    assert!(!e.contains("V4r1antS3cret"), "{e}");
+    let e = load_error_with(
+        "int-secret",
+        r#"session_strategy = "jwt""#,
+        "session_strategy = \"jwt\"\nmax_body_bytes = -123456789",
+    );
+    assert!(!e.contains("123456789"), "{e}");
+}
+
 #[test]
 fn environment_overrides_the_file() {
     let dir = temp_dir("env");
