@@ -693,6 +693,12 @@ impl FileConfig {
         {
             return Err(ConfigError::new("admin.token", "must not be empty"));
         }
+        if file.admin.drain_ms > MAX_DURATION_MS {
+            return Err(ConfigError::new(
+                "admin.drain_ms",
+                format!("must be at most {MAX_DURATION_MS} (31 days)"),
+            ));
+        }
         if !(1..=MAX_WORKERS).contains(&file.server.workers) {
             return Err(ConfigError::new(
                 "server.workers",
@@ -1011,6 +1017,10 @@ fn valid_cookie_name(name: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
+/// The longest duration any `*_ms` option may be: 31 days. Longer ones are mistakes (and
+/// past about a thousand years, clocks and caches can not represent them).
+pub const MAX_DURATION_MS: u64 = 31 * 24 * 60 * 60 * 1000;
+
 /// Whether JavaScript reads `name` as an array index (`0` to `2^32 - 2`, no leading zero): an
 /// object lists such keys before all others.
 fn is_array_index(name: &str) -> bool {
@@ -1122,6 +1132,32 @@ impl RuntimeConfig {
             })
         });
         let r = &opts.retry;
+        let t = &opts.timeouts;
+        let c = &opts.session_cache;
+        for (field, v) in [
+            ("retry.initial_backoff_ms", r.initial_backoff_ms),
+            ("retry.max_backoff_ms", r.max_backoff_ms),
+            ("timeouts.connect_ms", t.connect_ms),
+            ("timeouts.per_try_ms", t.per_try_ms),
+            ("timeouts.request_ms", t.request_ms),
+            ("timeouts.pool_idle_ms", t.pool_idle_ms),
+            ("timeouts.client_body_ms", t.client_body_ms),
+            ("session_cache.ttl_ms", c.ttl_ms),
+            ("session_cache.negative_ttl_ms", c.negative_ttl_ms),
+            ("session_cache.stale_if_error_ms", c.stale_if_error_ms),
+            (
+                "session_cache.redis.timeout_ms",
+                c.redis.as_ref().map_or(0, |r| r.timeout_ms),
+            ),
+            ("circuit_breaker.open_ms", opts.circuit_breaker.open_ms),
+        ] {
+            if v > MAX_DURATION_MS {
+                return Err(ConfigError::new(
+                    field,
+                    format!("must be at most {MAX_DURATION_MS} (31 days)"),
+                ));
+            }
+        }
         if r.max_attempts == 0 {
             return Err(ConfigError::new("retry.max_attempts", "must be at least 1"));
         }
@@ -1131,7 +1167,6 @@ impl RuntimeConfig {
                 "must not be below retry.initial_backoff_ms",
             ));
         }
-        let t = &opts.timeouts;
         for (field, v) in [
             ("timeouts.connect_ms", t.connect_ms),
             ("timeouts.per_try_ms", t.per_try_ms),

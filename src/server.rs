@@ -240,8 +240,15 @@ fn reload_on_sighup(reloader: Arc<Reloader>) {
             return;
         };
         while hup.recv().await.is_some() {
-            // The outcome is logged and counted by the reloader.
-            let _ = reloader.reload().await;
+            // The outcome is logged and counted by the reloader. Each reload runs as a task of
+            // its own: one that failed past its checks must not end SIGHUP handling.
+            let reloader = reloader.clone();
+            if actix_rt::spawn(async move { reloader.reload().await })
+                .await
+                .is_err()
+            {
+                tracing::error!("configuration reload failed unexpectedly; configuration kept");
+            }
         }
     });
 }

@@ -139,6 +139,42 @@ fn resilience_settings_are_checked_and_name_their_field() {
 }
 
 #[test]
+fn a_duration_past_a_month_is_refused_and_named() {
+    const HUGE: u64 = 40_000_000_000_000; // about 1,268 years
+    type Edit = fn(&mut ProxyOptions);
+    let edits: [(&str, Edit); 10] = [
+        ("retry.initial_backoff_ms", |o| {
+            o.retry.initial_backoff_ms = HUGE
+        }),
+        ("retry.max_backoff_ms", |o| o.retry.max_backoff_ms = HUGE),
+        ("timeouts.connect_ms", |o| o.timeouts.connect_ms = HUGE),
+        ("timeouts.per_try_ms", |o| o.timeouts.per_try_ms = HUGE),
+        ("timeouts.request_ms", |o| o.timeouts.request_ms = HUGE),
+        ("timeouts.pool_idle_ms", |o| o.timeouts.pool_idle_ms = HUGE),
+        ("timeouts.client_body_ms", |o| {
+            o.timeouts.client_body_ms = HUGE
+        }),
+        ("session_cache.ttl_ms", |o| o.session_cache.ttl_ms = HUGE),
+        ("session_cache.stale_if_error_ms", |o| {
+            o.session_cache.stale_if_error_ms = HUGE
+        }),
+        ("circuit_breaker.open_ms", |o| {
+            o.circuit_breaker.open_ms = HUGE
+        }),
+    ];
+    for (field, edit) in edits {
+        let mut o = opts();
+        edit(&mut o);
+        assert_eq!(field_of(o), field);
+    }
+    let mut o = opts();
+    o.session_cache.ttl_ms = MAX_DURATION_MS;
+    o.session_cache.negative_ttl_ms = MAX_DURATION_MS;
+    o.session_cache.stale_if_error_ms = MAX_DURATION_MS;
+    assert!(RuntimeConfig::build(&o, 1).is_ok());
+}
+
+#[test]
 fn a_disabled_breaker_needs_no_open_ms() {
     let mut o = opts();
     o.circuit_breaker.consecutive_failures = 0;
