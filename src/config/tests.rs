@@ -276,6 +276,14 @@ fn load_error_with(name: &str, from: &str, to: &str) -> String {
 }
 
 #[test]
+fn a_drain_past_a_month_is_refused_and_named() {
+    let dir = temp_dir("drain");
+    let p = write(&dir, &format!("{FILE}[admin]\ndrain_ms = 40000000000000\n"));
+    let e = FileConfig::load_with_env(&p, []).unwrap_err();
+    assert_eq!(e.field, "admin.drain_ms");
+}
+
+#[test]
 fn a_syntax_error_names_its_line_without_echoing_the_line() {
     let e = load_error_with(
         "syntax-secret",
