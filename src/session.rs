@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, web};
@@ -26,7 +26,7 @@ use crate::cookies::{
 };
 use crate::error::{AuthError, ConfigError, UpstreamError};
 use crate::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
-use crate::http::headers::{ClientSide, public_proto, upstream_request_headers};
+use crate::http::headers::{ClientSide, forwarded_host, public_proto, upstream_request_headers};
 use crate::http::request_id::request_event;
 use crate::token::Claims;
 
@@ -163,8 +163,9 @@ impl std::fmt::Debug for Token {
 ///
 /// * Keys are a keyed 128-bit SipHash (random keys per cache, so nobody can aim a collision
 ///   at another user's entry) of the raw bytes of every cookie Auth.js could read as the
-///   session, plus the scheme and host sent upstream: two requests the upstream could answer
-///   differently never share an entry.
+///   session, plus the scheme sent upstream. An entry also holds the host it was asked for
+///   and answers only that host (an Auth.js may configure itself per host), while an
+///   invalidation through any host drops it.
 /// * Concurrent lookups for one key share a single upstream request; errors are never cached.
 /// * An invalidation (sign-out, session update, sign-in callback) wins against lookups already
 ///   in flight: an answer fetched before it is returned to its own callers but never cached,
@@ -175,7 +176,7 @@ impl std::fmt::Debug for Token {
 ///   and a later "signed out" answer replaces it.
 #[derive(Clone)]
 pub struct SessionCache {
-    inner: moka::future::Cache<(u128, u64), Option<Arc<Session>>>,
+    inner: moka::future::Cache<(u128, u64), Answer>,
     /// Per key: the last good answer and when it was fetched (`None` when disabled).
     stale: Option<moka::future::Cache<(u128, u64), StaleAnswer>>,
     /// Per key: the invalidation epoch of its last invalidation (part of the entry key).
@@ -191,9 +192,18 @@ pub struct SessionCache {
     alive: Arc<()>,
 }
 
+/// A cached answer and the host it was asked for (see [`upstream_host`]): it is never
+/// served for another host.
+#[derive(Clone)]
+struct Answer {
+    host: Option<HeaderValue>,
+    session: Option<Arc<Session>>,
+}
+
 /// A good answer kept for stale-if-error.
 #[derive(Clone)]
 struct StaleAnswer {
+    host: Option<HeaderValue>,
     session: Option<Arc<Session>>,
     fetched: Instant,
 }
@@ -203,14 +213,9 @@ struct AnswerExpiry {
     negative_ttl: Duration,
 }
 
-impl Expiry<(u128, u64), Option<Arc<Session>>> for AnswerExpiry {
-    fn expire_after_create(
-        &self,
-        _: &(u128, u64),
-        value: &Option<Arc<Session>>,
-        _: Instant,
-    ) -> Option<Duration> {
-        Some(if value.is_some() {
+impl Expiry<(u128, u64), Answer> for AnswerExpiry {
+    fn expire_after_create(&self, _: &(u128, u64), value: &Answer, _: Instant) -> Option<Duration> {
+        Some(if value.session.is_some() {
             self.ttl
         } else {
             self.negative_ttl
@@ -385,14 +390,28 @@ impl std::fmt::Debug for SessionCache {
 }
 
 /// The protocol a lookup is sent upstream with: it decides which session cookie Auth.js
-/// reads (`__Secure-` on https), so it is part of the cache key. The host is not: it shapes
-/// URLs, never the session answer.
+/// reads (`__Secure-` on https), so it is part of the cache key. The host is not part of the
+/// key (a sign-out through any host must drop the cookie's entry), but an entry is only ever
+/// served for the host it was asked for: see [`upstream_host`].
 fn upstream_origin_key(
     cfg: &RuntimeConfig,
     headers: &HeaderMap,
     side: &ClientSide,
 ) -> &'static [u8] {
     public_proto(cfg, headers, side).as_bytes()
+}
+
+/// The host a lookup is sent upstream with (`X-Forwarded-Host`, and `Host` with
+/// `preserve_host`). An Auth.js that configures itself per host may answer one cookie
+/// differently on each, so a cached answer is served only for the host it was asked for; a
+/// request for another host asks the upstream (and caches nothing) until that entry expires
+/// or is dropped.
+fn upstream_host(
+    cfg: &RuntimeConfig,
+    headers: &HeaderMap,
+    side: &ClientSide,
+) -> Option<HeaderValue> {
+    forwarded_host(cfg, headers, side)
 }
 
 /// What a session lookup sends upstream: only what `@auth/express`'s `getSession` sends, the
@@ -491,6 +510,7 @@ pub(crate) async fn server_session(
         return Ok(fetch().await?.map(|s| (*s).clone()));
     };
     cache.listen();
+    let host = upstream_host(&cfg, caller, side);
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
     let started = cache.epoch.load(Ordering::SeqCst);
     let asked = std::cell::Cell::new(false);
@@ -501,16 +521,19 @@ pub(crate) async fn server_session(
             let level = cache.shared.as_ref().zip(shared.as_ref());
             if let Some((level, (id, material))) = level
                 && let Some(plain) = level.get(id, material.as_slice()).await
-                && let Some(answer) = Session::from_body(&plain)
+                && let Some(answer) = shared_answer(&plain, host.as_ref())
             {
-                return Ok(answer.map(Arc::new));
+                return Ok(Answer {
+                    host: host.clone(),
+                    session: answer.map(Arc::new),
+                });
             }
             asked.set(true);
             let answer = fetch().await?;
             let superseded = cache.epoch.load(Ordering::SeqCst) != started;
             if let Some((level, (id, material))) = level
                 && !superseded
-                && let Ok(plain) = serde_json::to_vec(&answer.as_deref())
+                && let Some(plain) = shared_value(host.as_ref(), answer.as_deref())
             {
                 let ttl = if answer.is_some() {
                     cache.ttl
@@ -527,29 +550,63 @@ pub(crate) async fn server_session(
             }
             if let Some(stale) = &cache.stale {
                 let kept = StaleAnswer {
+                    host: host.clone(),
                     session: answer.clone(),
                     fetched: Instant::now(),
                 };
                 stale.insert((hash, slot), kept).await;
             }
-            Ok(answer)
+            Ok(Answer {
+                host: host.clone(),
+                session: answer,
+            })
         })
         .await;
+    if let Ok(cached) = &answer
+        && cached.host != host
+    {
+        // Another host's answer for this cookie: ask for this host, cache nothing.
+        metrics::session_cache(CacheResult::Miss);
+        return Ok(fetch().await?.map(|s| (*s).clone()));
+    }
     metrics::session_cache(if asked.get() {
         CacheResult::Miss
     } else {
         CacheResult::Hit
     });
     match answer {
-        Ok(session) => Ok(session.map(|s| (*s).clone())),
+        Ok(cached) => Ok(cached.session.map(|s| (*s).clone())),
         Err(e) => match &*e {
             Uncached::NotForCache(session) => Ok(session.as_deref().cloned()),
-            Uncached::Failed(e) => match stale_answer(cache, hash, e).await {
+            Uncached::Failed(e) => match stale_answer(cache, hash, host.as_ref(), e).await {
                 Some(session) => Ok(session),
                 None => Err(e.clone()),
             },
         },
     }
+}
+
+/// The shared level's value for an answer: the host it was asked for (length first), then
+/// the answer as JSON.
+fn shared_value(host: Option<&HeaderValue>, session: Option<&Session>) -> Option<Vec<u8>> {
+    let host = host.map_or(&b""[..], HeaderValue::as_bytes);
+    let len = u16::try_from(host.len()).ok()?;
+    let mut value = len.to_le_bytes().to_vec();
+    value.extend_from_slice(host);
+    serde_json::to_writer(&mut value, &session).ok()?;
+    Some(value)
+}
+
+/// The answer in a shared-level value, when it was asked for `host` (another host's answer,
+/// or a value in another layout, counts as a miss).
+fn shared_answer(value: &[u8], host: Option<&HeaderValue>) -> Option<Option<Session>> {
+    let host = host.map_or(&b""[..], HeaderValue::as_bytes);
+    let (len, rest) = value.split_first_chunk::<2>()?;
+    let (kept, body) = rest.split_at_checked(usize::from(u16::from_le_bytes(*len)))?;
+    if kept != host {
+        return None;
+    }
+    Session::from_body(body)
 }
 
 /// Whether a failed lookup is the upstream's trouble (so a stale answer may stand in), not a
@@ -564,7 +621,12 @@ fn upstream_trouble(e: &AuthError) -> bool {
 }
 
 /// Stale-if-error: the last good answer for `hash` under its current invalidation slot.
-async fn stale_answer(cache: &SessionCache, hash: u128, e: &AuthError) -> Option<Option<Session>> {
+async fn stale_answer(
+    cache: &SessionCache,
+    hash: u128,
+    host: Option<&HeaderValue>,
+    e: &AuthError,
+) -> Option<Option<Session>> {
     let stale = cache.stale.as_ref()?;
     if !upstream_trouble(e) {
         return None;
@@ -573,11 +635,12 @@ async fn stale_answer(cache: &SessionCache, hash: u128, e: &AuthError) -> Option
     // under the new slot were fetched after it.
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
     let kept = stale.get(&(hash, slot)).await?;
-    if kept
-        .session
-        .as_ref()
-        .and_then(|s| s.expires.as_deref())
-        .is_some_and(|expires| has_expired(expires, time::OffsetDateTime::now_utc()))
+    if kept.host.as_ref() != host
+        || kept
+            .session
+            .as_ref()
+            .and_then(|s| s.expires.as_deref())
+            .is_some_and(|expires| has_expired(expires, time::OffsetDateTime::now_utc()))
     {
         return None;
     }

@@ -191,6 +191,45 @@ async fn a_second_replica_answers_from_redis_without_asking_the_upstream() {
 }
 
 #[actix_web::test]
+async fn a_replica_never_answers_one_host_with_another_hosts_shared_answer() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    // An Auth.js that answers per host (a tenant's own configuration).
+    let up = FakeUpstream::start(|req, _| {
+        if req
+            .header("x-forwarded-host")
+            .is_some_and(|h| h.starts_with("tenant1."))
+        {
+            Reply::json(SESSION)
+        } else {
+            Reply::json("null")
+        }
+    });
+    let a = replica(&up, &redis.url()).await;
+    let b = replica(&up, &redis.url()).await;
+    let on = |host: &'static str| {
+        let mut h = ada();
+        h.insert(header::HOST, HeaderValue::from_static(host));
+        h
+    };
+    let first = a
+        .get_server_session(&on("tenant1.example"), Scheme::Http)
+        .await;
+    assert!(first.unwrap().is_some());
+    assert!(
+        eventually(|| !redis.keys().is_empty()).await,
+        "nothing was shared"
+    );
+    let other = b
+        .get_server_session(&on("tenant2.example"), Scheme::Http)
+        .await;
+    assert_eq!(other.unwrap(), None);
+    assert_eq!(up.count(), 2, "replica B asked for its own host");
+}
+
+#[actix_web::test]
 async fn a_sign_out_through_one_replica_reaches_the_others() {
     if !Redis::available() {
         return;

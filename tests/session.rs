@@ -359,6 +359,74 @@ async fn sign_out_through_the_proxy_drops_the_cached_session() {
 }
 
 #[actix_web::test]
+async fn sign_out_through_another_host_drops_the_cached_session() {
+    let up = FakeUpstream::start(|req, _| {
+        if req.path_and_query.ends_with("/signout") {
+            Reply::status(302).header("location", "/")
+        } else {
+            Reply::json(SESSION_BODY)
+        }
+    });
+    let proxy = configured(&up, |_| {}).await;
+    let p = TestProxy::serve(proxy.clone(), |_| {});
+    let mut h = cookie("authjs.session-token=t1");
+    h.insert(header::HOST, HeaderValue::from_static("www.example.test"));
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    assert_eq!(up.count(), 1);
+    let res = client()
+        .post(p.url("/api/auth/signout"))
+        .insert_header(("host", "app.example.test"))
+        .insert_header(("cookie", "authjs.session-token=t1; authjs.csrf-token=x"))
+        .send_body("csrfToken=x")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    assert_eq!(up.count(), 3, "the session was asked again after sign-out");
+}
+
+#[actix_web::test]
+async fn a_stale_answer_is_never_served_for_another_host() {
+    let up = FakeUpstream::start(|req, n| {
+        if n > 0 {
+            Reply::status(503)
+        } else if req
+            .header("x-forwarded-host")
+            .is_some_and(|h| h.starts_with("tenant1."))
+        {
+            Reply::json(SESSION_BODY)
+        } else {
+            Reply::json("null")
+        }
+    });
+    let proxy = configured(&up, |o| {
+        o.session_cache.ttl_ms = 1;
+        o.session_cache.negative_ttl_ms = 1;
+        o.retry.max_attempts = 1;
+    })
+    .await;
+    let on = |host: &'static str| {
+        let mut h = cookie("authjs.session-token=a");
+        h.insert(header::HOST, HeaderValue::from_static(host));
+        h
+    };
+    let first = proxy
+        .get_server_session(&on("tenant1.example"), Scheme::Http)
+        .await;
+    assert!(first.unwrap().is_some());
+    actix_rt::time::sleep(Duration::from_millis(20)).await;
+    // The upstream now fails: tenant1 may get its last good answer, tenant2 may not.
+    let same = proxy
+        .get_server_session(&on("tenant1.example"), Scheme::Http)
+        .await;
+    assert!(same.unwrap().is_some());
+    let other = proxy
+        .get_server_session(&on("tenant2.example"), Scheme::Http)
+        .await;
+    assert!(other.is_err());
+}
+
+#[actix_web::test]
 async fn reconfigure_drops_every_cached_session() {
     let up = session_upstream();
     let proxy = configured(&up, |_| {}).await;
