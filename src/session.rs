@@ -196,14 +196,19 @@ pub struct SessionCache {
 /// served for another host.
 #[derive(Clone)]
 struct Answer {
-    host: Option<HeaderValue>,
+    host: HostTag,
     session: Option<Arc<Session>>,
 }
+
+/// Which host an answer was asked for: a keyed hash of it (an entry keeps no request's
+/// memory alive, and nobody can aim another host at it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct HostTag(u128);
 
 /// A good answer kept for stale-if-error.
 #[derive(Clone)]
 struct StaleAnswer {
-    host: Option<HeaderValue>,
+    host: HostTag,
     session: Option<Arc<Session>>,
     fetched: Instant,
 }
@@ -331,6 +336,20 @@ impl SessionCache {
                 shared: None,
             },
         }
+    }
+
+    /// The tag of the host a lookup is sent upstream with.
+    fn host_tag(&self, host: Option<&HeaderValue>) -> HostTag {
+        // Keys of their own: a host tag is never equal to a cache key by construction.
+        let mut h = SipHasher13::new_with_keys(!self.hash_keys.0, !self.hash_keys.1);
+        match host {
+            Some(v) => {
+                h.write_u8(1);
+                h.write(v.as_bytes());
+            }
+            None => h.write_u8(0),
+        }
+        HostTag(h.finish128().as_u128())
     }
 
     /// Drops the local entry `hash`, including lookups still in flight for it.
@@ -511,6 +530,7 @@ pub(crate) async fn server_session(
     };
     cache.listen();
     let host = upstream_host(&cfg, caller, side);
+    let tag = cache.host_tag(host.as_ref());
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
     let started = cache.epoch.load(Ordering::SeqCst);
     let asked = std::cell::Cell::new(false);
@@ -524,7 +544,7 @@ pub(crate) async fn server_session(
                 && let Some(answer) = shared_answer(&plain, host.as_ref())
             {
                 return Ok(Answer {
-                    host: host.clone(),
+                    host: tag,
                     session: answer.map(Arc::new),
                 });
             }
@@ -550,20 +570,20 @@ pub(crate) async fn server_session(
             }
             if let Some(stale) = &cache.stale {
                 let kept = StaleAnswer {
-                    host: host.clone(),
+                    host: tag,
                     session: answer.clone(),
                     fetched: Instant::now(),
                 };
                 stale.insert((hash, slot), kept).await;
             }
             Ok(Answer {
-                host: host.clone(),
+                host: tag,
                 session: answer,
             })
         })
         .await;
     if let Ok(cached) = &answer
-        && cached.host != host
+        && cached.host != tag
     {
         // Another host's answer for this cookie: ask for this host, cache nothing.
         metrics::session_cache(CacheResult::Miss);
@@ -578,7 +598,7 @@ pub(crate) async fn server_session(
         Ok(cached) => Ok(cached.session.map(|s| (*s).clone())),
         Err(e) => match &*e {
             Uncached::NotForCache(session) => Ok(session.as_deref().cloned()),
-            Uncached::Failed(e) => match stale_answer(cache, hash, host.as_ref(), e).await {
+            Uncached::Failed(e) => match stale_answer(cache, hash, tag, e).await {
                 Some(session) => Ok(session),
                 None => Err(e.clone()),
             },
@@ -624,7 +644,7 @@ fn upstream_trouble(e: &AuthError) -> bool {
 async fn stale_answer(
     cache: &SessionCache,
     hash: u128,
-    host: Option<&HeaderValue>,
+    host: HostTag,
     e: &AuthError,
 ) -> Option<Option<Session>> {
     let stale = cache.stale.as_ref()?;
@@ -635,7 +655,7 @@ async fn stale_answer(
     // under the new slot were fetched after it.
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
     let kept = stale.get(&(hash, slot)).await?;
-    if kept.host.as_ref() != host
+    if kept.host != host
         || kept
             .session
             .as_ref()
