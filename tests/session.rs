@@ -22,6 +22,36 @@ fn cookie(value: &str) -> HeaderMap {
     h
 }
 
+/// `cookie(value)` on a request for `host`.
+fn cookie_on(value: &str, host: &'static str) -> HeaderMap {
+    let mut h = cookie(value);
+    h.insert(header::HOST, HeaderValue::from_static(host));
+    h
+}
+
+/// An upstream that answers a session to every lookup and redirects sign-outs.
+fn signout_upstream() -> FakeUpstream {
+    FakeUpstream::start(|req, _| {
+        if req.path_and_query.ends_with("/signout") {
+            Reply::status(302).header("location", "/")
+        } else {
+            Reply::json(SESSION_BODY)
+        }
+    })
+}
+
+/// Signs `authjs.session-token=t1` out through the proxy (on `host` when given).
+async fn sign_out(p: &TestProxy, host: Option<&str>) {
+    let mut req = client()
+        .post(p.url("/api/auth/signout"))
+        .insert_header(("cookie", "authjs.session-token=t1; authjs.csrf-token=x"));
+    if let Some(host) = host {
+        req = req.insert_header(("host", host));
+    }
+    let res = req.send_body("csrfToken=x").await.unwrap();
+    assert_eq!(res.status(), 302);
+}
+
 fn session_upstream() -> FakeUpstream {
     FakeUpstream::start(|req, _| {
         if req
@@ -209,11 +239,7 @@ async fn one_cookie_on_two_hosts_is_cached_apart() {
         }
     });
     let proxy = configured(&up, |_| {}).await;
-    let on = |host: &'static str| {
-        let mut h = cookie("authjs.session-token=a");
-        h.insert(header::HOST, HeaderValue::from_static(host));
-        h
-    };
+    let on = |host| cookie_on("authjs.session-token=a", host);
     let first = proxy
         .get_server_session(&on("tenant1.example"), Scheme::Http)
         .await
@@ -334,53 +360,27 @@ async fn server_errors_are_not_cached() {
 
 #[actix_web::test]
 async fn sign_out_through_the_proxy_drops_the_cached_session() {
-    let up = FakeUpstream::start(|req, _| {
-        if req.path_and_query.ends_with("/signout") {
-            Reply::status(302).header("location", "/")
-        } else {
-            Reply::json(SESSION_BODY)
-        }
-    });
+    let up = signout_upstream();
     let proxy = configured(&up, |_| {}).await;
     let p = TestProxy::serve(proxy.clone(), |_| {});
     let h = cookie("authjs.session-token=t1");
     proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     assert_eq!(up.count(), 1);
-    let res = client()
-        .post(p.url("/api/auth/signout"))
-        .insert_header(("cookie", "authjs.session-token=t1; authjs.csrf-token=x"))
-        .send_body("csrfToken=x")
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
+    sign_out(&p, None).await;
     proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     assert_eq!(up.count(), 3, "the session was asked again after sign-out");
 }
 
 #[actix_web::test]
 async fn sign_out_through_another_host_drops_the_cached_session() {
-    let up = FakeUpstream::start(|req, _| {
-        if req.path_and_query.ends_with("/signout") {
-            Reply::status(302).header("location", "/")
-        } else {
-            Reply::json(SESSION_BODY)
-        }
-    });
+    let up = signout_upstream();
     let proxy = configured(&up, |_| {}).await;
     let p = TestProxy::serve(proxy.clone(), |_| {});
-    let mut h = cookie("authjs.session-token=t1");
-    h.insert(header::HOST, HeaderValue::from_static("www.example.test"));
+    let h = cookie_on("authjs.session-token=t1", "www.example.test");
     proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     assert_eq!(up.count(), 1);
-    let res = client()
-        .post(p.url("/api/auth/signout"))
-        .insert_header(("host", "app.example.test"))
-        .insert_header(("cookie", "authjs.session-token=t1; authjs.csrf-token=x"))
-        .send_body("csrfToken=x")
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
+    sign_out(&p, Some("app.example.test")).await;
     proxy.get_server_session(&h, Scheme::Http).await.unwrap();
     assert_eq!(up.count(), 3, "the session was asked again after sign-out");
 }
@@ -405,11 +405,7 @@ async fn a_stale_answer_is_never_served_for_another_host() {
         o.retry.max_attempts = 1;
     })
     .await;
-    let on = |host: &'static str| {
-        let mut h = cookie("authjs.session-token=a");
-        h.insert(header::HOST, HeaderValue::from_static(host));
-        h
-    };
+    let on = |host| cookie_on("authjs.session-token=a", host);
     let first = proxy
         .get_server_session(&on("tenant1.example"), Scheme::Http)
         .await;
