@@ -176,9 +176,9 @@ impl std::fmt::Debug for Token {
 ///   and a later "signed out" answer replaces it.
 #[derive(Clone)]
 pub struct SessionCache {
-    inner: moka::future::Cache<(u128, u64), Answer>,
+    inner: moka::future::Cache<EntryKey, Answer>,
     /// Per key: the last good answer and when it was fetched (`None` when disabled).
-    stale: Option<moka::future::Cache<(u128, u64), StaleAnswer>>,
+    stale: Option<moka::future::Cache<EntryKey, StaleAnswer>>,
     /// Per key: the invalidation epoch of its last invalidation (part of the entry key).
     tombstones: moka::future::Cache<u128, u64>,
     /// Counts invalidations; a lookup that saw it change does not cache its answer.
@@ -192,23 +192,25 @@ pub struct SessionCache {
     alive: Arc<()>,
 }
 
-/// A cached answer and the host it was asked for (see [`upstream_host`]): it is never
-/// served for another host.
+/// A cached answer (its key names the host it was asked for, see [`upstream_host`]).
 #[derive(Clone)]
 struct Answer {
-    host: HostTag,
     session: Option<Arc<Session>>,
 }
 
+/// A local entry: the cookie key, its invalidation slot, and the host it was asked for (each
+/// host its own entry, lookup sharing and stale answer; an invalidation moves the slot of
+/// every host's entry at once).
+type EntryKey = (u128, u64, HostTag);
+
 /// Which host an answer was asked for: a keyed hash of it (an entry keeps no request's
 /// memory alive, and nobody can aim another host at it).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct HostTag(u128);
 
 /// A good answer kept for stale-if-error.
 #[derive(Clone)]
 struct StaleAnswer {
-    host: HostTag,
     session: Option<Arc<Session>>,
     fetched: Instant,
 }
@@ -218,8 +220,8 @@ struct AnswerExpiry {
     negative_ttl: Duration,
 }
 
-impl Expiry<(u128, u64), Answer> for AnswerExpiry {
-    fn expire_after_create(&self, _: &(u128, u64), value: &Answer, _: Instant) -> Option<Duration> {
+impl Expiry<EntryKey, Answer> for AnswerExpiry {
+    fn expire_after_create(&self, _: &EntryKey, value: &Answer, _: Instant) -> Option<Duration> {
         Some(if value.session.is_some() {
             self.ttl
         } else {
@@ -355,12 +357,8 @@ impl SessionCache {
     /// Drops the local entry `hash`, including lookups still in flight for it.
     async fn invalidate_local(&self, hash: u128) {
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        let previous = self.tombstones.get(&hash).await.unwrap_or(0);
+        // Every host's entry under the previous slot is now out of reach (and expires).
         self.tombstones.insert(hash, epoch).await;
-        self.inner.invalidate(&(hash, previous)).await;
-        if let Some(stale) = &self.stale {
-            stale.invalidate(&(hash, previous)).await;
-        }
     }
 
     /// Starts applying other replicas' invalidations to this cache (once).
@@ -423,8 +421,7 @@ fn upstream_origin_key(
 /// The host a lookup is sent upstream with (`X-Forwarded-Host`, and `Host` with
 /// `preserve_host`). An Auth.js that configures itself per host may answer one cookie
 /// differently on each, so a cached answer is served only for the host it was asked for; a
-/// request for another host asks the upstream (and caches nothing) until that entry expires
-/// or is dropped.
+/// each host has its own entry (and shares lookups only with that host).
 fn upstream_host(
     cfg: &RuntimeConfig,
     headers: &HeaderMap,
@@ -536,7 +533,7 @@ pub(crate) async fn server_session(
     let asked = std::cell::Cell::new(false);
     let answer = cache
         .inner
-        .try_get_with((hash, slot), async {
+        .try_get_with((hash, slot, tag), async {
             // Local miss: the shared level, then the upstream.
             let level = cache.shared.as_ref().zip(shared.as_ref());
             if let Some((level, (id, material))) = level
@@ -544,7 +541,6 @@ pub(crate) async fn server_session(
                 && let Some(answer) = shared_answer(&plain, host.as_ref())
             {
                 return Ok(Answer {
-                    host: tag,
                     session: answer.map(Arc::new),
                 });
             }
@@ -570,25 +566,14 @@ pub(crate) async fn server_session(
             }
             if let Some(stale) = &cache.stale {
                 let kept = StaleAnswer {
-                    host: tag,
                     session: answer.clone(),
                     fetched: Instant::now(),
                 };
-                stale.insert((hash, slot), kept).await;
+                stale.insert((hash, slot, tag), kept).await;
             }
-            Ok(Answer {
-                host: tag,
-                session: answer,
-            })
+            Ok(Answer { session: answer })
         })
         .await;
-    if let Ok(cached) = &answer
-        && cached.host != tag
-    {
-        // Another host's answer for this cookie: ask for this host, cache nothing.
-        metrics::session_cache(CacheResult::Miss);
-        return Ok(fetch().await?.map(|s| (*s).clone()));
-    }
     metrics::session_cache(if asked.get() {
         CacheResult::Miss
     } else {
@@ -654,13 +639,12 @@ async fn stale_answer(
     // Read the slot again: an invalidation during the failed lookup moved it, and entries
     // under the new slot were fetched after it.
     let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
-    let kept = stale.get(&(hash, slot)).await?;
-    if kept.host != host
-        || kept
-            .session
-            .as_ref()
-            .and_then(|s| s.expires.as_deref())
-            .is_some_and(|expires| has_expired(expires, time::OffsetDateTime::now_utc()))
+    let kept = stale.get(&(hash, slot, host)).await?;
+    if kept
+        .session
+        .as_ref()
+        .and_then(|s| s.expires.as_deref())
+        .is_some_and(|expires| has_expired(expires, time::OffsetDateTime::now_utc()))
     {
         return None;
     }
