@@ -588,7 +588,13 @@ fn redact_quoted(text: &str) -> String {
         let (before, from) = rest.split_at(at);
         out.push_str(before);
         let quote = &from[..1];
-        let Some(end) = from[1..].find(quote) else {
+        // The closing quote: one no backslash escapes (values are printed with `{:?}`).
+        let closing = from[1..].char_indices().scan(false, |escaped, (i, c)| {
+            let found = !*escaped && from[1..][i..].starts_with(quote);
+            *escaped = !*escaped && c == '\\';
+            Some((i, found))
+        });
+        let Some(end) = closing.filter(|&(_, found)| found).map(|(i, _)| i).next() else {
             // An unterminated quote: nothing after it is kept.
             out.push_str(quote);
             out.push('…');

@@ -317,6 +317,12 @@ fn a_value_of_the_wrong_type_is_not_echoed() {
     );
     assert!(!e.contains("V4r1antS3cret"), "{e}");
     let e = load_error_with(
+        "escaped-quote",
+        r#"session_strategy = "jwt""#,
+        "session_strategy = \"jwt\"\nstrict_https = 'S3cr\"LEAKtail'",
+    );
+    assert!(!e.to_lowercase().contains("leak"), "{e}");
+    let e = load_error_with(
         "int-secret",
         r#"session_strategy = "jwt""#,
         "session_strategy = \"jwt\"\nmax_body_bytes = -123456789",
