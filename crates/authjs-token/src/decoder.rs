@@ -1,13 +1,18 @@
 //! [`Decoder`]: keys derived once, then tokens decoded from a string, a `Cookie` header or a
-//! request's headers; [`encode`] for the other direction.
+//! request's headers; [`encode`] for the other direction. [`TokenKeys`] is the configuration
+//! a [`Decoder`] holds; [`decode_with_secrets`], [`encode_with_secret`] and
+//! [`try_encode_with_secret`] derive the keys on every call (tooling).
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use crate::claims::{Claims, now_secs};
+use crate::cookie;
+use crate::error::{DecodeError, EncodeError};
+use crate::jwe::{decode_jwe, encode_jwe, try_encode_jwe};
 #[cfg(feature = "jws")]
-use crate::JwsKeys;
-use crate::cookie::{self, SECURE_SESSION_COOKIE, SESSION_COOKIE};
-use crate::{Claims, DecodeError, EncodeError, SaltKeys, TokenKeys, now_secs};
+use crate::jws::JwsKeys;
+use crate::keys::{Enc, SaltKeys, SecretKeys};
 
 /// Decodes Auth.js session tokens with keys derived once from the secrets.
 ///
@@ -48,10 +53,11 @@ impl Decoder {
     /// assert!(debug.contains("authjs.session-token") && !debug.contains("AUTH_SECRET value"));
     /// ```
     pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
+        let owned = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
         Self::build(
             secrets,
-            vec![SECURE_SESSION_COOKIE.to_owned(), SESSION_COOKIE.to_owned()],
-            vec![SECURE_SESSION_COOKIE.to_owned()],
+            owned(cookie::session_cookie_names(false)),
+            owned(cookie::session_cookie_names(true)),
         )
     }
 
@@ -227,7 +233,200 @@ pub fn encode<T: Serialize + ?Sized>(
     max_age: u64,
 ) -> Result<String, EncodeError> {
     match serde_json::to_value(claims) {
-        Ok(Value::Object(map)) => crate::try_encode_with_secret(&map, secret, salt, max_age),
+        Ok(Value::Object(map)) => try_encode_with_secret(&map, secret, salt, max_age),
         _ => Err(EncodeError::InvalidClaims),
     }
+}
+
+/// Everything needed to decode session tokens for one configuration: keys per salt and,
+/// with the `jws` feature, signed-JWT rules. [`Decoder`] is the friendlier front; this is the
+/// part a long-running service keeps in its configuration snapshot.
+///
+/// ```
+/// use authjs_token::{SaltKeys, TokenKeys};
+/// let secrets = ["s".to_owned()];
+/// let keys = TokenKeys {
+///     salts: vec![SaltKeys::derive(&secrets, "authjs.session-token")],
+///     # #[cfg(feature = "jws")]
+///     jws: None,
+/// };
+/// let token = authjs_token::encode_with_secret(&Default::default(), "s", "authjs.session-token", 60);
+/// assert!(keys.decode(&token, "authjs.session-token", authjs_token::now_secs()).is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct TokenKeys {
+    /// Keys per candidate salt, in lookup order.
+    pub salts: Vec<SaltKeys>,
+    /// Signed-JWT rules, when configured.
+    #[cfg(feature = "jws")]
+    pub jws: Option<JwsKeys>,
+}
+
+impl TokenKeys {
+    /// Decodes `token` read from the cookie `salt` (a JWE), or as a JWS when it has three parts
+    /// and JWS decoding is configured; `now` is seconds since the epoch.
+    ///
+    /// ```
+    /// # use authjs_token::{SaltKeys, TokenKeys};
+    /// # let keys = TokenKeys {
+    /// #     salts: vec![SaltKeys::derive(&["s".to_owned()], "authjs.session-token")],
+    /// #     #[cfg(feature = "jws")]
+    /// #     jws: None,
+    /// # };
+    /// let token = authjs_token::encode_with_secret(&Default::default(), "s", "authjs.session-token", 60);
+    /// let later = authjs_token::now_secs() + 3600;
+    /// assert_eq!(
+    ///     keys.decode(&token, "authjs.session-token", later),
+    ///     Err(authjs_token::DecodeError::Expired)
+    /// );
+    /// ```
+    pub fn decode(&self, token: &str, salt: &str, now: u64) -> Result<Claims, DecodeError> {
+        if token.bytes().filter(|b| *b == b'.').count() == 2 {
+            #[cfg(feature = "jws")]
+            return match &self.jws {
+                Some(jws) => jws.decode_at(token, now),
+                None => Err(DecodeError::JwsNotConfigured),
+            };
+            #[cfg(not(feature = "jws"))]
+            return Err(DecodeError::JwsNotConfigured);
+        }
+        let keys = self
+            .salts
+            .iter()
+            .find(|k| k.salt == salt)
+            .ok_or(DecodeError::NoMatchingKey)?;
+        decode_jwe(token, keys, now)
+    }
+
+    /// Decodes a token with each of `salts` in order (a Bearer token: the salts of the cookie
+    /// names that count for the request); the first that decodes wins, the error is the
+    /// first salt's.
+    ///
+    /// ```
+    /// # use authjs_token::{SaltKeys, TokenKeys};
+    /// # let secrets = ["s".to_owned()];
+    /// let keys = TokenKeys {
+    ///     salts: vec![
+    ///         SaltKeys::derive(&secrets, "__Secure-authjs.session-token"),
+    ///         SaltKeys::derive(&secrets, "authjs.session-token"),
+    ///     ],
+    ///     # #[cfg(feature = "jws")]
+    ///     # jws: None,
+    /// };
+    /// let token = authjs_token::encode_with_secret(&Default::default(), "s", "authjs.session-token", 60);
+    /// let now = authjs_token::now_secs();
+    /// assert!(keys.decode_with_salts(&token, &["authjs.session-token"], now).is_ok());
+    /// assert!(keys.decode_with_salts(&token, &["__Secure-authjs.session-token"], now).is_err());
+    /// ```
+    pub fn decode_with_salts<S: AsRef<str>>(
+        &self,
+        token: &str,
+        salts: &[S],
+        now: u64,
+    ) -> Result<Claims, DecodeError> {
+        self.decode_first(token, salts.iter().map(AsRef::as_ref), now)
+    }
+
+    /// Decodes a token with every salt in order, the first that decodes wins; the error is the
+    /// first salt's. (A Bearer token read as `getToken` reads it counts only with the salts of
+    /// the cookie names that count for its request: see [`TokenKeys::decode_with_salts`].)
+    ///
+    /// ```
+    /// # use authjs_token::{SaltKeys, TokenKeys};
+    /// # let secrets = ["s".to_owned()];
+    /// let keys = TokenKeys {
+    ///     salts: vec![
+    ///         SaltKeys::derive(&secrets, "__Secure-authjs.session-token"),
+    ///         SaltKeys::derive(&secrets, "authjs.session-token"),
+    ///     ],
+    ///     # #[cfg(feature = "jws")]
+    ///     # jws: None,
+    /// };
+    /// let token = authjs_token::encode_with_secret(&Default::default(), "s", "authjs.session-token", 60);
+    /// assert!(keys.decode_any_salt(&token, authjs_token::now_secs()).is_ok());
+    /// ```
+    pub fn decode_any_salt(&self, token: &str, now: u64) -> Result<Claims, DecodeError> {
+        self.decode_first(token, self.salts.iter().map(|k| k.salt.as_str()), now)
+    }
+
+    /// Decodes `token` with each salt in order: the first that decodes wins; the error is the
+    /// first salt's ([`DecodeError::NoMatchingKey`] when there is no salt).
+    fn decode_first<'s>(
+        &self,
+        token: &str,
+        salts: impl IntoIterator<Item = &'s str>,
+        now: u64,
+    ) -> Result<Claims, DecodeError> {
+        let mut first = None;
+        for salt in salts {
+            match self.decode(token, salt, now) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or(DecodeError::NoMatchingKey))
+    }
+}
+
+/// Decodes an Auth.js JWE with explicit secrets and salt, deriving the keys on every call
+/// (for tooling such as a CLI; a service keeps a [`Decoder`]). Surrounding white space is
+/// ignored.
+///
+/// ```
+/// let token = authjs_token::encode_with_secret(&Default::default(), "s", "authjs.session-token", 60);
+/// let claims = authjs_token::decode_with_secrets(&token, &["s".to_owned()], "authjs.session-token")?;
+/// assert!(claims.jti().is_some());
+/// # Ok::<(), authjs_token::DecodeError>(())
+/// ```
+pub fn decode_with_secrets(
+    token: &str,
+    secrets: &[String],
+    salt: &str,
+) -> Result<Claims, DecodeError> {
+    decode_jwe(token.trim(), &SaltKeys::derive(secrets, salt), now_secs())
+}
+
+/// Encodes claims as Auth.js would with `secret` and `salt`; `exp` is capped at 2^53 - 1 (see
+/// [`try_encode_with_secret`] to be told instead).
+///
+/// ```
+/// let mut claims = serde_json::Map::new();
+/// claims.insert("sub".into(), "u1".into());
+/// let token = authjs_token::encode_with_secret(&claims, "s", "authjs.session-token", 60);
+/// assert_eq!(token.split('.').count(), 5);
+/// ```
+pub fn encode_with_secret(
+    claims: &Map<String, Value>,
+    secret: &str,
+    salt: &str,
+    max_age: u64,
+) -> String {
+    encode_jwe(
+        claims,
+        &SecretKeys::derive(secret, salt),
+        Enc::A256CbcHs512,
+        max_age,
+    )
+}
+
+/// Like [`encode_with_secret`], failing when `now + max_age` is past 2^53 - 1.
+///
+/// ```
+/// let claims = serde_json::Map::new();
+/// assert!(authjs_token::try_encode_with_secret(&claims, "s", "authjs.session-token", 60).is_ok());
+/// ```
+pub fn try_encode_with_secret(
+    claims: &Map<String, Value>,
+    secret: &str,
+    salt: &str,
+    max_age: u64,
+) -> Result<String, EncodeError> {
+    try_encode_jwe(
+        claims,
+        &SecretKeys::derive(secret, salt),
+        Enc::A256CbcHs512,
+        max_age,
+    )
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::DecodeError;
+use crate::error::DecodeError;
 
 /// A header member that must be a string when present.
 #[derive(Debug, Default, PartialEq)]

@@ -10,11 +10,26 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::Mac;
 use serde_json::{Map, Value};
 
-use super::header::{JweHeader, Member, strip_bom};
-use super::{
-    Claims, DecodeError, Enc, EncodeError, HmacSha512, MAX_SAFE_INTEGER, MAX_TOKEN_LEN, SaltKeys,
-    SecretKeys, check_time, now_secs,
-};
+use crate::claims::{Claims, MAX_SAFE_INTEGER, check_time, now_secs};
+use crate::error::{DecodeError, EncodeError};
+use crate::header::{JweHeader, Member, strip_bom};
+use crate::keys::{Enc, HmacSha512, SaltKeys, SecretKeys};
+
+/// Longest token accepted for decoding (chunked cookies can reach tens of KB, not megabytes).
+///
+/// ```
+/// let long = "a".repeat(authjs_token::MAX_TOKEN_LEN + 1);
+/// assert!(authjs_token::Decoder::new(["s"]).decode(&long, "authjs.session-token").is_err());
+/// ```
+pub const MAX_TOKEN_LEN: usize = 256 * 1024;
+
+/// Refuses a token longer than [`MAX_TOKEN_LEN`] (JWE or JWS) before any work is done on it.
+pub(crate) fn check_token_len(token: &str) -> Result<(), DecodeError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(DecodeError::Malformed("token too long"));
+    }
+    Ok(())
+}
 
 /// Most bytes a `zip: "DEF"` plaintext may inflate to: jose's default `maxDecompressedLength`,
 /// which `@auth/core` does not change.
@@ -100,9 +115,7 @@ fn b64_into<'b>(s: &str, buf: &'b mut [u8]) -> Result<&'b [u8], DecodeError> {
 /// assert!(decode_jwe(&token, &keys, now_secs()).is_ok());
 /// ```
 pub fn decode_jwe(token: &str, keys: &SaltKeys, now: u64) -> Result<Claims, DecodeError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(DecodeError::Malformed("token too long"));
-    }
+    check_token_len(token)?;
     let mut parts = token.split('.');
     let (Some(h), Some(ek), Some(iv), Some(ct), Some(tag), None) = (
         parts.next(),
@@ -357,10 +370,7 @@ fn encode_with_times(
 /// ```
 pub fn encode_jwe_raw(payload: &Map<String, Value>, keys: &SecretKeys, enc: Enc) -> String {
     let (key, _) = keys.for_enc(enc);
-    let h = match enc {
-        Enc::A256CbcHs512 => &keys.cbc_header,
-        Enc::A256Gcm => &keys.gcm_header,
-    };
+    let h = keys.header_for(enc);
     let plaintext = Value::Object(payload.clone()).to_string();
     let aad = h.as_bytes();
     let (iv, ct, tag) = match enc {

@@ -10,7 +10,9 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use super::{Claims, DecodeError, MAX_TOKEN_LEN, check_time, now_secs};
+use crate::claims::{Claims, check_time, now_secs};
+use crate::error::DecodeError;
+use crate::jwe::check_token_len;
 
 /// Keys and rules for signed JWTs (JWS), for deployments that replaced Auth.js's encoder.
 /// `Debug` shows the algorithms, audience and issuer, never the key.
@@ -163,9 +165,7 @@ impl JwsKeys {
     /// ```
     pub fn decode_at(&self, token: &str, now: u64) -> Result<Claims, DecodeError> {
         use jsonwebtoken::errors::ErrorKind;
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(DecodeError::Malformed("token too long"));
-        }
+        check_token_len(token)?;
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {

@@ -1,10 +1,13 @@
 use super::jwe::cbc_mac;
 use super::*;
 use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::Mac;
 #[cfg(feature = "jws")]
 use jsonwebtoken::Algorithm;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 const SALT: &str = "authjs.session-token";
 
