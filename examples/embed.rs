@@ -11,8 +11,8 @@
 //! ```
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use authjs_proxy::config::{ProxyOptions, Secret, SessionStrategy};
-use authjs_proxy::gate::ForwardAuthOptions;
+use authjs_proxy::options::ForwardAuthOptions;
+use authjs_proxy::options::{ProxyOptions, Secret, SessionStrategy};
 use authjs_proxy::{AuthProxy, Claims, Session};
 
 async fn index() -> HttpResponse {
@@ -70,7 +70,10 @@ async fn main() -> std::io::Result<()> {
             .route("/me", web::get().to(me))
             .route("/hello", web::get().to(greeting))
             .route("/token", web::get().to(token))
-            .configure(authjs_proxy::gate::configure(proxy.clone(), gate.clone()))
+            .configure(authjs_proxy::forward_auth::configure(
+                proxy.clone(),
+                gate.clone(),
+            ))
             .configure(authjs_proxy::configure(proxy.clone()))
     })
     .workers(workers)

@@ -5,8 +5,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use authjs_proxy::config::{FileConfig, LogFormat, SESSION_COOKIE};
-use authjs_proxy::token;
+use authjs_proxy::core::token;
+use authjs_proxy::options::{FileConfig, LogFormat, SESSION_COOKIE};
 use clap::{Parser, Subcommand};
 
 /// The service allocates many small, short-lived buffers per request; mimalloc handles that
@@ -138,29 +138,29 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Token(cmd) => {
-            authjs_proxy::logging::init(format.unwrap_or_default());
+            authjs_proxy::app::logging::init(format.unwrap_or_default());
             token_command(cmd)
         }
         Command::CheckConfig => {
-            authjs_proxy::logging::init(format.unwrap_or_default());
+            authjs_proxy::app::logging::init(format.unwrap_or_default());
             load(&cli.config, cli.allow_insecure)?;
             println!("configuration ok: {}", cli.config.display());
             Ok(())
         }
         Command::Serve => {
             let file = load(&cli.config, cli.allow_insecure)?;
-            authjs_proxy::logging::init(format.unwrap_or(file.log.format));
+            authjs_proxy::app::logging::init(format.unwrap_or(file.log.format));
             actix_web::rt::System::new()
-                .block_on(authjs_proxy::server::serve(file, Some(cli.config)))
+                .block_on(authjs_proxy::app::server::serve(file, Some(cli.config)))
                 .map_err(|e| {
                     eprintln!("authjs-proxy: {e}");
                     ExitCode::FAILURE
                 })
         }
         Command::Demo { listen } => {
-            authjs_proxy::logging::init(format.unwrap_or_default());
+            authjs_proxy::app::logging::init(format.unwrap_or_default());
             actix_web::rt::System::new()
-                .block_on(authjs_proxy::demo::run(&listen))
+                .block_on(authjs_proxy::app::demo::run(&listen))
                 .map_err(|e| {
                     eprintln!("authjs-proxy demo: {e}");
                     ExitCode::FAILURE

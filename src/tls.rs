@@ -13,8 +13,8 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use crate::config::{RuntimeConfig, ServerTlsOptions, UpstreamTlsOptions};
-use crate::error::ConfigError;
+use crate::core::error::ConfigError;
+use crate::options::{ServerTlsOptions, UpstreamTlsOptions};
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -109,11 +109,6 @@ pub fn upstream_client_config(
         }
     };
     Ok(Arc::new(config))
-}
-
-/// The TLS client configuration `build_client` gives the upstream connector.
-pub fn client_config(cfg: &RuntimeConfig) -> Arc<rustls::ClientConfig> {
-    cfg.upstream_tls.clone()
 }
 
 /// The TLS reason behind a failed upstream connection (`invalid peer certificate:

@@ -1,3 +1,5 @@
-//! Levels of the session cache beyond this process: [`redis`], shared by replicas.
+//! The session cache of `get_server_session` ([`session`]) and its Redis level shared by
+//! replicas ([`redis`]).
 
 pub mod redis;
+pub mod session;

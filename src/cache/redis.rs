@@ -23,9 +23,9 @@ use sha2::Sha256;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::config::RedisOptions;
-use crate::error::ConfigError;
-use crate::http::request_id::request_event;
+use crate::core::error::ConfigError;
+use crate::core::obs::request_id::request_event;
+use crate::options::RedisOptions;
 
 /// An entry id: the HMAC of the session cookie bytes and protocol.
 pub type EntryId = [u8; 32];

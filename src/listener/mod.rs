@@ -5,7 +5,7 @@
 //! look at the bytes; this builds the same pipeline from its parts (`actix_server`, the
 //! rustls acceptor, actix-http's HTTP/1.1 service) with the wrapper in between, and the same
 //! connection defaults `HttpServer` uses. Handlers learn the listener's scheme from
-//! [`ListenerScheme`] in the app data (see [`crate::http::headers::listener_scheme`]).
+//! [`ListenerScheme`] in the app data (see [`crate::core::client::listener_scheme`]).
 
 pub mod head;
 
@@ -27,14 +27,9 @@ use actix_web::dev::AppConfig;
 use actix_web::error::Error;
 use futures_util::future::ready;
 
-use crate::http::headers::Scheme;
-use head::StrictHead;
+pub use crate::core::client::ListenerScheme;
 
-/// How requests reach the handlers of a listener built here: read by
-/// [`crate::http::headers::listener_scheme`] (actix-web's `AppConfig::secure` is only set by
-/// `HttpServer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListenerScheme(pub Scheme);
+use head::StrictHead;
 
 /// Connection limits, as `HttpServer` sets them by default.
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

@@ -17,38 +17,15 @@
 //! Outcomes are tied to the period (state and start time) their permit was issued in: a late
 //! answer from before a transition never moves the breaker.
 
-use crate::admin::metrics;
-use crate::http::request_id::request_event;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+pub use crate::core::breaker_state::BreakerState;
+use crate::core::obs::metrics;
+use crate::core::obs::request_id::request_event;
 
 /// Most half-open probes (the counters have 10 bits each).
 pub const MAX_PROBES: u32 = 1000;
-
-/// The breaker's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerState {
-    /// Requests flow.
-    Closed,
-    /// Requests fail fast.
-    Open,
-    /// A few probes decide whether to close.
-    HalfOpen,
-}
-
-impl BreakerState {
-    /// `closed`, `open` or `half_open`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-        }
-    }
-}
 
 /// The packed state: bits 0–1 state, 2–11 probes issued, 12–21 probe successes, 22–63 the
 /// millisecond (since the breaker was built) the state began.
@@ -242,7 +219,7 @@ impl Breaker {
             {
                 Ok(_) => {
                     if current.state() == OPEN {
-                        metrics::circuit_breaker_state(metrics::BreakerState::HalfOpen);
+                        metrics::circuit_breaker_state(BreakerState::HalfOpen);
                         request_event!(
                             tracing::Level::WARN,
                             probes = self.probes,
@@ -298,7 +275,7 @@ impl Breaker {
             {
                 Ok(_) => {
                     self.consecutive.store(0, Ordering::Relaxed);
-                    metrics::circuit_breaker_state(metrics::BreakerState::Open);
+                    metrics::circuit_breaker_state(BreakerState::Open);
                     if failures > 0 {
                         request_event!(
                             tracing::Level::WARN,
@@ -338,7 +315,7 @@ impl Breaker {
                 Ok(_) => {
                     if next.state() == CLOSED {
                         self.consecutive.store(0, Ordering::Relaxed);
-                        metrics::circuit_breaker_state(metrics::BreakerState::Closed);
+                        metrics::circuit_breaker_state(BreakerState::Closed);
                         request_event!(
                             tracing::Level::WARN,
                             probes = successes,

@@ -2,7 +2,7 @@
 //! ([`budget`]) and a bound on requests in flight ([`limiter`]).
 //!
 //! One [`Resilience`] belongs to one configuration generation: it is built with the
-//! [`crate::config::RuntimeConfig`] snapshot and shared (in an `Arc`) by every worker thread,
+//! [`crate::runtime::Snapshot`] snapshot and shared (in an `Arc`) by every worker thread,
 //! so a new configuration starts with a closed breaker, a full budget and no requests counted.
 //! The hot path touches atomics only.
 

@@ -1,0 +1,124 @@
+//! Re-reading the configuration file: what SIGHUP and `POST /reload` do.
+
+use std::path::PathBuf;
+
+use crate::core::error::ConfigError;
+use crate::core::obs::metrics;
+use crate::forward_auth::{ForwardAuth, ForwardAuthOptions};
+use crate::options::{AdminOptions, FileConfig, LogOptions, ServerOptions};
+use crate::runtime::handle::AuthProxy;
+use crate::tls::CertStore;
+
+/// Applies a reloaded `[forward_auth]` to the mounted endpoint: its rules are replaced; mounting,
+/// unmounting or moving it needs a restart.
+fn reload_gate(gate: Option<&ForwardAuth>, opts: &ForwardAuthOptions) {
+    match (gate, opts.enabled) {
+        (Some(gate), true) => match gate.update(opts) {
+            Ok(()) => tracing::info!("forward-auth rules reloaded"),
+            Err(e) => tracing::warn!(error = %e, "forward-auth reload refused; rules kept"),
+        },
+        (Some(_), false) | (None, true) => tracing::warn!(
+            "forward_auth.enabled changed: restart to mount or unmount the endpoint; rules kept"
+        ),
+        (None, false) => {}
+    }
+}
+
+/// Why a reload was refused; the running configuration is kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The service was started without a configuration file.
+    #[error("no configuration file to reload")]
+    NoFile,
+    /// The file is invalid; names the field at fault.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] ConfigError),
+}
+
+/// Reloads the configuration file into a running service.
+pub struct Reloader {
+    proxy: AuthProxy,
+    path: Option<PathBuf>,
+    serving: ServerOptions,
+    admin: AdminOptions,
+    log: LogOptions,
+    certs: Option<CertStore>,
+    allow_insecure: bool,
+    gate: Option<ForwardAuth>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// A reloader for a service started from `file` (read from `path`, if any), serving the
+    /// listener certificate in `certs`.
+    pub fn new(
+        proxy: AuthProxy,
+        path: Option<PathBuf>,
+        file: &FileConfig,
+        certs: Option<CertStore>,
+        gate: Option<ForwardAuth>,
+    ) -> Self {
+        Reloader {
+            proxy,
+            path,
+            serving: file.server.clone(),
+            admin: file.admin.clone(),
+            log: file.log.clone(),
+            certs,
+            allow_insecure: file.proxy.tls.allow_insecure,
+            gate,
+        }
+    }
+
+    /// Re-reads the file, applies `[proxy]`, re-reads the listener certificate, and answers
+    /// the new generation. Settings that need a restart (`[server]` listen/workers/TLS on or
+    /// off, `[admin]`, `[log]`) are reported, not applied.
+    pub async fn reload(&self) -> Result<u64, ReloadError> {
+        let result = self.apply().await;
+        metrics::config_reload(result.is_ok());
+        match &result {
+            Ok(generation) => tracing::info!(generation, "configuration reloaded"),
+            Err(e) => tracing::warn!(error = %e, "reload refused; configuration kept"),
+        }
+        result
+    }
+
+    async fn apply(&self) -> Result<u64, ReloadError> {
+        let path = self.path.as_deref().ok_or(ReloadError::NoFile)?;
+        let file = FileConfig::load_allowing_insecure(path, self.allow_insecure)?;
+        let generation = self.proxy.configure(file.proxy.clone()).await?;
+        metrics::config_generation(generation);
+        reload_gate(self.gate.as_ref(), &file.forward_auth);
+        if let (Some(store), Some(tls)) = (&self.certs, &file.server.tls) {
+            store.reload(tls)?;
+        }
+        let s = &self.serving;
+        if file.server.listen != s.listen
+            || file.server.workers != s.workers
+            || file.server.tls.is_some() != s.tls.is_some()
+        {
+            tracing::warn!(
+                generation,
+                listen = %s.listen,
+                workers = s.workers,
+                "configuration reloaded, but [server] changed: the listen address, workers and \
+                 TLS on/off change only on restart; still serving as before"
+            );
+        }
+        if file.admin != self.admin || file.log != self.log {
+            tracing::warn!(
+                generation,
+                "configuration reloaded, but [admin] or [log] changed: they change only on \
+                 restart"
+            );
+        }
+        Ok(generation)
+    }
+}

@@ -1,0 +1,130 @@
+//! The admin listener's routes: `GET /metrics`, `GET /healthz`, `GET /readyz`,
+//! `POST /reload`. Never mounted on the public listener.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::admin::health::Health;
+use crate::app::admin::reload::{ReloadError, Reloader};
+use crate::core::obs::metrics;
+use crate::core::redact::redacted;
+use crate::core::response::json_error;
+use crate::runtime::handle::AuthProxy;
+
+/// What the admin routes work with.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The running proxy.
+    pub proxy: AuthProxy,
+    /// Readiness inputs.
+    pub health: Health,
+    /// Reloads the configuration file.
+    pub reloader: Arc<Reloader>,
+    /// `admin.token`: required as `Authorization: Bearer <token>` by `POST /reload`.
+    pub token: Option<String>,
+    /// Whether the admin listener is bound to loopback (reload without token allowed).
+    pub loopback: bool,
+}
+
+impl std::fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminState")
+            .field("token", &redacted(&self.token))
+            .field("loopback", &self.loopback)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Mounts the admin routes (use with `App::configure`).
+pub fn configure(state: AdminState) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state.clone()))
+            .route("/metrics", web::get().to(metrics_text))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/reload", web::post().to(reload));
+    }
+}
+
+async fn metrics_text() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(metrics::CONTENT_TYPE)
+        .body(metrics::encode())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "alive" }))
+}
+
+async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
+    let config = state.proxy.config();
+    match state.health.check(config.is_some()) {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready",
+            "generation": config.map_or(0, |c| c.generation),
+        })),
+        Err(reason) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "not_ready",
+            "reason": reason,
+            "message": reason.to_string(),
+        })),
+    }
+}
+
+/// Compares without an early exit on the first differing byte.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer(req: &HttpRequest) -> Option<&[u8]> {
+    let v = req.headers().get(header::AUTHORIZATION)?.as_bytes();
+    let scheme = v.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| v[7..].trim_ascii())
+}
+
+async fn reload(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse {
+    match &state.token {
+        Some(token) if !bearer(&req).is_some_and(|given| same_secret(given, token.as_bytes())) => {
+            let mut res = json_error(StatusCode::UNAUTHORIZED, "admin token required");
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"authjs-proxy admin\""),
+            );
+            return res;
+        }
+        None if !state.loopback => {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "reload over a non-loopback admin listener needs admin.token",
+            );
+        }
+        _ => {}
+    }
+    match state.reloader.reload().await {
+        Ok(generation) => HttpResponse::Ok().json(serde_json::json!({
+            "status": "reloaded",
+            "generation": generation,
+        })),
+        Err(e @ ReloadError::NoFile) => json_error(StatusCode::CONFLICT, &e.to_string()),
+        Err(e @ ReloadError::Invalid(_)) => {
+            json_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+    }
+}

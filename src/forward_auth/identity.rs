@@ -1,0 +1,80 @@
+//! "Who is this request?" for the gate, in one place: which session cookie counts, and whether
+//! it is decoded here or asked of the upstream.
+//!
+//! * JWT strategy with a secret: the cookie (chunks reassembled, Bearer fallback) is decoded on
+//!   this worker thread with the snapshot's derived keys — no mailbox hop, no upstream request.
+//! * Otherwise: the upstream's `session` route through the session cache (single-flight).
+
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+
+use crate::core::client::{ClientSide, Scheme};
+use crate::core::cookies::cookie_value;
+use crate::core::error::AuthError;
+use crate::forward_auth::rules::Subject;
+use crate::options::proxy::SessionStrategy;
+use crate::runtime::Snapshot;
+use crate::runtime::actors::token::decode_session_token;
+use crate::runtime::actors::upstream::Upstream;
+use crate::session::server_session;
+
+/// Where an identity came from (for the decision log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The session token, decoded locally.
+    Token,
+    /// The upstream's `session` route (possibly cached).
+    Session,
+}
+
+impl Source {
+    /// For logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Token => "token",
+            Source::Session => "session",
+        }
+    }
+}
+
+/// The identity source decides with the session token alone (no upstream request).
+pub fn decides_locally(cfg: &Snapshot) -> bool {
+    cfg.session_strategy == SessionStrategy::Jwt && cfg.keys.is_some()
+}
+
+/// Who `req` belongs to: `Ok(None)` for no valid session (missing, malformed, tampered,
+/// expired, foreign), `Err` when the identity source could not answer (upstream down).
+///
+/// `secure` is whether the client used https (the listener's TLS, or a trusted front proxy's
+/// `X-Forwarded-Proto`).
+pub(crate) async fn identify(
+    cfg: &Arc<Snapshot>,
+    upstream: &Upstream,
+    req: &HttpRequest,
+    secure: bool,
+) -> Result<Option<(Subject, Source)>, AuthError> {
+    let headers = req.headers();
+    if let (SessionStrategy::Jwt, Some(keys)) = (cfg.session_strategy, &cfg.keys) {
+        let Some(token) = cfg.session_token(headers, secure) else {
+            return Ok(None);
+        };
+        let claims = decode_session_token(keys, &token.found.value, token.salts());
+        return Ok(claims.map(|c| (Subject::from_claims(c.0), Source::Token)));
+    }
+    // The gate's own view of the scheme (its trusted proxies) decides which cookie counts; no
+    // countable session cookie means no session, without asking the upstream.
+    let names = cfg.session_cookie_names(secure);
+    if !names.iter().any(|n| cookie_value(headers, n).is_some()) {
+        return Ok(None);
+    }
+    let mut side = ClientSide::of(req)?;
+    if secure {
+        side.scheme = Scheme::Https;
+    }
+    let session = server_session(cfg.clone(), upstream, headers, &side).await?;
+    Ok(session.and_then(|s| match serde_json::to_value(s) {
+        Ok(serde_json::Value::Object(map)) => Some((Subject::from_session(map), Source::Session)),
+        _ => None,
+    }))
+}

@@ -1,0 +1,288 @@
+//! Forward-auth: one decision endpoint that nginx `auth_request`, Caddy `forward_auth`,
+//! Traefik `ForwardAuth` and Envoy `ext_authz` (HTTP) call for every request they guard.
+//!
+//! * `200`, empty, with `X-Auth-Request-User`/`-Email`/`-Name` and the configured extra
+//!   headers, when signed in and allowed;
+//! * `401` `{"error":"not signed in"}` (or, in redirect mode, a browser navigation gets `302`
+//!   to the sign-in page with the original URL as `callbackUrl`);
+//! * `403` `{"error":"forbidden"}` when signed in but a rule fails;
+//! * `503` with `Retry-After` when the identity source fails (never `200`, never `401`).
+//!
+//! Every answer carries `Cache-Control: no-store` and `Vary: Cookie, Authorization`.
+//!
+//! Parts: [`policy`] (the operator's options, validated) → [`rules`], [`decide`] and
+//! [`forwarded`] (pure decisions) → [`identity`] (who the request is) → the handler here.
+
+pub mod decide;
+pub mod forwarded;
+pub mod identity;
+pub mod policy;
+pub mod rules;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+
+pub use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
+pub use policy::{ForwardAuth, Policy};
+
+use crate::core::obs::metrics;
+use crate::core::obs::request_id::request_event;
+use crate::core::peer::is_trusted;
+use crate::forward_auth::decide::check;
+use crate::forward_auth::forwarded::PublicSide;
+use crate::forward_auth::identity::{Source, identify};
+use crate::forward_auth::rules::{Narrowing, Subject, claim_text, safe_header_value};
+use crate::options::forward_auth::{EMAIL_HEADER, NAME_HEADER, USER_HEADER};
+use crate::runtime::handle::{AuthProxy, WorkerUpstream};
+
+/// What the endpoint's handler needs, registered on its resource.
+struct Gate {
+    proxy: AuthProxy,
+    gate: ForwardAuth,
+}
+
+/// Mounts the decision endpoint at `gate.path()` and below it (GET and HEAD).
+///
+/// Use with `App::configure`, next to (and before) [`crate::web::configure`]:
+/// database-strategy decisions use the worker's upstream actor that
+/// [`crate::web::configure`] registers.
+///
+/// # Examples
+/// ```no_run
+/// use actix_web::{App, HttpServer};
+/// use authjs_proxy::AuthProxy;
+/// use authjs_proxy::forward_auth::ForwardAuthOptions;
+/// # #[actix_web::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let proxy = AuthProxy::start();
+/// let gate = ForwardAuthOptions { enabled: true, ..Default::default() }
+///     .validate()
+///     .expect("valid forward-auth options");
+/// HttpServer::new(move || {
+///     App::new()
+///         .configure(authjs_proxy::forward_auth::configure(proxy.clone(), gate.clone()))
+///         .configure(authjs_proxy::configure(proxy.clone()))
+/// })
+/// .bind(("127.0.0.1", 3000))?
+/// .run()
+/// .await
+/// # }
+/// ```
+pub fn configure(
+    proxy: AuthProxy,
+    gate: ForwardAuth,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
+    move |cfg: &mut web::ServiceConfig| {
+        let state = web::Data::new(Gate {
+            proxy: proxy.clone(),
+            gate: gate.clone(),
+        });
+        // An exact resource (no regex on the hot path), then everything below the path for
+        // Envoy's ext_authz, which appends the original path to `path_prefix`.
+        cfg.service(
+            web::resource(gate.path().to_owned())
+                .app_data(state.clone())
+                .route(web::get().to(verify))
+                .route(web::head().to(verify)),
+        )
+        .service(
+            web::scope(gate.path())
+                .app_data(state)
+                .default_service(web::to(verify_below)),
+        );
+    }
+}
+
+/// Why a request got its answer (for the decision log; never a cookie, token or value).
+fn log_decision(status: StatusCode, reason: &str, source: Option<Source>) {
+    metrics::forward_auth_decision(match status.as_u16() {
+        200 => "allow",
+        302 => "redirect",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        _ => "error",
+    });
+    request_event!(
+        tracing::Level::DEBUG,
+        status = status.as_u16(),
+        reason,
+        source = source.map(Source::as_str),
+        "forward-auth decision"
+    );
+}
+
+fn answer(status: StatusCode) -> HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((
+            header::VARY,
+            HeaderValue::from_static("Cookie, Authorization"),
+        ));
+    b
+}
+
+fn json_answer(status: StatusCode, msg: &str) -> HttpResponse {
+    answer(status).json(serde_json::json!({ "error": msg }))
+}
+
+fn unavailable(policy: &Policy) -> HttpResponse {
+    let mut res = json_answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "identity source unavailable",
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(policy.retry_after_secs),
+    );
+    res
+}
+
+/// `<path>/...`: the decision for GET and HEAD, `405` otherwise.
+async fn verify_below(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        verify(req, state).await
+    } else {
+        let mut res = json_answer(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        res
+    }
+}
+
+/// `GET|HEAD <path>`: the decision.
+async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
+    let policy = state.gate.policy();
+    let policy = &*policy;
+    let Some(cfg) = state.proxy.config() else {
+        log_decision(StatusCode::SERVICE_UNAVAILABLE, "unconfigured", None);
+        return unavailable(policy);
+    };
+    let narrowing = match Narrowing::parse(req.query_string()) {
+        Ok(n) => n,
+        Err(e) => {
+            request_event!(tracing::Level::WARN, error = %e, "forward-auth narrowing refused; check the front proxy's sub-request URL");
+            log_decision(StatusCode::BAD_REQUEST, "malformed narrowing", None);
+            return json_answer(StatusCode::BAD_REQUEST, "invalid forward-auth rules");
+        }
+    };
+    let headers = req.headers();
+    let trusted = is_trusted(&policy.trusted_proxies, req.peer_addr().map(|a| a.ip()));
+    let listener_scheme = crate::core::client::listener_scheme(&req).as_str();
+    let scheme = forwarded::forwarded_proto(headers, trusted).unwrap_or(listener_scheme);
+    let upstream = match req.app_data::<web::Data<WorkerUpstream>>() {
+        Some(w) => w.0.clone(),
+        None => state.proxy.fallback_upstream(),
+    };
+    let who = identify(&cfg, &upstream, &req, scheme == "https").await;
+    let (subject, source) = match who {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let public_url = cfg.public.as_ref().map(|p| p.origin.as_str());
+            return unauthenticated(
+                &req,
+                policy,
+                &cfg.local_base_path,
+                public_url,
+                trusted,
+                scheme,
+            );
+        }
+        Err(e) => {
+            // The upstream actor already warns about the failed request itself.
+            request_event!(tracing::Level::DEBUG, error = %e, "forward-auth identity source failed");
+            log_decision(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity source failed",
+                None,
+            );
+            return unavailable(policy);
+        }
+    };
+    if let Err(denial) = check(policy, &narrowing, &subject) {
+        log_decision(StatusCode::FORBIDDEN, &denial.to_string(), Some(source));
+        return json_answer(StatusCode::FORBIDDEN, "forbidden");
+    }
+    log_decision(StatusCode::OK, "allowed", Some(source));
+    allowed(policy, &subject)
+}
+
+/// `200` with the identity headers whose values are safe to emit.
+fn allowed(policy: &Policy, subject: &Subject) -> HttpResponse {
+    let mut res = answer(StatusCode::OK).finish();
+    let h = res.headers_mut();
+    let fixed = [
+        (USER_HEADER, subject.user_id()),
+        (EMAIL_HEADER, subject.email()),
+        (NAME_HEADER, subject.name()),
+    ];
+    for (name, text) in fixed {
+        let Some(text) = text else { continue };
+        match safe_header_value(&text) {
+            Some(v) => {
+                h.insert(header::HeaderName::from_static(name), v);
+            }
+            None => request_event!(
+                tracing::Level::WARN,
+                header = name,
+                "identity header dropped: unsafe value"
+            ),
+        }
+    }
+    for (name, path) in &policy.headers {
+        let Some(text) = subject.get(path).and_then(claim_text) else {
+            continue;
+        };
+        match safe_header_value(&text) {
+            Some(v) => {
+                h.insert(name.clone(), v);
+            }
+            None => request_event!(tracing::Level::WARN,
+                header = name.as_str(),
+                claim = %path,
+                "identity header dropped: unsafe value"
+            ),
+        }
+    }
+    res
+}
+
+/// `401`, or in redirect mode a `302` to the sign-in page for a browser navigation.
+fn unauthenticated(
+    req: &HttpRequest,
+    policy: &Policy,
+    local_base_path: &str,
+    public_url: Option<&str>,
+    trusted: bool,
+    scheme: &str,
+) -> HttpResponse {
+    let headers = req.headers();
+    if policy.on_unauthenticated == OnUnauthenticated::Redirect && forwarded::is_navigation(headers)
+    {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let public = match (public_url, host) {
+            (Some(origin), _) => Some(PublicSide::Origin(origin)),
+            (None, Some(host)) => Some(PublicSide::Host { host, scheme }),
+            (None, None) => None,
+        };
+        if let Some(public) = public
+            && let Some(origin) = public.origin()
+        {
+            let callback = forwarded::original_url(headers, trusted, public);
+            let location = forwarded::signin_location(&origin, local_base_path, callback.as_ref());
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                let reason = if callback.is_some() {
+                    "no session; redirect with callback"
+                } else {
+                    "no session; redirect without callback"
+                };
+                log_decision(StatusCode::FOUND, reason, None);
+                return answer(StatusCode::FOUND)
+                    .insert_header((header::LOCATION, v))
+                    .finish();
+            }
+        }
+    }
+    log_decision(StatusCode::UNAUTHORIZED, "no valid session", None);
+    json_answer(StatusCode::UNAUTHORIZED, "not signed in")
+}

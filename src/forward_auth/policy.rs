@@ -1,0 +1,368 @@
+//! The validated `[forward_auth]` options ([`ForwardAuth`]): the endpoint's path and the rules
+//! in force ([`Policy`]), replaced whole on reload.
+
+use std::fmt;
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderName;
+use arc_swap::ArcSwap;
+
+use crate::core::error::ConfigError;
+use crate::core::path::is_plain_path;
+use crate::core::peer::Cidr;
+use crate::forward_auth::rules::{ClaimPath, EmailRule, Require, is_domain, is_email};
+use crate::options::forward_auth::{
+    EMAIL_HEADER, ForwardAuthOptions, NAME_HEADER, OnUnauthenticated, USER_HEADER,
+};
+
+/// Headers an extra identity header may not be named after: they describe the answer itself,
+/// the connection, or are the fixed identity headers.
+const RESERVED_HEADERS: [&str; 19] = [
+    USER_HEADER,
+    EMAIL_HEADER,
+    NAME_HEADER,
+    "cache-control",
+    "vary",
+    "location",
+    "retry-after",
+    "set-cookie",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "host",
+    "www-authenticate",
+];
+
+/// The validated `[forward_auth]` options, as mounted. Cheap to clone; clones share the rules,
+/// which [`ForwardAuth::update`] replaces in place (SIGHUP reload).
+#[derive(Clone)]
+pub struct ForwardAuth {
+    path: Arc<str>,
+    live: Arc<ArcSwap<Policy>>,
+}
+
+impl fmt::Debug for ForwardAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForwardAuth")
+            .field("policy", &*self.live.load())
+            .finish()
+    }
+}
+
+/// The rules in force: a validated snapshot, replaced whole.
+#[derive(Debug)]
+pub struct Policy {
+    pub(crate) on_unauthenticated: OnUnauthenticated,
+    /// Configured email rules; any one admits (none: anyone signed in).
+    pub(crate) email_rules: Vec<EmailRule>,
+    pub(crate) trusted_proxies: Vec<Cidr>,
+    pub(crate) require: Vec<Require>,
+    pub(crate) headers: Vec<(HeaderName, ClaimPath)>,
+    pub(crate) retry_after_secs: u32,
+}
+
+impl ForwardAuth {
+    /// The endpoint's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The rules in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.live.load_full()
+    }
+
+    /// Replaces the rules with `opts` (validated first; on error the rules in force stay).
+    /// The path is fixed while mounted: a different one is refused.
+    pub fn update(&self, opts: &ForwardAuthOptions) -> Result<(), ConfigError> {
+        let next = opts.validate()?;
+        if next.path() != self.path() {
+            return Err(ConfigError::new(
+                "forward_auth.path",
+                "cannot change while serving; restart to move the endpoint",
+            ));
+        }
+        self.live.store(next.policy());
+        Ok(())
+    }
+}
+
+/// The endpoint's path: absolute, plain (see [`is_plain_path`]), no trailing `/`, and only
+/// unreserved characters.
+fn valid_path(p: &str) -> bool {
+    p.starts_with('/')
+        && p.len() > 1
+        && !p.ends_with('/')
+        && is_plain_path(p)
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~'))
+}
+
+fn lowercase_list(
+    field: &str,
+    raw: &[String],
+    check: fn(&str) -> bool,
+    what: &str,
+) -> Result<Vec<String>, ConfigError> {
+    raw.iter()
+        .map(|r| {
+            let v = r.trim().to_ascii_lowercase();
+            if check(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::new(field, format!("{r:?} is not {what}")))
+            }
+        })
+        .collect()
+}
+
+impl ForwardAuthOptions {
+    /// Checks every field; the error names the one at fault (`forward_auth.require.role`).
+    pub fn validate(&self) -> Result<ForwardAuth, ConfigError> {
+        let path = self.path.trim();
+        if !valid_path(path) {
+            return Err(ConfigError::new(
+                "forward_auth.path",
+                "must be a plain absolute path such as /_authjs/verify",
+            ));
+        }
+        let emails = lowercase_list(
+            "forward_auth.allowed_emails",
+            &self.allowed_emails,
+            is_email,
+            "an email address",
+        )?;
+        let domains = lowercase_list(
+            "forward_auth.allowed_email_domains",
+            &self.allowed_email_domains,
+            is_domain,
+            "a domain name",
+        )?;
+        let mut email_rules = Vec::new();
+        if !emails.is_empty() {
+            email_rules.push(EmailRule::Emails(emails));
+        }
+        if !domains.is_empty() {
+            email_rules.push(EmailRule::Domains(domains));
+        }
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|c| {
+                c.parse::<Cidr>().map_err(|e| {
+                    ConfigError::new("forward_auth.trusted_proxies", format!("{c:?}: {e}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut require = Vec::with_capacity(self.require.len());
+        for (claim, values) in &self.require {
+            let field = format!("forward_auth.require.{claim}");
+            let path: ClaimPath = claim
+                .parse()
+                .map_err(|e| ConfigError::new(field.clone(), format!("{e}")))?;
+            if values.is_empty() {
+                return Err(ConfigError::new(
+                    field,
+                    "must list at least one accepted value",
+                ));
+            }
+            require.push(Require::new(path, values.clone()));
+        }
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for (name, claim) in &self.headers {
+            let field = format!("forward_auth.headers.{name}");
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ConfigError::new(field.clone(), "is not a valid header name"))?;
+            if RESERVED_HEADERS.contains(&n.as_str()) || n.as_str().starts_with("proxy-") {
+                return Err(ConfigError::new(
+                    field,
+                    "is reserved (set by the endpoint itself or hop-by-hop)",
+                ));
+            }
+            let path: ClaimPath = claim
+                .parse()
+                .map_err(|e| ConfigError::new(field.clone(), format!("{e}")))?;
+            headers.push((n, path));
+        }
+        if self.retry_after_secs == 0 {
+            return Err(ConfigError::new(
+                "forward_auth.retry_after_secs",
+                "must be at least 1",
+            ));
+        }
+        Ok(ForwardAuth {
+            path: Arc::from(path),
+            live: Arc::new(ArcSwap::from_pointee(Policy {
+                on_unauthenticated: self.on_unauthenticated,
+                email_rules,
+                trusted_proxies,
+                require,
+                headers,
+                retry_after_secs: self.retry_after_secs,
+            })),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::forward_auth::DEFAULT_PATH;
+
+    fn field_of(o: ForwardAuthOptions) -> String {
+        o.validate().unwrap_err().field
+    }
+
+    #[test]
+    fn defaults_are_off_at_the_documented_path_with_loopback_trusted() {
+        let o = ForwardAuthOptions::default();
+        assert!(!o.enabled);
+        let g = o.validate().unwrap();
+        assert_eq!(g.path(), "/_authjs/verify");
+        assert_eq!(g.policy().on_unauthenticated, OnUnauthenticated::Status401);
+        assert_eq!(g.policy().trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn on_unauthenticated_reads_401_and_redirect() {
+        let o: ForwardAuthOptions = toml_like(r#"{"on_unauthenticated":"redirect"}"#);
+        assert_eq!(o.on_unauthenticated, OnUnauthenticated::Redirect);
+        let o: ForwardAuthOptions = toml_like(r#"{"on_unauthenticated":"401"}"#);
+        assert_eq!(o.on_unauthenticated, OnUnauthenticated::Status401);
+        assert!(
+            serde_json::from_str::<ForwardAuthOptions>(r#"{"on_unauthenticated":"403"}"#).is_err()
+        );
+    }
+
+    fn toml_like(json: &str) -> ForwardAuthOptions {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_path_with_dot_segments_or_a_query_is_refused() {
+        for p in ["", "/", "verify", "/a/../b", "/a?b", "/a//b", "/a b", "/a/"] {
+            let o = ForwardAuthOptions {
+                path: p.into(),
+                ..Default::default()
+            };
+            assert_eq!(field_of(o), "forward_auth.path", "{p:?}");
+        }
+    }
+
+    #[test]
+    fn emails_and_domains_are_lowercased_and_checked() {
+        let o = ForwardAuthOptions {
+            allowed_emails: vec!["Ada@Example.COM".into()],
+            allowed_email_domains: vec!["Example.com".into()],
+            ..Default::default()
+        };
+        let g = o.validate().unwrap();
+        assert_eq!(
+            g.policy().email_rules,
+            [
+                EmailRule::Emails(vec!["ada@example.com".into()]),
+                EmailRule::Domains(vec!["example.com".into()])
+            ]
+        );
+        let bad = ForwardAuthOptions {
+            allowed_email_domains: vec!["@example.com".into()],
+            ..Default::default()
+        };
+        assert_eq!(field_of(bad), "forward_auth.allowed_email_domains");
+        let bad = ForwardAuthOptions {
+            allowed_emails: vec!["example.com".into()],
+            ..Default::default()
+        };
+        assert_eq!(field_of(bad), "forward_auth.allowed_emails");
+    }
+
+    #[test]
+    fn an_invalid_trusted_proxy_is_refused() {
+        let o = ForwardAuthOptions {
+            trusted_proxies: vec!["10.0.0.0/33".into()],
+            ..Default::default()
+        };
+        assert_eq!(field_of(o), "forward_auth.trusted_proxies");
+    }
+
+    #[test]
+    fn a_require_entry_needs_a_value_and_a_valid_claim_path() {
+        let mut o = ForwardAuthOptions::default();
+        o.require.insert("role".into(), vec![]);
+        assert_eq!(field_of(o), "forward_auth.require.role");
+        let mut o = ForwardAuthOptions::default();
+        o.require.insert("a..b".into(), vec!["x".into()]);
+        assert_eq!(field_of(o), "forward_auth.require.a..b");
+    }
+
+    #[test]
+    fn extra_headers_may_not_replace_reserved_or_hop_by_hop_headers() {
+        for name in [
+            "X-Auth-Request-Email",
+            "Set-Cookie",
+            "Cache-Control",
+            "Location",
+            "Connection",
+            "Proxy-Authorization",
+        ] {
+            let mut o = ForwardAuthOptions::default();
+            o.headers.insert(name.into(), "email".into());
+            assert_eq!(field_of(o), format!("forward_auth.headers.{name}"));
+        }
+        let mut o = ForwardAuthOptions::default();
+        o.headers.insert("Bad Header".into(), "role".into());
+        assert_eq!(field_of(o), "forward_auth.headers.Bad Header");
+        let mut o = ForwardAuthOptions::default();
+        o.headers
+            .insert("X-Auth-Request-Role".into(), "role".into());
+        assert_eq!(o.validate().unwrap().policy().headers.len(), 1);
+    }
+
+    #[test]
+    fn update_replaces_the_rules_for_every_clone() {
+        let g = ForwardAuthOptions::default().validate().unwrap();
+        let mounted = g.clone();
+        let mut next = ForwardAuthOptions::default();
+        next.require.insert("role".into(), vec!["admin".into()]);
+        g.update(&next).unwrap();
+        assert_eq!(mounted.policy().require.len(), 1);
+    }
+
+    #[test]
+    fn update_refuses_invalid_rules_and_keeps_the_old_ones() {
+        let g = ForwardAuthOptions::default().validate().unwrap();
+        let mut bad = ForwardAuthOptions::default();
+        bad.require.insert("role".into(), vec![]);
+        assert_eq!(
+            g.update(&bad).unwrap_err().field,
+            "forward_auth.require.role"
+        );
+        assert!(g.policy().require.is_empty());
+    }
+
+    #[test]
+    fn update_refuses_a_new_path() {
+        let g = ForwardAuthOptions::default().validate().unwrap();
+        let moved = ForwardAuthOptions {
+            path: "/elsewhere".into(),
+            ..Default::default()
+        };
+        assert_eq!(g.update(&moved).unwrap_err().field, "forward_auth.path");
+        assert_eq!(g.path(), DEFAULT_PATH);
+    }
+
+    #[test]
+    fn retry_after_must_be_positive() {
+        let o = ForwardAuthOptions {
+            retry_after_secs: 0,
+            ..Default::default()
+        };
+        assert_eq!(field_of(o), "forward_auth.retry_after_secs");
+    }
+}

@@ -1,0 +1,6 @@
+//! Forwarding the Auth.js routes: the route map ([`routes`]), the forwarding handler
+//! ([`handler`]) and the `Location` rewrite of the answers ([`location`]).
+
+pub mod handler;
+pub mod location;
+pub mod routes;
