@@ -351,3 +351,68 @@ fn a_wrong_redis_password_stops_the_service_naming_the_field() {
         "the password was printed: {err}"
     );
 }
+
+/// What a cookie holder who can write to Redis could seal before values needed the
+/// deployment's key: a value keyed by the cookie bytes and the entry id alone (both known to
+/// them: the id is in the key's name).
+fn sealed_from_the_cookie_alone(plain: &[u8], material: &[u8], id: &[u8; 32]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(id), material);
+    let mut key = [0u8; 32];
+    hk.expand(b"authjs-proxy session cache value v1", &mut key)
+        .unwrap();
+    let nonce = [0u8; 12];
+    let ct = aes_gcm::Aes256Gcm::new_from_slice(&key)
+        .unwrap()
+        .encrypt(
+            aes_gcm::Nonce::from_slice(&nonce),
+            Payload {
+                msg: plain,
+                aad: id,
+            },
+        )
+        .unwrap();
+    [nonce.as_slice(), &ct].concat()
+}
+
+#[actix_web::test]
+async fn a_value_written_to_redis_without_the_deployment_key_is_never_served() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = upstream();
+    let a = replica(&up, &redis.url()).await;
+    assert_eq!(name(&a).await.as_deref(), Some("Ada Lovelace"));
+    assert!(eventually(|| !redis.keys().is_empty()).await);
+    let key = redis.keys().remove(0);
+    let hex = key.trim_start_matches("authjs-proxy:");
+    let id: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    // The lookup's key material: the protocol, then each session cookie's name and value,
+    // each length-framed; all of it is in the attacker's own request.
+    let mut material = Vec::new();
+    for field in [&b"http"[..], b"authjs.session-token", b"tok-ada"] {
+        material.extend_from_slice(&(field.len() as u64).to_le_bytes());
+        material.extend_from_slice(field);
+    }
+    let mut plain = vec![0u8, 0u8]; // asked without a Host
+    plain.extend_from_slice(br#"{"user":{"name":"Mallory Admin","email":"admin@corp.example"}}"#);
+    let forged = sealed_from_the_cookie_alone(&plain, &material, &id);
+    let mut set = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "-x", "SET", &key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(set.stdin.as_mut().unwrap(), &forged).unwrap();
+    drop(set.stdin.take());
+    assert!(set.wait().unwrap().success());
+
+    let b = replica(&up, &redis.url()).await;
+    assert_eq!(name(&b).await.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(up.count(), 2, "replica B asked the upstream instead");
+}

@@ -3,8 +3,12 @@
 //! * Keys are `key_prefix` + hex of an HMAC-SHA256 (key derived from the configured secret or
 //!   `redis.key`) of the session cookie bytes and the protocol: equal on every replica, and
 //!   meaningless without the key.
-//! * Values are AES-256-GCM encrypted with a key derived from the session cookie bytes
-//!   themselves (HKDF-SHA256), so whoever reads Redis without the user's cookie learns nothing.
+//! * Values are AES-256-GCM sealed with a key derived (HKDF-SHA256) from both this
+//!   deployment's key (the configured secret or `redis.key`) and the session cookie bytes:
+//!   whoever reads Redis without the user's cookie learns nothing, and whoever can write to
+//!   Redis without the deployment's key can not make a value any replica accepts. A value that
+//!   does not open is a miss, counted (`session_cache_requests_total{result="refused"}`) and
+//!   logged once.
 //! * Sign-out, session update and sign-in callback delete the entry and publish its id on
 //!   `<key_prefix>invalidate`; every replica drops its local copy at once.
 //! * Redis is never on the critical path: every command has a short timeout, failures fall back
@@ -24,6 +28,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::core::error::ConfigError;
+use crate::core::obs::metrics::{self, CacheResult};
 use crate::core::obs::request_id::request_event;
 use crate::options::RedisOptions;
 
@@ -33,7 +38,8 @@ pub type EntryId = [u8; 32];
 /// Shortest pause before a failed connection is tried again.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 
-const VALUE_INFO: &[u8] = b"authjs-proxy session cache value v1";
+const VALUE_INFO: &[u8] = b"authjs-proxy session cache value v2";
+const VALUE_KEY_INFO: &[u8] = b"authjs-proxy session cache value key v2";
 const KEY_INFO: &[u8] = b"authjs-proxy session cache key v1";
 
 /// The Redis level of one configuration.
@@ -42,6 +48,10 @@ pub struct SharedLevel {
     /// The connection, rebuilt after a failure (at most once per [`RECONNECT_PAUSE`]).
     manager: Mutex<(Option<ConnectionManager>, Option<Instant>)>,
     id_key: Hmac<Sha256>,
+    /// This deployment's part of every value key: without it no value opens.
+    value_key: [u8; 32],
+    /// Whether a refused value has been logged (once per level).
+    refused_logged: AtomicBool,
     prefix: String,
     timeout: Duration,
     down: AtomicBool,
@@ -82,10 +92,15 @@ impl SharedLevel {
         let mut key = [0u8; 32];
         hk.expand(KEY_INFO, &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 length");
+        let mut value_key = [0u8; 32];
+        hk.expand(VALUE_KEY_INFO, &mut value_key)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
         Ok(SharedLevel {
             client,
             manager: Mutex::new((None, None)),
             id_key: <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key"),
+            value_key,
+            refused_logged: AtomicBool::new(false),
             prefix: opts.key_prefix.clone(),
             timeout: Duration::from_millis(opts.timeout_ms),
             down: AtomicBool::new(false),
@@ -176,15 +191,32 @@ impl SharedLevel {
         }
     }
 
-    /// The stored answer for `id`, decrypted with the cookie bytes; `None` on a miss, an
-    /// error, a timeout, or a value that does not decrypt.
+    /// The stored answer for `id`, opened with this deployment's key and the cookie bytes;
+    /// `None` on a miss, an error, a timeout, or a value that does not open (refused).
     pub async fn get(&self, id: &EntryId, material: &[u8]) -> Option<Vec<u8>> {
         let mut conn = self.manager().await?;
         let key = self.key(id);
         let got: Option<Vec<u8>> = self
             .outcome(tokio::time::timeout(self.timeout, conn.get(key)).await)
             .flatten();
-        open(&got?, material, id)
+        self.open(&got?, material, id)
+    }
+
+    /// `value` opened, or `None` when no replica of this deployment sealed it for this cookie
+    /// and id (forged, tampered, or written under another key): counted and logged once.
+    fn open(&self, value: &[u8], material: &[u8], id: &EntryId) -> Option<Vec<u8>> {
+        let opened = open(&self.value_key, value, material, id);
+        if opened.is_none() {
+            metrics::session_cache(CacheResult::Refused);
+            if !self.refused_logged.swap(true, Ordering::Relaxed) {
+                request_event!(
+                    tracing::Level::WARN,
+                    "redis session cache held a value no replica of this deployment wrote \
+                     (forged, tampered, or sealed under another key); refused as a miss"
+                );
+            }
+        }
+        opened
     }
 
     /// Stores `plain` for `id` for `ttl`, encrypted with the cookie bytes.
@@ -192,7 +224,7 @@ impl SharedLevel {
         let Some(mut conn) = self.manager().await else {
             return;
         };
-        let value = seal(plain, material, id);
+        let value = seal(&self.value_key, plain, material, id);
         let ms = ttl.as_millis().max(1) as u64;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(id)).arg(value).arg("PX").arg(ms);
@@ -288,19 +320,24 @@ impl SharedLevel {
     }
 }
 
-fn value_cipher(material: &[u8], id: &EntryId) -> Aes256Gcm {
-    let hk = hkdf::Hkdf::<Sha256>::new(Some(id), material);
+/// The cipher of one entry: its key needs this deployment's `value_key` and the cookie bytes.
+fn value_cipher(value_key: &[u8; 32], material: &[u8], id: &EntryId) -> Aes256Gcm {
+    let mut ikm = Vec::with_capacity(value_key.len() + material.len());
+    ikm.extend_from_slice(value_key);
+    ikm.extend_from_slice(material);
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(id), &ikm);
     let mut key = [0u8; 32];
     hk.expand(VALUE_INFO, &mut key)
         .expect("32 bytes is a valid HKDF-SHA256 length");
     Aes256Gcm::new_from_slice(&key).expect("key length is fixed")
 }
 
-/// `nonce || AES-256-GCM(plain)`, key from the cookie bytes, the id as associated data.
-fn seal(plain: &[u8], material: &[u8], id: &EntryId) -> Vec<u8> {
+/// `nonce || AES-256-GCM(plain)`, key from the deployment's key and the cookie bytes, the id as
+/// associated data.
+fn seal(value_key: &[u8; 32], plain: &[u8], material: &[u8], id: &EntryId) -> Vec<u8> {
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).expect("the operating system random source is available");
-    let ct = value_cipher(material, id)
+    let ct = value_cipher(value_key, material, id)
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
@@ -312,12 +349,12 @@ fn seal(plain: &[u8], material: &[u8], id: &EntryId) -> Vec<u8> {
     [nonce.as_slice(), &ct].concat()
 }
 
-fn open(value: &[u8], material: &[u8], id: &EntryId) -> Option<Vec<u8>> {
+fn open(value_key: &[u8; 32], value: &[u8], material: &[u8], id: &EntryId) -> Option<Vec<u8>> {
     if value.len() < 12 {
         return None;
     }
     let (nonce, ct) = value.split_at(12);
-    value_cipher(material, id)
+    value_cipher(value_key, material, id)
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: id })
         .ok()
 }
@@ -329,14 +366,68 @@ mod tests {
     #[test]
     fn a_value_opens_only_with_the_cookie_it_was_sealed_with() {
         let id = [7u8; 32];
-        let sealed = seal(b"{\"user\":{}}", b"cookie-a", &id);
+        let key = [1u8; 32];
+        let sealed = seal(&key, b"{\"user\":{}}", b"cookie-a", &id);
         assert_eq!(
-            open(&sealed, b"cookie-a", &id).as_deref(),
+            open(&key, &sealed, b"cookie-a", &id).as_deref(),
             Some(&b"{\"user\":{}}"[..])
         );
-        assert_eq!(open(&sealed, b"cookie-b", &id), None);
-        assert_eq!(open(&sealed, b"cookie-a", &[8u8; 32]), None);
+        assert_eq!(open(&key, &sealed, b"cookie-b", &id), None);
+        assert_eq!(open(&key, &sealed, b"cookie-a", &[8u8; 32]), None);
         assert!(!sealed.windows(6).any(|w| w == b"\"user\""));
+    }
+
+    fn level(key: &str) -> SharedLevel {
+        let opts = RedisOptions {
+            url: "redis://127.0.0.1:1/0".into(),
+            key: Some(key.into()),
+            ..RedisOptions::default()
+        };
+        SharedLevel::new(&opts, None).unwrap()
+    }
+
+    /// What a cookie holder with write access to Redis can make: a value sealed with a key
+    /// derived from what they know (their cookie bytes and the entry id in the key name).
+    fn forged(plain: &[u8], material: &[u8], id: &EntryId) -> Vec<u8> {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(id), material);
+        let mut key = [0u8; 32];
+        hk.expand(b"authjs-proxy session cache value v1", &mut key)
+            .unwrap();
+        let nonce = [0u8; 12];
+        let ct = Aes256Gcm::new_from_slice(&key)
+            .unwrap()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: id,
+                },
+            )
+            .unwrap();
+        [nonce.as_slice(), &ct].concat()
+    }
+
+    #[test]
+    fn a_value_sealed_from_the_cookie_alone_is_refused() {
+        let level = level("deployment-key");
+        let material = b"cookie-of-a-low-privilege-user";
+        let id = level.id(material);
+        let admin = b"{\"user\":{\"email\":\"admin@corp.example\"}}";
+        assert_eq!(
+            level.open(&forged(admin, material, &id), material, &id),
+            None
+        );
+        let own = seal(&level.value_key, admin, material, &id);
+        assert_eq!(level.open(&own, material, &id).as_deref(), Some(&admin[..]));
+    }
+
+    #[test]
+    fn a_value_sealed_under_another_deployment_key_is_refused() {
+        let (ours, theirs) = (level("ours"), level("theirs"));
+        let material = b"cookie";
+        let id = ours.id(material);
+        let value = seal(&theirs.value_key, b"null", material, &id);
+        assert_eq!(ours.open(&value, material, &id), None);
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub enum CacheResult {
     Miss,
     /// Answered with an expired entry because the upstream failed (stale-if-error).
     Stale,
+    /// The shared level held a value no replica of this deployment wrote (forged or
+    /// tampered); refused as a miss.
+    Refused,
 }
 
 type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
@@ -327,6 +330,7 @@ pub fn session_cache(result: CacheResult) {
         CacheResult::Hit => "hit",
         CacheResult::Miss => "miss",
         CacheResult::Stale => "stale",
+        CacheResult::Refused => "refused",
     };
     METRICS
         .session_cache
