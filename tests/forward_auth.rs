@@ -374,6 +374,26 @@ async fn malformed_narrowing_value_is_400_never_200() {
 }
 
 #[actix_web::test]
+async fn a_misspelt_narrowing_key_is_400_never_ignored() {
+    let p = start(jwt_options(), |_| {}).await;
+    for q in [
+        "Require=role:nobody",
+        "require[]=role:nobody",
+        "allowed_email_domain=b.com",
+    ] {
+        let a = ask(
+            &p,
+            "GET",
+            &format!("{VERIFY}?{q}"),
+            &[("cookie", &cookie(&ada_claims()))],
+        )
+        .await;
+        assert_eq!(a.status, 400, "{q}");
+        assert_uncacheable(&a);
+    }
+}
+
+#[actix_web::test]
 async fn the_clients_own_query_parameters_are_ignored() {
     let p = start(jwt_options(), |_| {}).await;
     let q = format!("{VERIFY}?page=2&sort=name");

@@ -28,6 +28,30 @@ pub enum RuleError {
     /// A narrowing parameter without a usable value.
     #[error("invalid value for narrowing parameter {0}")]
     BadValue(&'static str),
+    /// A parameter that reads like a narrowing one but is not one of them (`Require`,
+    /// `require[]`, `allowed_email_domain`): a typo in the front proxy's configuration, which
+    /// must not silently widen access.
+    #[error(
+        "unknown narrowing parameter {0:?} (use allowed_emails, allowed_email_domains or require)"
+    )]
+    UnknownKey(String),
+}
+
+/// The narrowing parameters.
+const NARROWING_KEYS: [&str; 3] = ["allowed_emails", "allowed_email_domains", "require"];
+
+/// Whether `key` reads like a narrowing parameter (ignoring case and punctuation) without being
+/// one exactly.
+fn misspelt_narrowing_key(key: &str) -> bool {
+    if NARROWING_KEYS.contains(&key) {
+        return false;
+    }
+    let letters: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    letters.starts_with("require") || letters.starts_with("allowedemail")
 }
 
 impl FromStr for ClaimPath {
@@ -203,11 +227,14 @@ impl EmailRule {
         let Some(email) = email else {
             return false;
         };
+        if !is_one_address(email) {
+            return false;
+        }
         match self {
             EmailRule::Emails(list) => list.iter().any(|x| x.eq_ignore_ascii_case(email)),
-            EmailRule::Domains(list) => email.rsplit_once('@').is_some_and(|(local, d)| {
-                !local.is_empty() && list.iter().any(|x| x.eq_ignore_ascii_case(d))
-            }),
+            EmailRule::Domains(list) => email
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| list.iter().any(|x| x.eq_ignore_ascii_case(d))),
         }
     }
 }
@@ -247,6 +274,20 @@ pub fn is_domain(d: &str) -> bool {
         })
 }
 
+/// Whether a claim is exactly one plain address, `local@domain`: one `@`, a domain name, and
+/// none of the characters that make a list, a display name, a comment or a quoted part
+/// (spaces, `,;<>()[]"\\`). Anything else never matches an email rule.
+fn is_one_address(e: &str) -> bool {
+    e.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.contains('@')
+            && !local
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || ",;<>()[]\"\\".contains(c))
+            && is_domain(domain)
+    })
+}
+
 /// Whether `e` is `local@domain`.
 pub fn is_email(e: &str) -> bool {
     e.rsplit_once('@').is_some_and(|(local, domain)| {
@@ -274,6 +315,9 @@ impl Narrowing {
             serde_urlencoded::from_str(query).map_err(|_| RuleError::Malformed)?;
         let mut out = Narrowing::default();
         for (key, value) in pairs {
+            if misspelt_narrowing_key(&key) {
+                return Err(RuleError::UnknownKey(key));
+            }
             match key.as_str() {
                 "allowed_emails" => out.email.push(EmailRule::Emails(list_of(
                     "allowed_emails",

@@ -328,9 +328,59 @@ fn malformed_narrowing_values_are_errors() {
 
 #[test]
 fn other_query_parameters_are_the_clients_and_ignored() {
-    let q = "page=2&allowed_email_domain=typo.com&widen=true&require_all=x";
+    let q = "page=2&widen=true&sort=name";
     assert_eq!(Narrowing::parse(q), Ok(Narrowing::default()));
     assert_eq!(decide(|_| {}, q, &ada()), Ok(()));
+}
+
+#[test]
+fn a_misspelt_narrowing_key_is_refused_never_ignored() {
+    for q in [
+        "allowed_email_domain=typo.com",
+        "Allowed_Email_Domains=corp.com",
+        "allowed-emails=a@corp.com",
+        "require_all=role:admin",
+        "Require=role:admin",
+        "require[]=role:admin",
+        "REQUIRE=role:admin",
+    ] {
+        assert_eq!(
+            Narrowing::parse(q),
+            Err(RuleError::UnknownKey(
+                q.split('=').next().unwrap().to_owned()
+            )),
+            "{q}"
+        );
+    }
+}
+
+#[test]
+fn an_email_claim_that_is_not_exactly_one_address_never_matches() {
+    let domain = |o: &mut ForwardAuthOptions| o.allowed_email_domains = vec!["corp.com".into()];
+    let email = |o: &mut ForwardAuthOptions| o.allowed_emails = vec!["a@corp.com".into()];
+    for claim in [
+        "x@evil.example, a@corp.com",
+        "x@evil.example@corp.com",
+        "x y@corp.com",
+        "<x@evil.example>a@corp.com",
+        "x(comment)@corp.com",
+        "\"x@evil\"@corp.com",
+        "x;a@corp.com",
+        " a@corp.com",
+        "a@corp.com ",
+    ] {
+        let s = claims(json!({ "sub": "u", "email": claim }));
+        assert_eq!(decide(domain, "", &s), Err(Denial::Email), "{claim}");
+        assert_eq!(decide(email, "", &s), Err(Denial::Email), "{claim}");
+        assert_eq!(
+            decide(|_| {}, "allowed_email_domains=corp.com", &s),
+            Err(Denial::Email),
+            "{claim}"
+        );
+    }
+    let s = claims(json!({ "sub": "u", "email": "A@Corp.com" }));
+    assert_eq!(decide(domain, "", &s), Ok(()));
+    assert_eq!(decide(email, "", &s), Ok(()));
 }
 
 #[test]
