@@ -10,10 +10,17 @@
 # GET /api/auth/session); wrk -t1 -c64 alternates between them for ROUNDS rounds of DURATION
 # seconds; CPU per request is `perf stat -e task-clock` on the proxy ÷ requests completed.
 # Prints every round, the medians and B/A. Needs wrk, nginx and perf. Loopback only, bounded.
+#
+# MODE=forward-auth compares forward-auth decisions instead: both binaries get `[forward_auth]`
+# and a secret, and wrk asks GET /_authjs/verify with one valid session cookie (a JWT session
+# decoded locally; minted by binary A's `token encode`).
 set -euo pipefail
 A=$(realpath "$1"); B=$(realpath "$2")
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}; DURATION=${DURATION:-4}
+ROUNDS=${ROUNDS:-5}; DURATION=${DURATION:-4}; MODE=${MODE:-forward}
+SECRET=ab-cpu-bench-secret
+PATH_ASKED=/api/auth/session
+[ "$MODE" = forward-auth ] && PATH_ASKED=/_authjs/verify
 UP_PORT=${UP_PORT:-18281}; A_PORT=${A_PORT:-18283}; B_PORT=${B_PORT:-18284}
 for tool in wrk nginx perf; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light linux-perf)"; exit 1; }
@@ -38,6 +45,7 @@ workers = 1
 base_url = "http://127.0.0.1:$UP_PORT"
 session_strategy = "jwt"
 CONF
+  [ "$MODE" = forward-auth ] && printf 'secret = "%s"\n[forward_auth]\nenabled = true\n' "$SECRET" >> "$work/$2.toml"
   RUST_LOG=warn "$1" --config "$work/$2.toml" >/dev/null 2>&1 &
   echo $!
 }
@@ -49,14 +57,24 @@ for port in $UP_PORT $A_PORT $B_PORT; do
     sleep 0.1
   done
 done
-for port in $A_PORT $B_PORT; do wrk -t1 -c64 -d1s "http://127.0.0.1:$port/api/auth/session" >/dev/null; done
+cookie=()
+if [ "$MODE" = forward-auth ]; then
+  token=$(echo '{"sub":"u-ada","email":"ada@example.com","name":"Ada"}' \
+    | "$A" token encode --secret "$SECRET")
+  cookie=(-H "Cookie: authjs.session-token=$token")
+  for port in $A_PORT $B_PORT; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "${cookie[@]}" "http://127.0.0.1:$port$PATH_ASKED")
+    [ "$code" = 200 ] || { echo "forward-auth on port $port answered $code, not 200"; exit 1; }
+  done
+fi
+for port in $A_PORT $B_PORT; do wrk -t1 -c64 -d1s "${cookie[@]}" "http://127.0.0.1:$port$PATH_ASKED" >/dev/null; done
 : > "$work/a.txt"; : > "$work/b.txt"
 for _ in $(seq 1 "$ROUNDS"); do
   for who in a b; do
     port=$A_PORT; pid=$a_pid; [ "$who" = b ] && { port=$B_PORT; pid=$b_pid; }
     perf stat -x, -e task-clock -p "$pid" -o "$work/stat" -- sleep "$DURATION" &
     perf_pid=$!
-    wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$port/api/auth/session" > "$work/wrk"
+    wrk -t1 -c64 -d"${DURATION}s" "${cookie[@]}" "http://127.0.0.1:$port$PATH_ASKED" > "$work/wrk"
     wait "$perf_pid" || true
     awk -F, -v n="$(awk '/requests in/{print $1}' "$work/wrk")" '/task-clock/{printf "%.2f\n", $1 * 1000 / n}' "$work/stat" >> "$work/$who.txt"
   done
