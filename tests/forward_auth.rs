@@ -237,6 +237,23 @@ async fn the_scheme_is_the_one_the_trusted_proxy_appended_not_the_clients() {
 }
 
 #[actix_web::test]
+async fn an_https_public_url_makes_only_the_secure_cookie_count() {
+    let mut o = jwt_options();
+    o.public_url = Some("https://app.test".into());
+    let p = start(o, |_| {}).await;
+    // No X-Forwarded-Proto at all: the pinned public origin decides.
+    let a = verify(&p, &[("cookie", &cookie(&ada_claims()))]).await;
+    assert_eq!(
+        a.status, 401,
+        "a plain cookie on an https site does not count"
+    );
+    let t = token_for(&ada_claims(), SECRET, SECURE_SESSION_COOKIE, 3600);
+    let c = format!("{SECURE_SESSION_COOKIE}={t}");
+    let b = verify(&p, &[("cookie", &c)]).await;
+    assert_eq!(b.status, 200);
+}
+
+#[actix_web::test]
 async fn on_https_the_secure_session_cookie_counts() {
     let p = start(jwt_options(), |_| {}).await;
     let t = token_for(&ada_claims(), SECRET, SECURE_SESSION_COOKIE, 3600);

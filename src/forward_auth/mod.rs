@@ -168,8 +168,13 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     };
     let headers = req.headers();
     let trusted = is_trusted(&policy.trusted_proxies, req.peer_addr().map(|a| a.ip()));
-    let listener_scheme = crate::core::client::listener_scheme(&req).as_str();
-    let scheme = forwarded::forwarded_proto(headers, trusted).unwrap_or(listener_scheme);
+    // An https `public_url` makes every decision https (only the `__Secure-` cookie counts),
+    // as it does for the proxy's own routes; without one, a trusted front proxy says.
+    let scheme = match &cfg.public {
+        Some(public) => public.scheme.as_str(),
+        None => forwarded::forwarded_proto(headers, trusted)
+            .unwrap_or(crate::core::client::listener_scheme(&req).as_str()),
+    };
     let upstream = match req.app_data::<web::Data<WorkerUpstream>>() {
         Some(w) => w.0.clone(),
         None => state.proxy.fallback_upstream(),
