@@ -17,11 +17,11 @@ use actix_web::http::header::HeaderMap;
 use actix_web::middleware::from_fn;
 use actix_web::test as web_test;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use authjs_proxy::AuthProxy;
 use authjs_proxy::admin::health::Health;
 use authjs_proxy::admin::reload::Reloader;
 use authjs_proxy::admin::routes::AdminState;
 use authjs_proxy::config::FileConfig;
+use authjs_proxy::{AuthProxy, Scheme};
 use common::service::*;
 use common::*;
 use rcgen::{
@@ -485,13 +485,10 @@ async fn reload_endpoint_is_refused_off_loopback_without_a_token() {
 }
 
 #[actix_web::test]
-async fn readiness_follows_an_attached_breaker_and_the_configuration() {
+async fn readiness_is_this_replicas_and_reports_the_upstream_breaker_in_the_body() {
     let file = FileConfig::default();
     let proxy = AuthProxy::start();
     let health = Health::default();
-    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let probe = open.clone();
-    health.watch_breaker(move || probe.load(Ordering::SeqCst));
     let state = AdminState {
         proxy: proxy.clone(),
         health: health.clone(),
@@ -508,18 +505,38 @@ async fn readiness_follows_an_attached_breaker_and_the_configuration() {
     let body: serde_json::Value = web_test::read_body_json(res).await;
     assert_eq!(body["reason"], "unconfigured");
 
-    proxy
-        .configure(options("http://127.0.0.1:4001"))
-        .await
-        .unwrap();
-    assert_eq!(web_test::call_service(&app, ready()).await.status(), 200);
-    open.store(true, Ordering::SeqCst);
+    // An upstream that refuses connections: one failure opens the breaker.
+    let mut o = options(&format!("http://127.0.0.1:{}", closed_port()));
+    o.circuit_breaker.consecutive_failures = 1;
+    o.retry.max_attempts = 1;
+    proxy.configure(o).await.unwrap();
+    let res = web_test::call_service(&app, ready()).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = web_test::read_body_json(res).await;
+    assert_eq!(body["upstream"]["breaker"], "closed");
+
+    let _ = proxy
+        .get_server_session(&Default::default(), Scheme::Http)
+        .await;
+    assert_eq!(
+        proxy.upstream_health().unwrap().breaker,
+        authjs_proxy::resilience::BreakerState::Open
+    );
+    let res = web_test::call_service(&app, ready()).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "an open upstream breaker is not this replica's trouble"
+    );
+    let body: serde_json::Value = web_test::read_body_json(res).await;
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["upstream"]["breaker"], "open");
+
+    health.start_draining();
     let res = web_test::call_service(&app, ready()).await;
     assert_eq!(res.status(), 503);
     let body: serde_json::Value = web_test::read_body_json(res).await;
-    assert_eq!(body["reason"], "breaker_open");
-    open.store(false, Ordering::SeqCst);
-    assert_eq!(web_test::call_service(&app, ready()).await.status(), 200);
+    assert_eq!(body["reason"], "draining");
 }
 
 // ---------------------------------------------------------------- request ids and logs

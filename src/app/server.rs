@@ -79,12 +79,6 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         None
     };
     let health = Health::default();
-    let watched = proxy.clone();
-    health.watch_breaker(move || {
-        watched
-            .upstream_health()
-            .is_some_and(|h| h.breaker == crate::resilience::BreakerState::Open)
-    });
     let reloader = Arc::new(Reloader::new(
         proxy.clone(),
         reload_from.clone(),

@@ -1,10 +1,13 @@
 //! Liveness and readiness.
 //!
 //! [`readiness`] is a pure function of what decides it; [`Health`] holds the process-wide
-//! inputs (draining after SIGTERM, the upstream circuit breaker when one is attached).
+//! input (draining after SIGTERM). Readiness is this replica's own: configured, listening and
+//! not draining. The upstream's state (its circuit breaker) is reported next to it, never part
+//! of it: when Auth.js is down, a replica still answers JWT decisions and stale sessions, and
+//! turning every replica unready at once would only take those away.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -18,38 +21,26 @@ pub enum NotReady {
     /// SIGTERM received: the service finishes what it has and stops.
     #[error("shutting down")]
     Draining,
-    /// The upstream circuit breaker is open: requests would be refused.
-    #[error("upstream circuit breaker open")]
-    BreakerOpen,
 }
 
-/// Ready when configured, not draining and the breaker (if any) is not open.
+/// Ready when configured and not draining.
 ///
 /// # Examples
 /// ```
-/// use authjs_proxy::admin::health::{NotReady, readiness};
-/// assert_eq!(readiness(true, false, None), Ok(()));
-/// assert_eq!(readiness(true, false, Some(true)), Err(NotReady::BreakerOpen));
-/// assert_eq!(readiness(true, true, Some(false)), Err(NotReady::Draining));
+/// use authjs_proxy::app::admin::health::{NotReady, readiness};
+/// assert_eq!(readiness(true, false), Ok(()));
+/// assert_eq!(readiness(false, false), Err(NotReady::Unconfigured));
+/// assert_eq!(readiness(true, true), Err(NotReady::Draining));
 /// ```
-pub fn readiness(
-    configured: bool,
-    draining: bool,
-    breaker_open: Option<bool>,
-) -> Result<(), NotReady> {
+pub fn readiness(configured: bool, draining: bool) -> Result<(), NotReady> {
     if !configured {
         Err(NotReady::Unconfigured)
     } else if draining {
         Err(NotReady::Draining)
-    } else if breaker_open == Some(true) {
-        Err(NotReady::BreakerOpen)
     } else {
         Ok(())
     }
 }
-
-/// Tells whether the upstream circuit breaker is open right now.
-pub type BreakerProbe = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// Process-wide readiness inputs, shared by the server and the admin listener.
 #[derive(Clone, Default)]
@@ -60,14 +51,12 @@ pub struct Health {
 #[derive(Default)]
 struct HealthInner {
     draining: AtomicBool,
-    breaker: OnceLock<BreakerProbe>,
 }
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Health")
             .field("draining", &self.is_draining())
-            .field("breaker", &self.breaker_open())
             .finish()
     }
 }
@@ -83,20 +72,9 @@ impl Health {
         self.inner.draining.load(Ordering::SeqCst)
     }
 
-    /// Attaches the upstream circuit breaker (once; later calls are ignored and return
-    /// `false`).
-    pub fn watch_breaker(&self, is_open: impl Fn() -> bool + Send + Sync + 'static) -> bool {
-        self.inner.breaker.set(Box::new(is_open)).is_ok()
-    }
-
-    /// The breaker's state: `None` when no breaker is attached.
-    pub fn breaker_open(&self) -> Option<bool> {
-        self.inner.breaker.get().map(|probe| probe())
-    }
-
     /// [`readiness`] with this process's inputs.
     pub fn check(&self, configured: bool) -> Result<(), NotReady> {
-        readiness(configured, self.is_draining(), self.breaker_open())
+        readiness(configured, self.is_draining())
     }
 }
 
@@ -106,22 +84,7 @@ mod tests {
 
     #[test]
     fn unconfigured_comes_first() {
-        assert_eq!(
-            readiness(false, true, Some(true)),
-            Err(NotReady::Unconfigured)
-        );
-    }
-
-    #[test]
-    fn an_attached_breaker_decides_when_open() {
-        let health = Health::default();
-        assert_eq!(health.check(true), Ok(()));
-        let open = Arc::new(AtomicBool::new(false));
-        let probe = open.clone();
-        assert!(health.watch_breaker(move || probe.load(Ordering::SeqCst)));
-        assert_eq!(health.check(true), Ok(()));
-        open.store(true, Ordering::SeqCst);
-        assert_eq!(health.check(true), Err(NotReady::BreakerOpen));
+        assert_eq!(readiness(false, true), Err(NotReady::Unconfigured));
     }
 
     #[test]

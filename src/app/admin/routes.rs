@@ -61,15 +61,19 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     let config = state.proxy.config();
+    // The upstream as this replica sees it: reported, never a reason to be unready.
+    let upstream = state.proxy.upstream_health();
     match state.health.check(config.is_some()) {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({
             "status": "ready",
             "generation": config.map_or(0, |c| c.generation),
+            "upstream": upstream,
         })),
         Err(reason) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "status": "not_ready",
             "reason": reason,
             "message": reason.to_string(),
+            "upstream": upstream,
         })),
     }
 }
