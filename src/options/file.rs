@@ -49,8 +49,9 @@ fn file_error(e: config::ConfigError) -> ConfigError {
     const VARIANT: &str = "does not have variant constructor ";
     if let Some(at) = text.find(VARIANT) {
         let from = at + VARIANT.len();
+        // The last ` for key `: the value itself may contain the words.
         let end = text[from..]
-            .find(" for key ")
+            .rfind(" for key ")
             .map_or(text.len(), |e| from + e);
         text.replace_range(from..end, "…");
     }

@@ -102,6 +102,13 @@ fn a_value_of_the_wrong_type_is_not_echoed() {
     );
     assert!(!e.contains("V4r1antS3cret"), "{e}");
     let e = load_error_with(
+        "variant-with-key-words",
+        r#"session_strategy = "jwt""#,
+        r#"session_strategy = "jwt for key hunter2""#,
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    assert!(e.contains("proxy.session_strategy"), "{e}");
+    let e = load_error_with(
         "escaped-quote",
         r#"session_strategy = "jwt""#,
         "session_strategy = \"jwt\"\nstrict_https = 'S3cr\"LEAKtail'",
