@@ -1098,3 +1098,37 @@ async fn https_listener_refuses_a_head_with_bare_lf_line_endings() {
     assert_eq!(up.count(), 0);
     drop(running);
 }
+
+#[actix_web::test]
+async fn forward_auth_decisions_carry_their_own_route_label() {
+    let proxy = AuthProxy::start();
+    proxy
+        .configure(options(&format!("http://127.0.0.1:{}", closed_port())))
+        .await
+        .unwrap();
+    let gate = authjs_proxy::forward_auth::ForwardAuthOptions {
+        enabled: true,
+        path: "/_authjs/verify-label".into(),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let app = web_test::init_service(
+        App::new()
+            .wrap(authjs_proxy::web::access_log::RequestIds)
+            .configure(authjs_proxy::forward_auth::configure(proxy.clone(), gate)),
+    )
+    .await;
+    // The endpoint itself, and a path below it (Envoy's path_prefix).
+    for uri in ["/_authjs/verify-label", "/_authjs/verify-label/app/reports"] {
+        let req = web_test::TestRequest::get().uri(uri).to_request();
+        assert_eq!(web_test::call_service(&app, req).await.status(), 401);
+    }
+    let text = authjs_proxy::core::obs::metrics::encode();
+    let m = parse_metrics(&text);
+    assert_eq!(
+        m.get(r#"authjs_proxy_requests_total{route="forward_auth",method="GET",status="401"}"#),
+        Some(&2.0),
+        "{text}"
+    );
+}

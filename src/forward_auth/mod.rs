@@ -27,7 +27,7 @@ pub use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 pub use policy::{ForwardAuth, Policy};
 
 use crate::core::obs::metrics;
-use crate::core::obs::request_id::request_event;
+use crate::core::obs::request_id::{self, request_event};
 use crate::core::peer::is_trusted;
 use crate::forward_auth::decide::check;
 use crate::forward_auth::forwarded::PublicSide;
@@ -35,6 +35,9 @@ use crate::forward_auth::identity::{Source, identify};
 use crate::forward_auth::rules::{Narrowing, Subject, claim_text, safe_header_value};
 use crate::options::forward_auth::{EMAIL_HEADER, NAME_HEADER, USER_HEADER};
 use crate::runtime::handle::{AuthProxy, WorkerUpstream};
+
+/// The `route` label of every answer of the endpoint (access log, `requests_total`).
+pub const ROUTE_LABEL: &str = "forward_auth";
 
 /// What the endpoint's handler needs, registered on its resource.
 struct Gate {
@@ -140,6 +143,7 @@ fn unavailable(policy: &Policy) -> HttpResponse {
 
 /// `<path>/...`: the decision for GET and HEAD, `405` otherwise.
 async fn verify_below(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
+    request_id::note_route(&req, ROUTE_LABEL);
     if req.method() == Method::GET || req.method() == Method::HEAD {
         verify(req, state).await
     } else {
@@ -152,6 +156,8 @@ async fn verify_below(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse 
 
 /// `GET|HEAD <path>`: the decision.
 async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
+    // Every decision, at the path or below it, is one route for the access log and metrics.
+    request_id::note_route(&req, ROUTE_LABEL);
     let policy = state.gate.policy();
     let policy = &*policy;
     let Some(cfg) = state.proxy.config() else {
