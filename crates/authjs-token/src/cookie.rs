@@ -129,9 +129,7 @@ fn latin1(bytes: &[u8]) -> String {
 /// `decodeURIComponent` with the cookie parser's fallback: the raw text when it fails.
 fn decode_value(v: &str) -> Cow<'_, str> {
     if v.contains('%') {
-        percent_decode_str(v)
-            .decode_utf8()
-            .unwrap_or(Cow::Borrowed(v))
+        decode_uri_component(v).map_or(Cow::Borrowed(v), Cow::Owned)
     } else {
         Cow::Borrowed(v)
     }
@@ -363,6 +361,27 @@ mod tests {
 
     fn with_cookie(c: &str) -> Vec<Vec<u8>> {
         vec![c.as_bytes().to_vec()]
+    }
+
+    #[test]
+    fn a_value_decodeuricomponent_refuses_is_kept_whole_as_the_cookie_parser_keeps_it() {
+        // `decodeURIComponent("a%zz%41")` throws, so Node's cookie parser keeps the raw text;
+        // a lenient decoder would give `a%zzA`.
+        let h = with_cookie("authjs.session-token=a%zz%41");
+        assert_eq!(
+            cookie_value(&h, "authjs.session-token").as_deref(),
+            Some("a%zz%41")
+        );
+        let h = with_cookie("authjs.session-token=a%2");
+        assert_eq!(
+            cookie_value(&h, "authjs.session-token").as_deref(),
+            Some("a%2")
+        );
+        let h = with_cookie("authjs.session-token=a%41b");
+        assert_eq!(
+            cookie_value(&h, "authjs.session-token").as_deref(),
+            Some("aAb")
+        );
     }
 
     fn headers(h: &[Vec<u8>]) -> impl Iterator<Item = &[u8]> {
