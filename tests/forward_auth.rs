@@ -611,6 +611,17 @@ fn db_options(up: &FakeUpstream) -> ProxyOptions {
 }
 
 #[actix_web::test]
+async fn a_header_section_over_16_kib_is_431_not_an_identity_failure() {
+    let up = FakeUpstream::start(|_, _| Reply::status(431));
+    let p = start(db_options(&up), |_| {}).await;
+    let big = format!("{SESSION_COOKIE}={}", "a".repeat(17 * 1024));
+    let a = verify(&p, &[("cookie", &big)]).await;
+    assert_eq!(a.status, 431);
+    assert_uncacheable(&a);
+    assert_eq!(up.count(), 0);
+}
+
+#[actix_web::test]
 async fn database_session_is_asked_of_the_upstream() {
     let up = FakeUpstream::start(|_, _| Reply::json(ADA_SESSION));
     let p = start(db_options(&up), |o| {

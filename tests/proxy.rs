@@ -120,6 +120,36 @@ async fn post_on_a_get_only_route_gets_405_with_allow_get_head() {
 }
 
 #[actix_web::test]
+async fn a_header_section_over_node_s_16_kib_is_431_and_never_forwarded() {
+    let up = FakeUpstream::ok();
+    let p = TestProxy::start(Some(options(&up.url()))).await;
+    let big = format!("authjs.session-token={}", "a".repeat(17 * 1024));
+    for route in ["session", "csrf", "signin"] {
+        let mut res = client()
+            .get(p.url(&format!("/api/auth/{route}")))
+            .insert_header(("cookie", big.as_str()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 431, "GET {route}");
+        assert_eq!(
+            body_json(&mut res).await["error"],
+            "request header fields too large"
+        );
+    }
+    assert_eq!(up.count(), 0);
+    // Just under the limit still goes through.
+    let fits = format!("authjs.session-token={}", "a".repeat(15 * 1024));
+    let res = client()
+        .get(p.url("/api/auth/session"))
+        .insert_header(("cookie", fits.as_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[actix_web::test]
 async fn unknown_sub_paths_get_404_and_are_not_forwarded() {
     let up = FakeUpstream::ok();
     let p = TestProxy::start(Some(options(&up.url()))).await;

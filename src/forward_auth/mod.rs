@@ -33,6 +33,7 @@ use crate::forward_auth::decide::check;
 use crate::forward_auth::forwarded::PublicSide;
 use crate::forward_auth::identity::{Source, identify};
 use crate::forward_auth::rules::{Narrowing, Subject, claim_text, safe_header_value};
+use crate::hygiene::header_section_too_large;
 use crate::options::forward_auth::{EMAIL_HEADER, NAME_HEADER, USER_HEADER};
 use crate::runtime::handle::{AuthProxy, WorkerUpstream};
 
@@ -164,6 +165,18 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         log_decision(StatusCode::SERVICE_UNAVAILABLE, "unconfigured", None);
         return unavailable(policy);
     };
+    if header_section_too_large(req.headers()) {
+        // What Auth.js answers such a request: never an identity-source failure.
+        log_decision(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers too large",
+            None,
+        );
+        return json_answer(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large",
+        );
+    }
     let narrowing = match Narrowing::parse(req.query_string()) {
         Ok(n) => n,
         Err(e) => {

@@ -96,6 +96,25 @@ pub const FORWARDING: [&str; 10] = [
     "x-http-method-override",
 ];
 
+/// Node's default limit on a request's header section (`--max-http-header-size`, 16 KiB):
+/// what Auth.js on Node answers `431` to. The proxy refuses the same requests itself, so it
+/// never admits one that Auth.js would refuse (and a database-session lookup never turns it
+/// into an identity failure).
+pub const MAX_HEADER_SECTION: usize = 16 * 1024;
+
+/// The size of a header section as it travels: `name: value\r\n` per field.
+pub fn header_section_len(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
+
+/// Whether a request's header section is over [`MAX_HEADER_SECTION`].
+pub fn header_section_too_large(headers: &HeaderMap) -> bool {
+    header_section_len(headers) > MAX_HEADER_SECTION
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use crate::core::obs::request_id;
 use crate::core::obs::request_id::request_event;
 use crate::core::response::json_error;
 use crate::hygiene::cache_control::keep_private;
+use crate::hygiene::header_section_too_large;
 use crate::proxy::location::client_response_headers;
 use crate::proxy::routes::{Action, RouteError, auth_route_template, classify, suffix_below};
 use crate::runtime::actors::upstream::Forward;
@@ -27,6 +28,12 @@ pub async fn forward(
     let Some(cfg) = proxy.config() else {
         return AuthError::Unconfigured.error_response();
     };
+    if header_section_too_large(req.headers()) {
+        return json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large",
+        );
+    }
     let path = req.uri().path();
     let Some(suffix) = suffix_below(path, &cfg.local_base_path) else {
         return json_error(StatusCode::NOT_FOUND, "not found");
