@@ -278,10 +278,9 @@ async fn an_https_original_url_also_makes_only_the_secure_cookie_count() {
 
 #[actix_web::test]
 async fn x_forwarded_proto_from_an_untrusted_peer_is_ignored() {
-    let p = start(jwt_options(), |o| {
-        o.trusted_proxies = vec!["10.0.0.0/8".into()]
-    })
-    .await;
+    let mut o = jwt_options();
+    o.trusted_proxies = vec!["10.0.0.0/8".into()];
+    let p = start(o, |_| {}).await;
     let a = verify(
         &p,
         &[
@@ -518,6 +517,29 @@ async fn browser_is_sent_to_sign_in_with_the_original_url() {
 }
 
 #[actix_web::test]
+async fn without_public_url_the_redirect_origin_is_the_trusted_peer_s_not_the_sub_request_host() {
+    // Traefik and Envoy ask with their own address as Host; the public side is in the
+    // forwarding headers they add.
+    let p = start(jwt_options(), redirect).await;
+    let a = verify(
+        &p,
+        &[
+            BROWSER,
+            ("host", "127.0.0.1:9000"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.test"),
+            ("x-forwarded-uri", "/reports"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 302);
+    assert_eq!(
+        a.header("location"),
+        Some("https://app.test/api/auth/signin?callbackUrl=https%3A%2F%2Fapp.test%2Freports")
+    );
+}
+
+#[actix_web::test]
 async fn nginx_original_url_header_is_understood() {
     let p = start(jwt_options(), redirect).await;
     let a = verify(
@@ -545,14 +567,16 @@ async fn non_browser_gets_401_in_redirect_mode() {
 #[actix_web::test]
 async fn a_foreign_original_host_is_never_a_callback() {
     let p = start(jwt_options(), redirect).await;
+    // The public host is app.test (the trusted proxy's X-Forwarded-Host); an original URL on
+    // another host is never a callback.
     let a = verify(
         &p,
         &[
             BROWSER,
             ("host", "app.test"),
             ("x-forwarded-proto", "https"),
-            ("x-forwarded-host", "evil.test"),
-            ("x-forwarded-uri", "/steal"),
+            ("x-forwarded-host", "app.test"),
+            ("x-original-url", "https://evil.test/steal"),
         ],
     )
     .await;
@@ -565,11 +589,9 @@ async fn a_foreign_original_host_is_never_a_callback() {
 
 #[actix_web::test]
 async fn forwarded_headers_from_an_untrusted_peer_are_not_a_callback() {
-    let p = start(jwt_options(), |o| {
-        redirect(o);
-        o.trusted_proxies = vec![];
-    })
-    .await;
+    let mut o = jwt_options();
+    o.trusted_proxies = vec![];
+    let p = start(o, redirect).await;
     let a = verify(
         &p,
         &[

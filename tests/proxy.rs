@@ -236,7 +236,9 @@ async fn hop_by_hop_headers_are_not_forwarded() {
 #[actix_web::test]
 async fn x_forwarded_headers_describe_the_client() {
     let up = FakeUpstream::ok();
-    let p = TestProxy::start(Some(options(&up.url()))).await;
+    let mut o = options(&up.url());
+    o.trusted_proxies = vec!["10.0.0.0/8".into()]; // the test client is not a trusted peer
+    let p = TestProxy::start(Some(o)).await;
     client()
         .get(p.url("/api/auth/session"))
         .insert_header(("host", "app.example.com"))

@@ -20,7 +20,9 @@ async fn get_with(p: &TestProxy, path: &str, headers: &[(&str, &str)]) -> u16 {
 #[actix_web::test]
 async fn untrusted_forwarding_headers_never_reach_the_upstream() {
     let up = FakeUpstream::ok();
-    let p = TestProxy::start(Some(options(&up.url()))).await;
+    let mut o = options(&up.url());
+    o.trusted_proxies = vec!["10.0.0.0/8".into()]; // the test client is not a trusted peer
+    let p = TestProxy::start(Some(o)).await;
     let sent = [
         ("forwarded", "for=6.6.6.6;proto=https;host=evil.example"),
         ("x-real-ip", "6.6.6.6"),
@@ -37,6 +39,56 @@ async fn untrusted_forwarding_headers_never_reach_the_upstream() {
         assert_eq!(rec.header(name), None, "{name} was forwarded");
     }
     assert_eq!(rec.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+}
+
+#[actix_web::test]
+async fn method_and_url_overrides_are_never_forwarded_even_from_a_trusted_peer() {
+    let up = FakeUpstream::ok();
+    let p = TestProxy::start(Some(options(&up.url()))).await; // loopback: trusted by default
+    let sent = [
+        ("x-http-method-override", "DELETE"),
+        ("x-http-method", "DELETE"),
+        ("x-method-override", "DELETE"),
+        ("x-original-method", "DELETE"),
+        ("x-rewrite-url", "/admin"),
+    ];
+    assert_eq!(get_with(&p, "/api/auth/session", &sent).await, 200);
+    let rec = up.last();
+    for (name, _) in &sent {
+        assert_eq!(rec.header(name), None, "{name} was forwarded");
+    }
+}
+
+#[actix_web::test]
+async fn a_peer_outside_the_trust_list_cannot_describe_the_original_request() {
+    let up = FakeUpstream::ok();
+    let mut o = options(&up.url());
+    o.trusted_proxies = vec!["10.0.0.0/8".into()];
+    let p = TestProxy::start(Some(o)).await;
+    let sent = [
+        ("x-forwarded-uri", "/admin"),
+        ("x-forwarded-method", "DELETE"),
+        ("x-original-url", "/admin"),
+    ];
+    assert_eq!(get_with(&p, "/api/auth/session", &sent).await, 200);
+    let rec = up.last();
+    for (name, _) in &sent {
+        assert_eq!(rec.header(name), None, "{name} was forwarded");
+    }
+}
+
+#[actix_web::test]
+async fn a_trusted_peer_s_forwarded_proto_is_read_like_every_proxy_reads_it() {
+    let up = FakeUpstream::ok();
+    let p = TestProxy::start(Some(options(&up.url()))).await; // loopback: trusted by default
+    let sent = [
+        ("x-forwarded-proto", "HTTPS"),
+        ("x-forwarded-uri", "/reports"),
+    ];
+    assert_eq!(get_with(&p, "/api/auth/session", &sent).await, 200);
+    let rec = up.last();
+    assert_eq!(rec.header("x-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(rec.header("x-forwarded-uri").as_deref(), Some("/reports"));
 }
 
 #[actix_web::test]

@@ -7,6 +7,9 @@ use std::str::FromStr;
 
 use actix_web::http::header::HeaderMap;
 
+use crate::core::client::Scheme;
+use crate::core::error::ConfigError;
+
 /// An address range: an IP address and a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -85,4 +88,26 @@ pub fn last_element<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let v = headers.get_all(name).last()?.to_str().ok()?;
     let v = v.rsplit(',').next()?.trim();
     (!v.is_empty()).then_some(v)
+}
+
+/// A trust list as written (CIDRs or addresses), parsed; the error names `field` and the entry.
+pub fn parse_trust_list(field: &str, list: &[String]) -> Result<Vec<Cidr>, ConfigError> {
+    list.iter()
+        .map(|c| {
+            c.parse::<Cidr>()
+                .map_err(|e| ConfigError::new(field, format!("{c:?}: {e}")))
+        })
+        .collect()
+}
+
+/// The scheme a forwarding header element names (`X-Forwarded-Proto`, case-insensitive as
+/// every proxy reads it): the one parser for every route and the forward-auth endpoint.
+pub fn forwarded_scheme(element: &str) -> Option<Scheme> {
+    if element.eq_ignore_ascii_case("https") {
+        Some(Scheme::Https)
+    } else if element.eq_ignore_ascii_case("http") {
+        Some(Scheme::Http)
+    } else {
+        None
+    }
 }

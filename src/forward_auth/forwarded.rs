@@ -6,8 +6,9 @@ use actix_web::http::header::{self, HeaderMap};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
-use crate::core::peer::last_element;
+use crate::core::client::Scheme;
 pub use crate::core::peer::{Cidr, CidrError, is_trusted};
+use crate::core::peer::{forwarded_scheme, last_element};
 
 /// Characters left as they are in a query component (RFC 3986 unreserved).
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -29,11 +30,7 @@ pub fn forwarded_proto(headers: &HeaderMap, trusted: bool) -> Option<&'static st
         let url = headers.get("x-original-url")?.to_str().ok()?;
         url.trim().split_once("://").map(|(scheme, _)| scheme)
     })?;
-    match proto {
-        p if p.eq_ignore_ascii_case("https") => Some("https"),
-        p if p.eq_ignore_ascii_case("http") => Some("http"),
-        _ => None,
-    }
+    forwarded_scheme(proto).map(Scheme::as_str)
 }
 
 /// Where the public side lives: a pinned origin (`public_url`), or the request's `Host`.

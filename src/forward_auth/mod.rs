@@ -26,9 +26,10 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 pub use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 pub use policy::{ForwardAuth, Policy};
 
+use crate::core::client::valid_authority;
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, request_event};
-use crate::core::peer::is_trusted;
+use crate::core::peer::last_element;
 use crate::forward_auth::decide::check;
 use crate::forward_auth::forwarded::PublicSide;
 use crate::forward_auth::identity::{Source, identify};
@@ -186,7 +187,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         }
     };
     let headers = req.headers();
-    let trusted = is_trusted(&policy.trusted_proxies, req.peer_addr().map(|a| a.ip()));
+    let trusted = cfg.trusts(req.peer_addr().map(|a| a.ip()));
     // An https `public_url` makes every decision https (only the `__Secure-` cookie counts),
     // as it does for the proxy's own routes; without one, a trusted front proxy says.
     let scheme = match &cfg.public {
@@ -283,7 +284,13 @@ fn unauthenticated(
     let headers = req.headers();
     if policy.on_unauthenticated == OnUnauthenticated::Redirect && forwarded::is_navigation(headers)
     {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        // The public host: a trusted front proxy's `X-Forwarded-Host` (Traefik and Envoy ask
+        // with their own address as `Host`), else the sub-request's `Host`.
+        let forwarded = trusted
+            .then(|| last_element(headers, "x-forwarded-host"))
+            .flatten()
+            .filter(|h| valid_authority(h.as_bytes()));
+        let host = forwarded.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
         let public = match (public_url, host) {
             (Some(origin), _) => Some(PublicSide::Origin(origin)),
             (None, Some(host)) => Some(PublicSide::Host { host, scheme }),

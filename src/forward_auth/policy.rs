@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::core::error::ConfigError;
 use crate::core::path::is_plain_path;
-use crate::core::peer::Cidr;
+use crate::core::peer::parse_trust_list;
 use crate::forward_auth::rules::{ClaimPath, EmailRule, Require, is_domain, is_email};
 use crate::options::forward_auth::{
     EMAIL_HEADER, ForwardAuthOptions, NAME_HEADER, OnUnauthenticated, USER_HEADER,
@@ -61,7 +61,6 @@ pub struct Policy {
     pub(crate) on_unauthenticated: OnUnauthenticated,
     /// Configured email rules; any one admits (none: anyone signed in).
     pub(crate) email_rules: Vec<EmailRule>,
-    pub(crate) trusted_proxies: Vec<Cidr>,
     pub(crate) require: Vec<Require>,
     pub(crate) headers: Vec<(HeaderName, ClaimPath)>,
     pub(crate) retry_after_secs: u32,
@@ -151,15 +150,14 @@ impl ForwardAuthOptions {
         if !domains.is_empty() {
             email_rules.push(EmailRule::Domains(domains));
         }
-        let trusted_proxies = self
-            .trusted_proxies
-            .iter()
-            .map(|c| {
-                c.parse::<Cidr>().map_err(|e| {
-                    ConfigError::new("forward_auth.trusted_proxies", format!("{c:?}: {e}"))
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        if let Some(list) = &self.trusted_proxies {
+            parse_trust_list("forward_auth.trusted_proxies", list)?;
+            tracing::warn!(
+                "forward_auth.trusted_proxies is deprecated: set server.trusted_proxies, the one \
+                 trust list for every route and the forward-auth endpoint (a file without it \
+                 takes this list; otherwise this list is ignored)"
+            );
+        }
         let mut require = Vec::with_capacity(self.require.len());
         for (claim, values) in &self.require {
             let field = format!("forward_auth.require.{claim}");
@@ -201,7 +199,6 @@ impl ForwardAuthOptions {
             live: Arc::new(ArcSwap::from_pointee(Policy {
                 on_unauthenticated: self.on_unauthenticated,
                 email_rules,
-                trusted_proxies,
                 require,
                 headers,
                 retry_after_secs: self.retry_after_secs,
@@ -226,7 +223,6 @@ mod tests {
         let g = o.validate().unwrap();
         assert_eq!(g.path(), "/_authjs/verify");
         assert_eq!(g.policy().on_unauthenticated, OnUnauthenticated::Status401);
-        assert_eq!(g.policy().trusted_proxies.len(), 2);
     }
 
     #[test]
@@ -285,7 +281,7 @@ mod tests {
     #[test]
     fn an_invalid_trusted_proxy_is_refused() {
         let o = ForwardAuthOptions {
-            trusted_proxies: vec!["10.0.0.0/33".into()],
+            trusted_proxies: Some(vec!["10.0.0.0/33".into()]),
             ..Default::default()
         };
         assert_eq!(field_of(o), "forward_auth.trusted_proxies");

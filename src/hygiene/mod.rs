@@ -82,8 +82,10 @@ pub fn retain_end_to_end(headers: &mut HeaderMap, skip: &[HeaderName]) {
     }
 }
 
-/// Request headers a client may only set through a trusted proxy (`trust_forwarded`).
-pub const FORWARDING: [&str; 10] = [
+/// Request headers about the original request that a client never sets for itself: the proxy
+/// writes `X-Forwarded-For`/`-Proto`/`-Host` itself, passes [`TRUSTED_PASSTHROUGH`] on only
+/// from a trusted peer, and never forwards the rest (method and URL overrides), from anyone.
+pub const FORWARDING: [&str; 15] = [
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
@@ -91,9 +93,25 @@ pub const FORWARDING: [&str; 10] = [
     "x-real-ip",
     "x-forwarded-port",
     "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-method",
     "x-original-url",
     "x-rewrite-url",
+    "x-original-method",
     "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The forwarding headers a trusted peer's request passes on as they came.
+pub const TRUSTED_PASSTHROUGH: [&str; 7] = [
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-original-url",
 ];
 
 /// Node's default limit on a request's header section (`--max-http-header-size`, 16 KiB):

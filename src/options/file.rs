@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::ConfigError;
+use crate::core::peer::parse_trust_list;
 use crate::options::forward_auth::ForwardAuthOptions;
 use crate::options::proxy::{ProxyOptions, Secret};
 use crate::options::server::{AdminOptions, LogOptions, ServerOptions};
@@ -185,6 +186,15 @@ impl FileConfig {
             });
         }
         file.proxy.tls.allow_insecure = allow_insecure;
+        // The one trust list: `[server] trusted_proxies`; a file that still has only the
+        // deprecated `[forward_auth] trusted_proxies` keeps it (the endpoint warns).
+        if let Some(list) = &file.server.trusted_proxies {
+            parse_trust_list("server.trusted_proxies", list)?;
+            file.proxy.trusted_proxies = list.clone();
+        } else if let Some(list) = &file.forward_auth.trusted_proxies {
+            parse_trust_list("forward_auth.trusted_proxies", list)?;
+            file.proxy.trusted_proxies = list.clone();
+        }
         file.server.listen_addr()?;
         Ok(file)
     }

@@ -53,9 +53,11 @@ pub struct ForwardAuthOptions {
     pub allowed_emails: Vec<String>,
     /// Only emails in these domains (exact domain, case-insensitive). Empty: any domain.
     pub allowed_email_domains: Vec<String>,
-    /// Peers whose `X-Forwarded-*` and `X-Original-URL` headers count (CIDRs or addresses).
-    /// Default loopback: `["127.0.0.0/8", "::1/128"]`.
-    pub trusted_proxies: Vec<String>,
+    /// Deprecated (one release): the endpoint uses the one trust list, `[server]
+    /// trusted_proxies` ([`ProxyOptions::trusted_proxies`](crate::options::ProxyOptions::trusted_proxies)).
+    /// In a file without `[server] trusted_proxies`, this list becomes it (with a warning);
+    /// otherwise it is ignored (with a warning).
+    pub trusted_proxies: Option<Vec<String>>,
     /// Claim path (dots for nesting) → accepted values; a list claim matches when any
     /// element does. Every entry must match.
     pub require: BTreeMap<String, Vec<String>>,
@@ -73,7 +75,7 @@ impl Default for ForwardAuthOptions {
             on_unauthenticated: OnUnauthenticated::default(),
             allowed_emails: Vec::new(),
             allowed_email_domains: Vec::new(),
-            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            trusted_proxies: None,
             require: BTreeMap::new(),
             headers: BTreeMap::new(),
             retry_after_secs: 5,

@@ -282,8 +282,15 @@ pub struct ProxyOptions {
     /// Send the client's `Host` upstream instead of the upstream's (`public_url`'s host when
     /// set). Default false.
     pub preserve_host: bool,
-    /// Keep `X-Forwarded-Proto`/`-Host` sent by a trusted load balancer in front. Default false.
+    /// Deprecated (one release): trusts every peer's forwarding headers. Use
+    /// [`trusted_proxies`](Self::trusted_proxies) (`[server] trusted_proxies` in the file).
     pub trust_forwarded: bool,
+    /// The peers (CIDRs or addresses) whose `X-Forwarded-For`/`-Proto`/`-Host`/`-Uri`/
+    /// `-Method` and `X-Original-URL` count, for every route, the forward-auth endpoint and
+    /// session lookups; from any other peer they are replaced or dropped. Default loopback
+    /// (`127.0.0.0/8`, `::1/128`). In the file: `[server] trusted_proxies`.
+    #[serde(skip)]
+    pub trusted_proxies: Vec<String>,
     /// Refuse plain `http://` upstreams that are not on loopback. Default false (warn only).
     pub strict_https: bool,
     /// Largest request body forwarded, in bytes; larger ones get 413. Default 1 MiB.
@@ -319,6 +326,7 @@ impl Default for ProxyOptions {
             public_url: None,
             preserve_host: false,
             trust_forwarded: false,
+            trusted_proxies: default_trusted_proxies(),
             strict_https: false,
             max_body_bytes: 1024 * 1024,
             max_response_bytes: 8 * 1024 * 1024,
@@ -346,6 +354,7 @@ impl fmt::Debug for ProxyOptions {
             .field("public_url", &self.public_url)
             .field("preserve_host", &self.preserve_host)
             .field("trust_forwarded", &self.trust_forwarded)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("strict_https", &self.strict_https)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("retry", &self.retry)
@@ -357,6 +366,11 @@ impl fmt::Debug for ProxyOptions {
             .field("tls", &self.tls)
             .finish()
     }
+}
+
+/// The default trusted peers: loopback only.
+pub fn default_trusted_proxies() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1/128".into()]
 }
 
 /// TLS to the upstream (`[proxy.tls]`). Certificates and keys are PEM files.

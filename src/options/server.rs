@@ -19,6 +19,10 @@ pub struct ServerOptions {
     pub workers: usize,
     /// Serve https (`[server.tls]`); off when absent.
     pub tls: Option<ServerTlsOptions>,
+    /// The one trust list: peers (CIDRs or addresses) whose forwarding headers count, for
+    /// every route, the forward-auth endpoint and session lookups. Default loopback only.
+    /// Replaces `proxy.trust_forwarded` and `forward_auth.trusted_proxies`.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl Default for ServerOptions {
@@ -27,6 +31,7 @@ impl Default for ServerOptions {
             listen: "127.0.0.1:3000".into(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tls: None,
+            trusted_proxies: None,
         }
     }
 }

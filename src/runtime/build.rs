@@ -9,6 +9,7 @@ use crate::cache::session::SessionCache;
 use crate::core::Scheme;
 use crate::core::error::ConfigError;
 use crate::core::path::plain_base_path;
+use crate::core::peer::parse_trust_list;
 use crate::core::token::{JwsKeys, SaltKeys, TokenKeys};
 use crate::hygiene::is_hop_by_hop;
 use crate::options::proxy::ProxyOptions;
@@ -323,6 +324,16 @@ impl Snapshot {
                 "must be above 0 (set session_cache.ttl_ms = 0 to disable the cache)",
             ));
         }
+        let trusted_proxies = if opts.trust_forwarded {
+            tracing::warn!(
+                "proxy.trust_forwarded is deprecated and trusts every peer's forwarding headers: \
+                 set server.trusted_proxies (ProxyOptions::trusted_proxies) to the front proxies' \
+                 addresses instead"
+            );
+            parse_trust_list("trust_forwarded", &["0.0.0.0/0".into(), "::/0".into()])?
+        } else {
+            parse_trust_list("trusted_proxies", &opts.trusted_proxies)?
+        };
         Ok(Snapshot {
             generation,
             local_base_path,
@@ -337,7 +348,8 @@ impl Snapshot {
             public,
             headers,
             preserve_host: opts.preserve_host,
-            trust_forwarded: opts.trust_forwarded,
+            trusted_proxies,
+            trust_any_peer: opts.trust_forwarded,
             max_body_bytes: opts.max_body_bytes,
             max_response_bytes: opts.max_response_bytes,
             retry: opts.retry.clone(),

@@ -6,21 +6,23 @@ use std::net::IpAddr;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::core::client::{ClientSide, valid_authority};
-use crate::core::peer::last_element;
-use crate::hygiene::{FORWARDING, connection_listed, is_hop_by_hop};
+use crate::core::peer::{forwarded_scheme, last_element};
+use crate::hygiene::{FORWARDING, TRUSTED_PASSTHROUGH, connection_listed, is_hop_by_hop};
 use crate::runtime::Snapshot;
 
 /// Builds the upstream request headers from the client's.
 ///
 /// Hop-by-hop headers, `Content-Length`, `Accept-Encoding`, `Expect`, `Host` and names with
-/// underscores are dropped. Without `trust_forwarded`, every forwarding header the client sent
-/// is dropped and `X-Forwarded-For` is the peer alone; with it, the peer is appended and the
-/// last `X-Forwarded-Proto`/`-Host` element counts. `public_url` pins proto and host.
+/// underscores are dropped, and so are method and URL overrides, from anyone. From a peer not in
+/// the trust list every forwarding header the client sent is dropped and `X-Forwarded-For` is
+/// the peer alone; from a trusted peer, the peer is appended and the last
+/// `X-Forwarded-Proto`/`-Host` element counts. `public_url` pins proto and host.
 pub fn upstream_request_headers(
     cfg: &Snapshot,
     client: &HeaderMap,
     side: &ClientSide,
 ) -> HeaderMap {
+    let trusted = cfg.trusts(side.peer_ip);
     let mut out = HeaderMap::with_capacity(client.len() + 4);
     let listed = connection_listed(client);
     for (name, value) in client.iter() {
@@ -35,15 +37,15 @@ pub fn upstream_request_headers(
         }
         out.append(name.clone(), value.clone());
     }
-    if cfg.trust_forwarded {
-        for name in &FORWARDING[3..] {
+    if trusted {
+        for name in &TRUSTED_PASSTHROUGH {
             for v in client.get_all(*name) {
                 out.append(HeaderName::from_static(name), v.clone());
             }
         }
     }
     let mut chain = String::new();
-    if cfg.trust_forwarded {
+    if trusted {
         let prior: Vec<&str> = client
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok())
@@ -121,12 +123,10 @@ pub fn public_proto(cfg: &Snapshot, client: &HeaderMap, side: &ClientSide) -> &'
     if let Some(public) = &cfg.public {
         return public.scheme.as_str();
     }
-    if cfg.trust_forwarded {
-        match last_element(client, "x-forwarded-proto") {
-            Some("https") => return "https",
-            Some("http") => return "http",
-            _ => {}
-        }
+    if cfg.trusts(side.peer_ip)
+        && let Some(scheme) = last_element(client, "x-forwarded-proto").and_then(forwarded_scheme)
+    {
+        return scheme.as_str();
     }
     side.scheme.as_str()
 }
@@ -141,7 +141,7 @@ pub fn forwarded_host(
     if let Some(public) = &cfg.public {
         return HeaderValue::from_str(&public.authority).ok();
     }
-    if cfg.trust_forwarded
+    if cfg.trusts(side.peer_ip)
         && let Some(h) = last_element(client, "x-forwarded-host")
         && valid_authority(h.as_bytes())
         && let Ok(v) = HeaderValue::from_str(h)

@@ -3,6 +3,7 @@
 //! made. Replaced whole on every configure.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::cache::session::SessionCache;
 use crate::core::Scheme;
 use crate::core::cookies::{FoundToken, find_session_token, salts_of};
+use crate::core::peer::{Cidr, is_trusted};
 use crate::core::redact::redacted;
 use crate::core::token::TokenKeys;
 use crate::options::proxy::{RetryOptions, SessionStrategy};
@@ -65,8 +67,11 @@ pub struct Snapshot {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// See [`ProxyOptions::preserve_host`](crate::options::ProxyOptions::preserve_host).
     pub preserve_host: bool,
-    /// See [`ProxyOptions::trust_forwarded`](crate::options::ProxyOptions::trust_forwarded).
-    pub trust_forwarded: bool,
+    /// The one trust list (see
+    /// [`ProxyOptions::trusted_proxies`](crate::options::ProxyOptions::trusted_proxies)).
+    pub trusted_proxies: Vec<Cidr>,
+    /// Set by the deprecated `trust_forwarded`: every peer counts, an unknown one too.
+    pub(crate) trust_any_peer: bool,
     /// See [`ProxyOptions::max_body_bytes`](crate::options::ProxyOptions::max_body_bytes).
     pub max_body_bytes: usize,
     /// See [`ProxyOptions::max_response_bytes`](crate::options::ProxyOptions::max_response_bytes).
@@ -154,6 +159,12 @@ impl Snapshot {
             url.push_str(q);
         }
         url
+    }
+
+    /// Whether a request from `peer` may speak for the client (its forwarding headers count):
+    /// the one trust list, for every route, the forward-auth endpoint and session lookups.
+    pub fn trusts(&self, peer: Option<IpAddr>) -> bool {
+        self.trust_any_peer || is_trusted(&self.trusted_proxies, peer)
     }
 
     /// The session token `headers` carry, found the way `getToken` finds it: the first session

@@ -174,3 +174,30 @@ fn default_config_file_is_valid() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     assert!(FileConfig::load_with_env(&p, []).is_ok());
 }
+
+#[test]
+fn server_trusted_proxies_is_the_one_trust_list() {
+    let dir = temp_dir("trust-list");
+    let file = FILE.replace(
+        "workers = 2",
+        "workers = 2\ntrusted_proxies = [\"10.1.0.0/16\", \"192.0.2.7\"]",
+    );
+    let loaded = FileConfig::load_with_env(&write(&dir, &file), []).unwrap();
+    assert_eq!(loaded.proxy.trusted_proxies, ["10.1.0.0/16", "192.0.2.7"]);
+    let e = load_error_with(
+        "trust-bad",
+        "workers = 2",
+        "workers = 2\ntrusted_proxies = [\"10.0.0.0/40\"]",
+    );
+    assert!(e.starts_with("server.trusted_proxies"), "{e}");
+}
+
+#[test]
+fn the_deprecated_forward_auth_list_is_the_trust_list_when_the_server_has_none() {
+    let dir = temp_dir("trust-deprecated");
+    let file = format!("{FILE}\n[forward_auth]\ntrusted_proxies = [\"10.2.0.0/16\"]\n");
+    let loaded = FileConfig::load_with_env(&write(&dir, &file), []).unwrap();
+    assert_eq!(loaded.proxy.trusted_proxies, ["10.2.0.0/16"]);
+    let loaded = FileConfig::load_with_env(&write(&dir, FILE), []).unwrap();
+    assert_eq!(loaded.proxy.trusted_proxies, ["127.0.0.0/8", "::1/128"]);
+}
