@@ -392,14 +392,15 @@ async fn a_value_written_to_redis_without_the_deployment_key_is_never_served() {
         .collect::<Vec<_>>()
         .try_into()
         .unwrap();
-    // The lookup's key material: the protocol, then each session cookie's name and value,
-    // each length-framed; all of it is in the attacker's own request.
+    // The lookup's key material: each session cookie's name and value, length-framed; all of
+    // it is in the attacker's own request.
     let mut material = Vec::new();
-    for field in [&b"http"[..], b"authjs.session-token", b"tok-ada"] {
+    for field in [&b"authjs.session-token"[..], b"tok-ada"] {
         material.extend_from_slice(&(field.len() as u64).to_le_bytes());
         material.extend_from_slice(field);
     }
-    let mut plain = vec![0u8, 0u8]; // asked without a Host
+    let mut plain = vec![7u8, 0u8]; // asked over http without a Host: "http://"
+    plain.extend_from_slice(b"http://");
     plain.extend_from_slice(br#"{"user":{"name":"Mallory Admin","email":"admin@corp.example"}}"#);
     let forged = sealed_from_the_cookie_alone(&plain, &material, &id);
     let mut set = Command::new("redis-cli")

@@ -386,6 +386,92 @@ async fn sign_out_through_another_host_drops_the_cached_session() {
 }
 
 #[actix_web::test]
+async fn sign_out_over_https_drops_the_session_cached_over_http() {
+    let up = signout_upstream();
+    let proxy = configured(&up, |_| {}).await;
+    let p = TestProxy::serve(proxy.clone(), |_| {});
+    let h = cookie("authjs.session-token=t1");
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    assert_eq!(up.count(), 1);
+    // The sign-out comes through a trusted front proxy that terminated TLS.
+    let res = client()
+        .post(p.url("/api/auth/signout"))
+        .insert_header(("cookie", "authjs.session-token=t1; authjs.csrf-token=x"))
+        .insert_header(("x-forwarded-proto", "https"))
+        .send_body("csrfToken=x")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    assert_eq!(
+        up.count(),
+        3,
+        "the http entry was dropped by the https sign-out"
+    );
+}
+
+#[actix_web::test]
+async fn another_cookie_s_sign_out_leaves_a_lookup_in_flight_cacheable() {
+    let up = FakeUpstream::start(|req, _| {
+        if req.path_and_query.ends_with("/signout") {
+            Reply::status(302).header("location", "/")
+        } else {
+            Reply::json(SESSION_BODY).delay(Duration::from_millis(300))
+        }
+    });
+    let proxy = configured(&up, |_| {}).await;
+    let p = TestProxy::serve(proxy.clone(), |_| {});
+    let h = cookie("authjs.session-token=t2");
+    let lookup = proxy.get_server_session(&h, Scheme::Http);
+    let other_sign_out = async {
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+        sign_out(&p, None).await; // t1, not t2
+    };
+    let (found, ()) = futures_util::join!(lookup, other_sign_out);
+    assert!(found.unwrap().is_some());
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    let lookups = up
+        .records()
+        .iter()
+        .filter(|r| r.path_and_query.ends_with("/session"))
+        .count();
+    assert_eq!(lookups, 1, "t2's answer was cached despite t1's sign-out");
+}
+
+#[actix_web::test]
+async fn a_sign_out_is_remembered_however_many_other_cookies_are_signed_out() {
+    let up = FakeUpstream::start(|req, _| {
+        if req.path_and_query.ends_with("/signout") {
+            Reply::status(302).header("location", "/")
+        } else {
+            Reply::json(SESSION_BODY)
+        }
+    });
+    let proxy = configured(&up, |o| o.session_cache.max_entries = 4).await;
+    let p = TestProxy::serve(proxy.clone(), |_| {});
+    let h = cookie("authjs.session-token=t1");
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    sign_out(&p, None).await;
+    // Many other sign-outs: far more than the cache holds entries.
+    for i in 0..200 {
+        let res = client()
+            .post(p.url("/api/auth/signout"))
+            .insert_header(("cookie", format!("authjs.session-token=other-{i}")))
+            .send_body("csrfToken=x")
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+    }
+    let before = up.count();
+    proxy.get_server_session(&h, Scheme::Http).await.unwrap();
+    assert_eq!(
+        up.count(),
+        before + 1,
+        "t1 was asked again, never answered from before its sign-out"
+    );
+}
+
+#[actix_web::test]
 async fn a_stale_answer_is_never_served_for_another_host() {
     let up = FakeUpstream::start(|req, n| {
         if n > 0 {

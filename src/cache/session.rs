@@ -41,7 +41,7 @@ pub struct SessionCache {
     stale: Option<moka::future::Cache<EntryKey, StaleAnswer>>,
     /// Per key: the invalidation epoch of its last invalidation (part of the entry key).
     tombstones: moka::future::Cache<u128, u64>,
-    /// Counts invalidations; a lookup that saw it change does not cache its answer.
+    /// Counts invalidations: each one's slot number is new.
     epoch: Arc<AtomicU64>,
     hash_keys: (u64, u64),
     /// The Redis level shared by replicas, when configured.
@@ -93,6 +93,7 @@ impl Expiry<EntryKey, Answer> for AnswerExpiry {
 /// The key a lookup is cached under (see [`SessionCache::key`]).
 pub struct CacheKey {
     hash: u128,
+    origin: &'static [u8],
     anonymous: bool,
     shared: Option<(EntryId, Vec<u8>)>,
 }
@@ -144,8 +145,10 @@ impl SessionCache {
                 .max_capacity(opts.max_entries)
                 .expire_after(AnswerExpiry { ttl, negative_ttl })
                 .build(),
+            // No size bound: an invalidation is never evicted before every entry it hides has
+            // expired (it lives as long as the longest of them); the count is bounded by the
+            // invalidations of that window.
             tombstones: moka::future::Cache::builder()
-                .max_capacity(opts.max_entries)
                 .time_to_live(ttl.max(stale_for) + in_flight)
                 .build(),
             epoch: Arc::default(),
@@ -162,15 +165,23 @@ impl SessionCache {
     }
 
     /// The key of a lookup for `headers`, sent upstream with the protocol `origin` and read with
-    /// the session cookie `names`; `None` when it must not be cached.
-    pub fn key(&self, names: &[String], headers: &HeaderMap, origin: &[u8]) -> Option<CacheKey> {
-        match self.lookup(names, headers, origin) {
+    /// the session cookie `names`; `None` when it must not be cached. Its invalidation slot
+    /// depends on the cookies alone, so an invalidation reaches the entries of every protocol
+    /// and host.
+    pub fn key(
+        &self,
+        names: &[String],
+        headers: &HeaderMap,
+        origin: &'static [u8],
+    ) -> Option<CacheKey> {
+        match self.lookup(names, headers) {
             Lookup::Key {
                 hash,
                 anonymous,
                 shared,
             } => Some(CacheKey {
                 hash,
+                origin,
                 anonymous,
                 shared,
             }),
@@ -178,7 +189,7 @@ impl SessionCache {
         }
     }
 
-    fn lookup(&self, names: &[String], headers: &HeaderMap, origin: &[u8]) -> Lookup {
+    fn lookup(&self, names: &[String], headers: &HeaderMap) -> Lookup {
         // The same length-framed bytes feed the local SipHash, or, with a shared level, the
         // shared HMAC id (equal on every replica) and the value's sealing key.
         let mut material = self.shared.as_ref().map(|_| Vec::with_capacity(256));
@@ -193,7 +204,6 @@ impl SessionCache {
                 h.write(bytes);
             }
         };
-        field(origin);
         let mut anonymous = true;
         for (name, value) in request_cookies(headers) {
             if !is_session_cookie(name, names) || value.is_empty() {
@@ -224,10 +234,12 @@ impl SessionCache {
         }
     }
 
-    /// The tag of the host a lookup is sent upstream with.
-    fn host_tag(&self, host: Option<&HeaderValue>) -> HostTag {
+    /// The tag of the protocol and host a lookup is sent upstream with.
+    fn host_tag(&self, origin: &[u8], host: Option<&HeaderValue>) -> HostTag {
         // Keys of their own: a host tag is never equal to a cache key by construction.
         let mut h = SipHasher13::new_with_keys(!self.hash_keys.0, !self.hash_keys.1);
+        h.write_u64(origin.len() as u64);
+        h.write(origin);
         match host {
             Some(v) => {
                 h.write_u8(1);
@@ -240,8 +252,10 @@ impl SessionCache {
 
     /// Drops the local entry `hash`, including lookups still in flight for it.
     async fn invalidate_local(&self, hash: u128) {
+        // A slot number never used before, for any key.
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        // Every host's entry under the previous slot is now out of reach (and expires).
+        // Every protocol's and host's entry under the previous slot is now out of reach (and
+        // expires).
         self.tombstones.insert(hash, epoch).await;
     }
 
@@ -288,13 +302,14 @@ impl SessionCache {
         let cache = self;
         let CacheKey {
             hash,
+            origin,
             anonymous,
             shared,
         } = key;
         cache.listen();
-        let tag = cache.host_tag(host.as_ref());
+        let tag = cache.host_tag(origin, host.as_ref());
+        let scope = scope_of(origin, host.as_ref());
         let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
-        let started = cache.epoch.load(Ordering::SeqCst);
         let asked = std::cell::Cell::new(false);
         let answer = cache
             .inner
@@ -303,7 +318,7 @@ impl SessionCache {
                 let level = cache.shared.as_ref().zip(shared.as_ref());
                 if let Some((level, (id, material))) = level
                     && let Some(plain) = level.get(id, material.as_slice()).await
-                    && let Some(answer) = shared_answer(&plain, host.as_ref())
+                    && let Some(answer) = shared_answer(&plain, &scope)
                 {
                     return Ok(Answer {
                         session: answer.map(Arc::new),
@@ -311,10 +326,11 @@ impl SessionCache {
                 }
                 asked.set(true);
                 let answer = fetch().await?;
-                let superseded = cache.epoch.load(Ordering::SeqCst) != started;
+                // Only an invalidation of this key (its slot moved) makes the answer uncacheable.
+                let superseded = cache.tombstones.get(&hash).await.unwrap_or(0) != slot;
                 if let Some((level, (id, material))) = level
                     && !superseded
-                    && let Some(plain) = shared_value(host.as_ref(), answer.as_deref())
+                    && let Some(plain) = shared_value(&scope, answer.as_deref())
                 {
                     let ttl = if answer.is_some() {
                         cache.ttl
@@ -385,24 +401,29 @@ impl From<AuthError> for Uncached {
     }
 }
 
-/// The shared level's value for an answer: the host it was asked for (length first), then
-/// the answer as JSON.
-fn shared_value(host: Option<&HeaderValue>, session: Option<&Session>) -> Option<Vec<u8>> {
+/// What an answer is for besides the cookies: the protocol and host it was asked upstream
+/// with (`https://app.example.com`; `http://` without a host).
+fn scope_of(origin: &[u8], host: Option<&HeaderValue>) -> Vec<u8> {
     let host = host.map_or(&b""[..], HeaderValue::as_bytes);
-    let len = u16::try_from(host.len()).ok()?;
+    [origin, b"://", host].concat()
+}
+
+/// The shared level's value for an answer: the protocol and host it was asked for (length
+/// first, see [`scope_of`]), then the answer as JSON.
+fn shared_value(scope: &[u8], session: Option<&Session>) -> Option<Vec<u8>> {
+    let len = u16::try_from(scope.len()).ok()?;
     let mut value = len.to_le_bytes().to_vec();
-    value.extend_from_slice(host);
+    value.extend_from_slice(scope);
     serde_json::to_writer(&mut value, &session).ok()?;
     Some(value)
 }
 
-/// The answer in a shared-level value, when it was asked for `host` (another host's answer,
-/// or a value in another layout, counts as a miss).
-fn shared_answer(value: &[u8], host: Option<&HeaderValue>) -> Option<Option<Session>> {
-    let host = host.map_or(&b""[..], HeaderValue::as_bytes);
+/// The answer in a shared-level value, when it was asked for `scope` (another protocol's or
+/// host's answer, or a value in another layout, counts as a miss).
+fn shared_answer(value: &[u8], scope: &[u8]) -> Option<Option<Session>> {
     let (len, rest) = value.split_first_chunk::<2>()?;
     let (kept, body) = rest.split_at_checked(usize::from(u16::from_le_bytes(*len)))?;
-    if kept != host {
+    if kept != scope {
         return None;
     }
     Session::from_body(body)

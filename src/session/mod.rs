@@ -24,17 +24,16 @@ use crate::runtime::handle::{AuthProxy, WorkerTokens, WorkerUpstream};
 use crate::runtime::public::{forwarded_host, public_proto, upstream_request_headers};
 
 /// The protocol a lookup is sent upstream with: it decides which session cookie Auth.js
-/// reads (`__Secure-` on https), so it is part of the cache key. The host is not part of the
-/// key (a sign-out through any host must drop the cookie's entry), but an entry is only ever
-/// served for the host it was asked for: see [`upstream_host`].
+/// reads (`__Secure-` on https), so each protocol (and host, see [`upstream_host`]) has its own
+/// entry; an invalidation reaches them all (it is keyed by the cookies alone).
 fn upstream_origin_key(cfg: &Snapshot, headers: &HeaderMap, side: &ClientSide) -> &'static [u8] {
     public_proto(cfg, headers, side).as_bytes()
 }
 
 /// The host a lookup is sent upstream with (`X-Forwarded-Host`, and `Host` with
 /// `preserve_host`). An Auth.js that configures itself per host may answer one cookie
-/// differently on each, so a cached answer is served only for the host it was asked for; a
-/// each host has its own entry (and shares lookups only with that host).
+/// differently on each, so a cached answer is served only for the host it was asked for: each
+/// host has its own entry (and shares lookups only with that host).
 fn upstream_host(cfg: &Snapshot, headers: &HeaderMap, side: &ClientSide) -> Option<HeaderValue> {
     forwarded_host(cfg, headers, side)
 }
