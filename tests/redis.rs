@@ -417,3 +417,78 @@ async fn a_value_written_to_redis_without_the_deployment_key_is_never_served() {
     assert_eq!(name(&b).await.as_deref(), Some("Ada Lovelace"));
     assert_eq!(up.count(), 2, "replica B asked the upstream instead");
 }
+
+/// Subscribers to the invalidation channel, as Redis counts them.
+fn subscribers(redis: &Redis) -> usize {
+    redis
+        .cli(&["PUBSUB", "NUMSUB", "authjs-proxy:invalidate"])
+        .lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn a_reload_leaves_no_subscriber_behind() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = upstream();
+    let p = replica(&up, &redis.url()).await;
+    for _ in 0..4 {
+        // Each configuration starts its listener with its first lookup.
+        name(&p).await;
+        assert!(eventually(|| subscribers(&redis) >= 1).await);
+        p.configure(replica_options(&up, &redis.url()))
+            .await
+            .unwrap();
+    }
+    name(&p).await;
+    assert!(
+        eventually(|| subscribers(&redis) == 1).await,
+        "{} subscribers for one live configuration",
+        subscribers(&redis)
+    );
+}
+
+#[actix_web::test]
+async fn after_its_subscription_was_down_a_replica_drops_its_local_copies() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    // The answer changes while the replica cannot hear about it (a sign-out elsewhere whose
+    // invalidation was published while its subscription was down).
+    let signed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = signed_out.clone();
+    let up = FakeUpstream::start(move |_, _| {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::json("null")
+        } else {
+            Reply::json(SESSION)
+        }
+    });
+    let b = replica(&up, &redis.url()).await;
+    assert_eq!(name(&b).await.as_deref(), Some("Ada Lovelace"));
+    assert!(eventually(|| subscribers(&redis) == 1).await);
+    let port = redis.stop();
+    signed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+    let redis = Redis::start_on(port, None);
+    assert!(
+        eventually(|| subscribers(&redis) == 1).await,
+        "the replica subscribed again"
+    );
+    let mut dropped = false;
+    for _ in 0..40 {
+        if name(&b).await.is_none() {
+            dropped = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        dropped,
+        "the local copy from before the outage was still served"
+    );
+}

@@ -35,6 +35,16 @@ use crate::options::RedisOptions;
 /// An entry id: the HMAC of the session cookie bytes and protocol.
 pub type EntryId = [u8; 32];
 
+/// What the invalidation listener tells the local levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shared {
+    /// Another replica dropped this entry (sign-out, session update, sign-in callback).
+    Invalidated(EntryId),
+    /// The subscription is (back) up: invalidations published before are lost to this
+    /// replica, so its local copies may be stale.
+    Resubscribed,
+}
+
 /// Shortest pause before a failed connection is tried again.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 
@@ -243,12 +253,13 @@ impl SharedLevel {
         self.outcome(tokio::time::timeout(self.timeout, publish).await);
     }
 
-    /// Listens for invalidations from other replicas (once per level) and hands each id to
-    /// `apply`, until `alive` says the configuration is gone. Reconnects by itself.
+    /// Listens for invalidations from other replicas (once per level) and hands each to
+    /// `apply`, until `alive` says the configuration is gone. Reconnects by itself, and says
+    /// so ([`Shared::Resubscribed`]): what was published meanwhile is lost.
     pub fn listen(
         self: &Arc<Self>,
         alive: std::sync::Weak<()>,
-        apply: impl Fn(EntryId) + Send + 'static,
+        apply: impl Fn(Shared) + Send + 'static,
     ) {
         if self.listening.swap(true, Ordering::Relaxed) {
             return;
@@ -266,6 +277,9 @@ impl SharedLevel {
                 match tokio::time::timeout(Duration::from_secs(2), subscribed).await {
                     Ok(Ok(pubsub)) => {
                         drop(this);
+                        // Also the first time: a lookup may have cached an answer before
+                        // the subscription was up.
+                        apply(Shared::Resubscribed);
                         let mut messages = pubsub.into_on_message();
                         loop {
                             let next =
@@ -276,7 +290,7 @@ impl SharedLevel {
                             match next {
                                 Ok(Some(msg)) => {
                                     if let Ok(id) = <EntryId>::try_from(msg.get_payload_bytes()) {
-                                        apply(id);
+                                        apply(Shared::Invalidated(id));
                                     }
                                 }
                                 Ok(None) => break,

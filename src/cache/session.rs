@@ -11,7 +11,7 @@ use actix_web::http::header::{HeaderMap, HeaderValue};
 use moka::Expiry;
 use siphasher::sip128::{Hasher128, SipHasher13};
 
-use crate::cache::redis::{EntryId, SharedLevel};
+use crate::cache::redis::{EntryId, Shared, SharedLevel};
 use crate::core::cookies::{is_plain_cookie_value, is_session_cookie, request_cookies};
 use crate::core::error::{AuthError, ConfigError, UpstreamError};
 use crate::core::obs::metrics::{self, CacheResult};
@@ -260,13 +260,30 @@ impl SessionCache {
     }
 
     /// Starts applying other replicas' invalidations to this cache (once).
+    ///
+    /// The listener holds only the local levels, never the cache's `alive` token or the
+    /// shared level, so it stops (and its connection closes) once the configuration is gone.
     fn listen(&self) {
         let Some(level) = &self.shared else { return };
-        let cache = self.clone();
-        level.listen(Arc::downgrade(&self.alive), move |id| {
-            let cache = cache.clone();
-            let hash = u128::from_le_bytes(id[..16].try_into().expect("16 bytes"));
-            tokio::spawn(async move { cache.invalidate_local(hash).await });
+        let (inner, stale) = (self.inner.clone(), self.stale.clone());
+        let (tombstones, epoch) = (self.tombstones.clone(), self.epoch.clone());
+        level.listen(Arc::downgrade(&self.alive), move |event| match event {
+            Shared::Invalidated(id) => {
+                let hash = u128::from_le_bytes(id[..16].try_into().expect("16 bytes"));
+                let (tombstones, epoch) = (tombstones.clone(), epoch.clone());
+                tokio::spawn(async move {
+                    let slot = epoch.fetch_add(1, Ordering::SeqCst) + 1;
+                    tombstones.insert(hash, slot).await;
+                });
+            }
+            // Invalidations published while the subscription was down are lost: every local
+            // copy may be one of theirs.
+            Shared::Resubscribed => {
+                inner.invalidate_all();
+                if let Some(stale) = &stale {
+                    stale.invalidate_all();
+                }
+            }
         });
     }
 
