@@ -492,3 +492,28 @@ async fn after_its_subscription_was_down_a_replica_drops_its_local_copies() {
         "the local copy from before the outage was still served"
     );
 }
+
+#[actix_web::test]
+async fn a_redis_hit_is_kept_locally_only_for_what_is_left_of_its_ttl() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = upstream();
+    let mut o = replica_options(&up, &redis.url());
+    o.session_cache.ttl_ms = 1000;
+    let a = AuthProxy::start();
+    a.configure(o.clone()).await.unwrap();
+    let b = AuthProxy::start();
+    b.configure(o).await.unwrap();
+    assert_eq!(name(&a).await.as_deref(), Some("Ada Lovelace"));
+    assert!(eventually(|| !redis.keys().is_empty()).await);
+    actix_rt::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(name(&b).await.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(up.count(), 1, "replica B answered from Redis");
+    // A second past A's lookup, the answer is a second old: B must ask again, not keep it for a
+    // whole TTL of its own.
+    actix_rt::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(name(&b).await.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(up.count(), 2, "B kept a Redis hit past its TTL");
+}

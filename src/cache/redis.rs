@@ -201,15 +201,20 @@ impl SharedLevel {
         }
     }
 
-    /// The stored answer for `id`, opened with this deployment's key and the cookie bytes;
-    /// `None` on a miss, an error, a timeout, or a value that does not open (refused).
-    pub async fn get(&self, id: &EntryId, material: &[u8]) -> Option<Vec<u8>> {
+    /// The stored answer for `id`, opened with this deployment's key and the cookie bytes, and
+    /// what is left of its TTL; `None` on a miss, an error, a timeout, or a value that does not
+    /// open (refused).
+    pub async fn get(&self, id: &EntryId, material: &[u8]) -> Option<(Vec<u8>, Duration)> {
         let mut conn = self.manager().await?;
         let key = self.key(id);
-        let got: Option<Vec<u8>> = self
-            .outcome(tokio::time::timeout(self.timeout, conn.get(key)).await)
-            .flatten();
-        self.open(&got?, material, id)
+        let mut pipe = redis::pipe();
+        pipe.get(&key).cmd("PTTL").arg(&key);
+        let query = pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn);
+        let (value, left_ms) = self.outcome(tokio::time::timeout(self.timeout, query).await)?;
+        let plain = self.open(&value?, material, id)?;
+        // PTTL: -2 gone meanwhile, -1 no expiry (never written so here): a moment, not a TTL.
+        let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
+        Some((plain, left))
     }
 
     /// `value` opened, or `None` when no replica of this deployment sealed it for this cookie

@@ -56,6 +56,9 @@ pub struct SessionCache {
 #[derive(Clone)]
 struct Answer {
     session: Option<Arc<Session>>,
+    /// What is left of the answer's life when it came from the shared level (it was fetched
+    /// by another replica earlier); `None`: fetched here, a whole TTL.
+    left: Option<Duration>,
 }
 
 /// A local entry: the cookie key, its invalidation slot, and the host it was asked for (each
@@ -82,11 +85,12 @@ struct AnswerExpiry {
 
 impl Expiry<EntryKey, Answer> for AnswerExpiry {
     fn expire_after_create(&self, _: &EntryKey, value: &Answer, _: Instant) -> Option<Duration> {
-        Some(if value.session.is_some() {
+        let full = if value.session.is_some() {
             self.ttl
         } else {
             self.negative_ttl
-        })
+        };
+        Some(value.left.map_or(full, |left| left.min(full)))
     }
 }
 
@@ -334,11 +338,12 @@ impl SessionCache {
                 // Local miss: the shared level, then the upstream.
                 let level = cache.shared.as_ref().zip(shared.as_ref());
                 if let Some((level, (id, material))) = level
-                    && let Some(plain) = level.get(id, material.as_slice()).await
+                    && let Some((plain, left)) = level.get(id, material.as_slice()).await
                     && let Some(answer) = shared_answer(&plain, &scope)
                 {
                     return Ok(Answer {
                         session: answer.map(Arc::new),
+                        left: Some(left),
                     });
                 }
                 asked.set(true);
@@ -369,7 +374,10 @@ impl SessionCache {
                     };
                     stale.insert((hash, slot, tag), kept).await;
                 }
-                Ok(Answer { session: answer })
+                Ok(Answer {
+                    session: answer,
+                    left: None,
+                })
             })
             .await;
         metrics::session_cache(if asked.get() {
