@@ -45,6 +45,13 @@ pub enum Shared {
     Resubscribed,
 }
 
+/// How long an invalidation refuses writes when no request timeout is given.
+const DEFAULT_HOLD: Duration = Duration::from_secs(15);
+
+/// `SET value PX ttl` unless the entry's invalidation still holds (run by `EVAL`, atomically).
+const PUT_UNLESS_GONE: &str = "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end \
+     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
+
 /// Shortest pause before a failed connection is tried again.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 
@@ -66,6 +73,9 @@ pub struct SharedLevel {
     timeout: Duration,
     down: AtomicBool,
     listening: AtomicBool,
+    /// How long an invalidation refuses writes for its entry: the longest a lookup fetched
+    /// before it can take to write (see [`SharedLevel::holding_writes_for`]).
+    hold: Duration,
 }
 
 impl std::fmt::Debug for SharedLevel {
@@ -115,7 +125,22 @@ impl SharedLevel {
             timeout: Duration::from_millis(opts.timeout_ms),
             down: AtomicBool::new(false),
             listening: AtomicBool::new(false),
+            hold: DEFAULT_HOLD,
         })
+    }
+
+    /// Invalidations refuse writes to their entry for `hold`: a lookup fetched before a
+    /// sign-out can not bring the old answer back when its write lands after the delete. Set
+    /// it to the longest a lookup can take (`timeouts.request_ms`).
+    pub fn holding_writes_for(mut self, hold: Duration) -> Self {
+        self.hold = hold.max(Duration::from_millis(1));
+        self
+    }
+
+    fn gone_key(&self, id: &EntryId) -> String {
+        let mut k = self.key(id);
+        k.push_str(":gone");
+        k
     }
 
     /// The entry id for these session cookie bytes (`material`, already length-framed).
@@ -241,8 +266,14 @@ impl SharedLevel {
         };
         let value = seal(&self.value_key, plain, material, id);
         let ms = ttl.as_millis().max(1) as u64;
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(id)).arg(value).arg("PX").arg(ms);
+        // Refused while the entry's invalidation holds (one script: nothing runs in between).
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(PUT_UNLESS_GONE)
+            .arg(2)
+            .arg(self.key(id))
+            .arg(self.gone_key(id))
+            .arg(value)
+            .arg(ms);
         let set = cmd.query_async::<()>(&mut conn);
         self.outcome(tokio::time::timeout(self.timeout, set).await);
     }
@@ -252,7 +283,19 @@ impl SharedLevel {
         let Some(mut conn) = self.manager().await else {
             return;
         };
-        let del = conn.del::<_, ()>(self.key(id));
+        // The delete and the hold on later writes, at once.
+        let hold = self.hold.as_millis().max(1) as u64;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(self.key(id))
+            .ignore()
+            .cmd("SET")
+            .arg(self.gone_key(id))
+            .arg(1)
+            .arg("PX")
+            .arg(hold)
+            .ignore();
+        let del = pipe.query_async::<()>(&mut conn);
         self.outcome(tokio::time::timeout(self.timeout, del).await);
         let publish = conn.publish::<_, _, ()>(self.channel(), id.as_slice());
         self.outcome(tokio::time::timeout(self.timeout, publish).await);

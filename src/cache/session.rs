@@ -131,7 +131,9 @@ impl SessionCache {
             return Ok(None);
         }
         let shared = match &opts.redis {
-            Some(r) => Some(Arc::new(SharedLevel::new(r, secret)?)),
+            Some(r) => Some(Arc::new(
+                SharedLevel::new(r, secret)?.holding_writes_for(in_flight),
+            )),
             None => None,
         };
         Ok(Some(SessionCache {
