@@ -22,16 +22,19 @@ struct Redis {
 
 impl Redis {
     fn available() -> bool {
-        let ok = Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
+        let runs = |tool: &str| {
+            Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let ok = runs("redis-server") && runs("redis-cli");
         if !ok {
             assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "CI=true but redis-server is not installed"
+                !in_ci(),
+                "CI is set but redis-server or redis-cli is not installed"
             );
-            eprintln!("SKIPPED: needs redis-server (apt-get install redis-server)");
+            eprintln!("SKIPPED: needs redis-server and redis-cli (apt-get install redis-server)");
         }
         ok
     }
@@ -551,5 +554,58 @@ async fn a_write_that_lands_after_a_sign_out_never_brings_the_old_answer_back() 
         level.get(&id, material).await,
         None,
         "the signed-out answer came back"
+    );
+}
+
+#[actix_web::test]
+async fn a_lookup_in_flight_during_a_sign_out_leaves_no_replica_answering_the_old_session() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let signed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = signed_out.clone();
+    let up = FakeUpstream::start(move |req, _| {
+        if req.path_and_query.ends_with("/signout") {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            Reply::status(302).header("location", "/")
+        } else if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::json("null")
+        } else {
+            // The old answer, slow to come.
+            Reply::json(SESSION).delay(Duration::from_millis(400))
+        }
+    });
+    let a = replica(&up, &redis.url()).await;
+    let b = replica(&up, &redis.url()).await;
+    let a_http = TestProxy::serve(a.clone(), |_| {});
+    let in_flight = name(&a);
+    let sign_out = async {
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+        let res = client()
+            .post(a_http.url("/api/auth/signout"))
+            .insert_header(("cookie", "authjs.session-token=tok-ada; theme=dark"))
+            .send_body("csrfToken=x")
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+    };
+    let (old, ()) = futures_util::join!(in_flight, sign_out);
+    assert_eq!(
+        old.as_deref(),
+        Some("Ada Lovelace"),
+        "its own caller gets it"
+    );
+    // Whatever the in-flight lookup wrote has landed by now.
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        name(&b).await,
+        None,
+        "replica B answered the signed-out session"
+    );
+    assert_eq!(
+        name(&a).await,
+        None,
+        "replica A answered the signed-out session"
     );
 }

@@ -908,3 +908,54 @@ async fn token_actor_encodes_tokens_it_then_decodes() {
         .unwrap();
     assert_eq!(decoded.sub(), Some("u-9"));
 }
+
+/// `expires` as Auth.js writes it (`Date.toISOString()`), `secs` from now.
+fn expires_in(secs: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    at.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].000Z"
+    ))
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn a_stale_answer_is_never_served_past_the_session_s_own_expiry() {
+    let body = format!(
+        r#"{{"user":{{"name":"Ada"}},"expires":"{}"}}"#,
+        expires_in(2)
+    );
+    // The first answer is a session expiring in 2 s; every later one fails.
+    let up = FakeUpstream::start(move |_, n| {
+        if n == 0 {
+            Reply::json(&body)
+        } else {
+            Reply::status(503)
+        }
+    });
+    let proxy = configured(&up, |o| {
+        o.session_cache.ttl_ms = 300;
+        o.session_cache.stale_if_error_ms = 60_000;
+        o.retry.max_attempts = 1;
+        o.circuit_breaker.consecutive_failures = 0;
+    })
+    .await;
+    let h = cookie("authjs.session-token=t1");
+    assert!(
+        proxy
+            .get_server_session(&h, Scheme::Http)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    actix_rt::time::sleep(Duration::from_millis(400)).await;
+    let stale = proxy.get_server_session(&h, Scheme::Http).await;
+    assert!(
+        stale.unwrap().is_some(),
+        "served stale while the session lasts"
+    );
+    actix_rt::time::sleep(Duration::from_millis(3000)).await;
+    assert!(
+        proxy.get_server_session(&h, Scheme::Http).await.is_err(),
+        "an expired session is an error, never a stale answer"
+    );
+}

@@ -199,6 +199,11 @@ async fn a_connection_that_sent_an_interim_answer_is_never_reused_for_another_re
     let _ = p.get("/api/auth/csrf").await;
     actix_rt::time::sleep(Duration::from_millis(10)).await;
     let mut second = p.get("/api/auth/providers").await;
+    assert_eq!(
+        second.status(),
+        200,
+        "the second request got its own answer"
+    );
     let body = second.body().await.unwrap();
     assert!(
         !String::from_utf8_lossy(&body).contains("first"),

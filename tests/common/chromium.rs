@@ -25,7 +25,7 @@ const ANSWER: Duration = Duration::from_secs(25);
 /// Longest life of one browser session: browser.mjs exits after it, whatever happens.
 const SESSION: Duration = Duration::from_secs(150);
 
-/// Whether Chromium and puppeteer-core are there; panics under `CI=true` when they are not.
+/// Whether Chromium and puppeteer-core are there; panics in CI (see `in_ci`) when they are not.
 pub fn chromium_ready() -> bool {
     let browser = Command::new(CHROMIUM)
         .arg("--version")
@@ -36,13 +36,20 @@ pub fn chromium_ready() -> bool {
     let driver = Path::new(PEER_DIR)
         .join("node_modules/puppeteer-core")
         .exists();
-    if browser && driver {
+    // The driver runs on Node.
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if browser && driver && node {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
+    if super::in_ci() {
         panic!(
-            "CI=true but the browser tests cannot run ({CHROMIUM}: {browser}, puppeteer-core: \
-             {driver}; {INSTALL})"
+            "CI is set but the browser tests cannot run ({CHROMIUM}: {browser}, puppeteer-core: \
+             {driver}, node: {node}; {INSTALL})"
         );
     }
     eprintln!("SKIPPED: needs {CHROMIUM} and puppeteer-core ({INSTALL})");

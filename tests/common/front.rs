@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// Where the templates live.
 pub const FRONT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/front");
 
-/// Whether `binary` runs (`<binary> <version_arg>`); panics under `CI=true` when it does not.
+/// Whether `binary` runs (`<binary> <version_arg>`); panics in CI (see `in_ci`) when it does not.
 pub fn binary_ready(binary: &str, version_arg: &str, install: &str) -> bool {
     let ok = Command::new(binary)
         .arg(version_arg)
@@ -21,8 +21,8 @@ pub fn binary_ready(binary: &str, version_arg: &str, install: &str) -> bool {
     if ok {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but {binary} is not installed ({install})");
+    if super::in_ci() {
+        panic!("CI is set but {binary} is not installed ({install})");
     }
     eprintln!("SKIPPED: needs {binary} ({install})");
     false

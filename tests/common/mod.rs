@@ -8,6 +8,12 @@ pub mod peer;
 pub mod raw;
 pub mod service;
 
+/// Whether the tests run in CI (`CI` set to anything but empty, `false` or `0`): a missing
+/// tool is then a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};

@@ -27,8 +27,10 @@ pub fn peer_ready() -> bool {
     if node && installed {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the Auth.js peer cannot run (node: {node}, npm ci done: {installed})");
+    if super::in_ci() {
+        panic!(
+            "CI is set but the Auth.js peer cannot run (node: {node}, npm ci done: {installed})"
+        );
     }
     eprintln!("SKIPPED: needs Node and `npm ci --prefix tests/e2e/authjs`");
     false
