@@ -457,6 +457,55 @@ async fn reload_endpoint_without_token_works_on_loopback_and_keeps_config_on_err
 }
 
 #[actix_web::test]
+async fn reload_without_a_token_refuses_a_cross_site_browser_request() {
+    let dir = scratch("reload-csrf");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&local(), "http://127.0.0.1:4001", ""),
+    );
+    let state = admin_state(&path, None, true).await;
+    let proxy = state.proxy.clone();
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let post = |headers: &[(&'static str, &'static str)]| {
+        let mut req = web_test::TestRequest::post()
+            .uri("/reload")
+            .insert_header(("host", "127.0.0.1:9090"));
+        for h in headers {
+            req = req.insert_header(*h);
+        }
+        req.to_request()
+    };
+    // A page on another site posting to the loopback admin listener (the browser adds these).
+    for headers in [
+        &[("origin", "https://evil.example")][..],
+        &[("origin", "null")],
+        &[
+            ("origin", "http://127.0.0.1:9090"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &[("sec-fetch-site", "same-site")],
+    ] {
+        let res = web_test::call_service(&app, post(headers)).await;
+        assert_eq!(res.status(), 403, "{headers:?}");
+    }
+    assert_eq!(proxy.config().unwrap().generation, 1, "nothing reloaded");
+    // curl, scripts, and the admin listener's own page still reload.
+    for headers in [
+        &[][..],
+        &[
+            ("origin", "http://127.0.0.1:9090"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    ] {
+        let res = web_test::call_service(&app, post(headers)).await;
+        assert_eq!(res.status(), 200, "{headers:?}");
+    }
+}
+
+#[actix_web::test]
 async fn reload_endpoint_is_refused_off_loopback_without_a_token() {
     let dir = scratch("reload-open");
     let path = write(

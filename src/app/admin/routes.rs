@@ -91,6 +91,21 @@ fn bearer(req: &HttpRequest) -> Option<&[u8]> {
         .then(|| v[7..].trim_ascii())
 }
 
+/// Whether a browser says the request comes from another origin: `Sec-Fetch-Site` other than
+/// `same-origin`/`none`, or an `Origin` that is not this listener's own (`http://<Host>`).
+/// Requests without either (curl, scripts) are not a browser's.
+fn cross_site(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    let site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| !matches!(v.as_bytes(), b"same-origin" | b"none"));
+    let origin = headers.get(header::ORIGIN).is_some_and(|origin| {
+        let host = headers.get(header::HOST).map(header::HeaderValue::as_bytes);
+        origin.as_bytes().strip_prefix(b"http://") != host
+    });
+    site || origin
+}
+
 async fn reload(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse {
     match &state.token {
         Some(token) if !bearer(&req).is_some_and(|given| same_secret(given, token.as_bytes())) => {
@@ -105,6 +120,14 @@ async fn reload(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse 
             return json_error(
                 StatusCode::FORBIDDEN,
                 "reload over a non-loopback admin listener needs admin.token",
+            );
+        }
+        // Without a token, the loopback listener's only guard against a web page posting to
+        // it is the browser's word on where the request comes from.
+        None if cross_site(&req) => {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "cross-site reload refused (set admin.token to reload from elsewhere)",
             );
         }
         _ => {}
