@@ -166,6 +166,7 @@ impl JwsKeys {
     pub fn decode_at(&self, token: &str, now: u64) -> Result<Claims, DecodeError> {
         use jsonwebtoken::errors::ErrorKind;
         check_token_len(token)?;
+        check_crit(token)?;
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
@@ -209,5 +210,23 @@ impl JwsKeys {
             }
         }
         check_time(claims, now)
+    }
+}
+
+/// A `crit` header is refused, whatever it lists: jose's `jwtVerify` refuses every extension
+/// but `b64` (and a JWT must not use that one to leave its payload unencoded), and
+/// jsonwebtoken understands none, so nothing a `crit` header asks for is ever honoured.
+fn check_crit(token: &str) -> Result<(), DecodeError> {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap_or_default();
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        // Not base64url: jsonwebtoken refuses it as malformed.
+        return Ok(());
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(header)) if header.contains_key("crit") => {
+            Err(DecodeError::Unsupported("JWS crit header".into()))
+        }
+        _ => Ok(()),
     }
 }

@@ -283,6 +283,44 @@ fn jws_with_an_algorithm_outside_the_allow_list_is_rejected() {
     assert!(jws.decode(&tok).is_err());
 }
 
+/// An HS256 JWS with exactly this protected header (jsonwebtoken's `Header` has no `crit`).
+#[cfg(feature = "jws")]
+fn hs256_with_header(header: &str) -> String {
+    use hmac::Mac;
+    let signing_input = format!(
+        "{}.{}",
+        B64.encode(header),
+        B64.encode(json!({"sub": "u", "exp": now_secs() + 60}).to_string())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"k").unwrap();
+    mac.update(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    )
+}
+
+#[cfg(feature = "jws")]
+#[test]
+fn a_jws_with_a_crit_header_is_refused_as_jose_refuses_it() {
+    let jws = JwsKeys::new(&["HS256".into()], "k").unwrap();
+    assert!(jws.decode(&hs256_with_header(r#"{"alg":"HS256"}"#)).is_ok());
+    for header in [
+        r#"{"alg":"HS256","crit":["exp"],"exp":1}"#,
+        r#"{"alg":"HS256","crit":["x-custom"]}"#,
+        r#"{"alg":"HS256","crit":[]}"#,
+        r#"{"alg":"HS256","crit":"b64","b64":true}"#,
+        r#"{"alg":"HS256","crit":[""]}"#,
+        r#"{"alg":"HS256","crit":["b64"]}"#,
+        r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
+        // The one extension jose understands (`b64`, payload still encoded) is refused too:
+        // stricter than jose, never looser.
+        r#"{"alg":"HS256","crit":["b64"],"b64":true}"#,
+    ] {
+        assert!(jws.decode(&hs256_with_header(header)).is_err(), "{header}");
+    }
+}
+
 #[cfg(feature = "jws")]
 #[test]
 fn alg_none_jws_is_rejected() {
