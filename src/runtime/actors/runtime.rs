@@ -26,10 +26,14 @@ pub struct Configure(pub ProxyOptions);
 #[rtype(result = "Option<Arc<Snapshot>>")]
 pub struct CurrentConfig;
 
+/// Builds a snapshot from options (the real one is [`Snapshot::build`]).
+type Build = fn(&ProxyOptions, u64) -> Result<Snapshot, ConfigError>;
+
 /// Holds the overwritable configuration.
 pub struct RuntimeActor {
     current: SharedConfig,
     generation: u64,
+    build: Build,
 }
 
 impl RuntimeActor {
@@ -38,7 +42,28 @@ impl RuntimeActor {
         RuntimeActor {
             current,
             generation: 0,
+            build: Snapshot::build,
         }
+    }
+
+    /// `build`, with a panic in it turned into a refused configuration: the actor (the only
+    /// writer of the configuration) must outlive any bug in building one.
+    fn build_caught(&self, opts: &ProxyOptions) -> Result<Snapshot, ConfigError> {
+        let build = self.build;
+        let generation = self.generation + 1;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(opts, generation)))
+            .unwrap_or_else(|panic| {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown".into());
+                tracing::error!(%reason, "building the configuration panicked; previous configuration kept");
+                Err(ConfigError::new(
+                    "configuration",
+                    format!("building it failed unexpectedly ({reason}); previous configuration kept"),
+                ))
+            })
     }
 }
 
@@ -50,7 +75,7 @@ impl Handler<Configure> for RuntimeActor {
     type Result = Result<u64, ConfigError>;
 
     fn handle(&mut self, msg: Configure, _: &mut Self::Context) -> Self::Result {
-        match Snapshot::build(&msg.0, self.generation + 1) {
+        match self.build_caught(&msg.0) {
             Ok(cfg) => {
                 self.generation += 1;
                 tracing::info!(
@@ -83,5 +108,54 @@ impl Handler<CurrentConfig> for RuntimeActor {
 
     fn handle(&mut self, _: CurrentConfig, _: &mut Self::Context) -> Self::Result {
         self.current.load_full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panics_on_one_upstream(
+        opts: &ProxyOptions,
+        generation: u64,
+    ) -> Result<Snapshot, ConfigError> {
+        if opts.base_url.contains("panic.test") {
+            panic!("injected");
+        }
+        Snapshot::build(opts, generation)
+    }
+
+    #[actix_rt::test]
+    async fn a_panic_while_building_refuses_the_configuration_and_keeps_the_runtime() {
+        let current: SharedConfig = Arc::new(ArcSwapOption::empty());
+        let mut actor = RuntimeActor::new(current.clone());
+        actor.build = panics_on_one_upstream;
+        let runtime = actor.start();
+        let ok = |url: &str| ProxyOptions::new(url, crate::options::proxy::SessionStrategy::Jwt);
+        assert_eq!(
+            runtime
+                .send(Configure(ok("http://127.0.0.1:4000")))
+                .await
+                .unwrap(),
+            Ok(1)
+        );
+        let refused = runtime
+            .send(Configure(ok("http://panic.test")))
+            .await
+            .expect("the runtime actor survives")
+            .unwrap_err();
+        assert_eq!(refused.field, "configuration");
+        assert!(refused.reason.contains("injected"), "{refused}");
+        assert_eq!(
+            current.load().as_ref().unwrap().upstream.origin,
+            "http://127.0.0.1:4000"
+        );
+        assert_eq!(
+            runtime
+                .send(Configure(ok("http://127.0.0.1:4001")))
+                .await
+                .unwrap(),
+            Ok(2)
+        );
     }
 }
