@@ -506,6 +506,83 @@ async fn reload_without_a_token_refuses_a_cross_site_browser_request() {
 }
 
 #[actix_web::test]
+async fn an_admin_token_added_by_a_reload_guards_the_next_reload() {
+    let dir = scratch("reload-adds-token");
+    let listen = local();
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&listen, "http://127.0.0.1:4001", ""),
+    );
+    let state = admin_state(&path, None, true).await;
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let reload = || web_test::TestRequest::post().uri("/reload");
+    write(
+        &dir,
+        "c.toml",
+        &config(
+            &listen,
+            "http://127.0.0.1:4001",
+            "[admin]\ntoken = \"t0k3n\"\n",
+        ),
+    );
+    let res = web_test::call_service(&app, reload().to_request()).await;
+    assert_eq!(res.status(), 200);
+    let res = web_test::call_service(&app, reload().to_request()).await;
+    assert_eq!(res.status(), 401, "the reloaded token is required now");
+    let res = web_test::call_service(
+        &app,
+        reload()
+            .insert_header(("authorization", "Bearer t0k3n"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_reload_that_needs_a_restart_is_409_naming_the_keys_and_applies_nothing() {
+    let dir = scratch("reload-restart");
+    let listen = local();
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&listen, "http://127.0.0.1:4001", ""),
+    );
+    let state = admin_state(&path, None, true).await;
+    let proxy = state.proxy.clone();
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    // A new upstream (reloadable) together with a new listen address and log format (not).
+    let changed = config(
+        &local(),
+        "http://127.0.0.1:4002",
+        "[log]\nformat = \"json\"\n",
+    );
+    write(&dir, "c.toml", &changed);
+    let res = web_test::call_service(
+        &app,
+        web_test::TestRequest::post().uri("/reload").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = web_test::read_body_json(res).await;
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("server.listen") && error.contains("log.format"),
+        "{error}"
+    );
+    let cfg = proxy.config().unwrap();
+    assert_eq!(
+        (cfg.generation, cfg.upstream.origin.as_str()),
+        (1, "http://127.0.0.1:4001")
+    );
+}
+
+#[actix_web::test]
 async fn reload_endpoint_is_refused_off_loopback_without_a_token() {
     let dir = scratch("reload-open");
     let path = write(

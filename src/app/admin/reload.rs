@@ -33,6 +33,9 @@ pub enum ReloadError {
     /// The file is invalid; names the field at fault.
     #[error("invalid configuration: {0}")]
     Invalid(#[from] ConfigError),
+    /// The file changes settings that only a restart applies; nothing was applied.
+    #[error("these settings change only on restart: {}; nothing was reloaded", .0.join(", "))]
+    NeedsRestart(Vec<&'static str>),
 }
 
 /// Reloads the configuration file into a running service.
@@ -45,6 +48,8 @@ pub struct Reloader {
     certs: Option<CertStore>,
     allow_insecure: bool,
     gate: Option<ForwardAuth>,
+    /// `admin.token` as the last accepted reload set it (`None`: never reloaded).
+    token: std::sync::RwLock<Option<Option<String>>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -74,12 +79,38 @@ impl Reloader {
             certs,
             allow_insecure: file.proxy.tls.allow_insecure,
             gate,
+            token: std::sync::RwLock::new(None),
         }
     }
 
-    /// Re-reads the file, applies `[proxy]`, re-reads the listener certificate, and answers
-    /// the new generation. Settings that need a restart (`[server]` listen/workers/TLS on or
-    /// off, `[admin]`, `[log]`) are reported, not applied.
+    /// `admin.token` as the last accepted reload set it; `None` when no reload has.
+    pub fn reloaded_admin_token(&self) -> Option<Option<String>> {
+        self.token
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The settings `file` changes that only a restart applies.
+    fn needs_restart(&self, file: &FileConfig) -> Vec<&'static str> {
+        let (s, a) = (&self.serving, &self.admin);
+        [
+            ("server.listen", file.server.listen != s.listen),
+            ("server.workers", file.server.workers != s.workers),
+            ("server.tls", file.server.tls.is_some() != s.tls.is_some()),
+            ("admin.listen", file.admin.listen != a.listen),
+            ("admin.drain_ms", file.admin.drain_ms != a.drain_ms),
+            ("log.format", file.log != self.log),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
+
+    /// Re-reads the file, applies `[proxy]`, the forward-auth rules, `admin.token` and the
+    /// listener certificate, and answers the new generation. A file that changes settings only
+    /// a restart applies (`[server]` listen/workers/TLS on or off, `admin.listen`,
+    /// `admin.drain_ms`, `[log]`) is refused whole, naming them.
     pub async fn reload(&self) -> Result<u64, ReloadError> {
         let result = self.apply().await;
         metrics::config_reload(result.is_ok());
@@ -93,32 +124,20 @@ impl Reloader {
     async fn apply(&self) -> Result<u64, ReloadError> {
         let path = self.path.as_deref().ok_or(ReloadError::NoFile)?;
         let file = FileConfig::load_allowing_insecure(path, self.allow_insecure)?;
+        let restart = self.needs_restart(&file);
+        if !restart.is_empty() {
+            return Err(ReloadError::NeedsRestart(restart));
+        }
         let generation = self.proxy.configure(file.proxy.clone()).await?;
         metrics::config_generation(generation);
         reload_gate(self.gate.as_ref(), &file.forward_auth);
         if let (Some(store), Some(tls)) = (&self.certs, &file.server.tls) {
             store.reload(tls)?;
         }
-        let s = &self.serving;
-        if file.server.listen != s.listen
-            || file.server.workers != s.workers
-            || file.server.tls.is_some() != s.tls.is_some()
-        {
-            tracing::warn!(
-                generation,
-                listen = %s.listen,
-                workers = s.workers,
-                "configuration reloaded, but [server] changed: the listen address, workers and \
-                 TLS on/off change only on restart; still serving as before"
-            );
-        }
-        if file.admin != self.admin || file.log != self.log {
-            tracing::warn!(
-                generation,
-                "configuration reloaded, but [admin] or [log] changed: they change only on \
-                 restart"
-            );
-        }
+        *self
+            .token
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(file.admin.token.clone());
         Ok(generation)
     }
 }

@@ -107,7 +107,12 @@ fn cross_site(req: &HttpRequest) -> bool {
 }
 
 async fn reload(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse {
-    match &state.token {
+    // A token added, changed or removed by a reload counts from then on.
+    let token = state
+        .reloader
+        .reloaded_admin_token()
+        .unwrap_or_else(|| state.token.clone());
+    match &token {
         Some(token) if !bearer(&req).is_some_and(|given| same_secret(given, token.as_bytes())) => {
             let mut res = json_error(StatusCode::UNAUTHORIZED, "admin token required");
             res.headers_mut().insert(
@@ -137,7 +142,9 @@ async fn reload(req: HttpRequest, state: web::Data<AdminState>) -> HttpResponse 
             "status": "reloaded",
             "generation": generation,
         })),
-        Err(e @ ReloadError::NoFile) => json_error(StatusCode::CONFLICT, &e.to_string()),
+        Err(e @ (ReloadError::NoFile | ReloadError::NeedsRestart(_))) => {
+            json_error(StatusCode::CONFLICT, &e.to_string())
+        }
         Err(e @ ReloadError::Invalid(_)) => {
             json_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
         }
