@@ -232,8 +232,18 @@ impl CertStore {
 
     /// Re-reads the files; on error the certificate in use stays.
     pub fn reload(&self, opts: &ServerTlsOptions) -> Result<(), ConfigError> {
-        self.current.store(Arc::new(certified_key(opts)?));
+        self.install(Self::read(opts)?);
         Ok(())
+    }
+
+    /// Reads and checks a certificate and its key without putting them in use.
+    pub fn read(opts: &ServerTlsOptions) -> Result<Arc<CertifiedKey>, ConfigError> {
+        Ok(Arc::new(certified_key(opts)?))
+    }
+
+    /// Puts a certificate read by [`CertStore::read`] in use for new handshakes.
+    pub fn install(&self, certificate: Arc<CertifiedKey>) {
+        self.current.store(certificate);
     }
 
     /// A rustls server configuration answering with this store's current certificate.

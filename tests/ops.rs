@@ -1258,3 +1258,70 @@ async fn forward_auth_decisions_carry_their_own_route_label() {
         "{text}"
     );
 }
+
+/// A file whose secret and forward-auth rule go together: `role` must be `role`.
+fn paired_config(listen: &str, admin: &str, secret: &str, role: &str) -> String {
+    config(
+        listen,
+        "http://127.0.0.1:4001",
+        &format!(
+            "secret = \"{secret}\"\n[admin]\nlisten = \"{admin}\"\n[forward_auth]\nenabled = true\n\
+             [forward_auth.require]\nrole = [\"{role}\"]\n"
+        ),
+    )
+}
+
+#[actix_web::test]
+async fn a_decision_never_mixes_two_files_secrets_and_rules_during_reloads() {
+    let (listen, admin) = (local(), local());
+    let dir = scratch("reload-atomic");
+    let a = paired_config(&listen, &admin, "secret-of-file-a", "a");
+    let b = paired_config(&listen, &admin, "secret-of-file-b", "b");
+    let path = write(&dir, "c.toml", &a);
+    // Quiet: a few lines per reload would fill a pipe nobody reads.
+    let running = Running(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap()])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let c = client();
+    assert!(answers(&c, &format!("http://{admin}/readyz"), 200).await);
+    // Sealed with file A's secret, carrying file B's role: 403 under A (rule), 401 under B
+    // (secret); only A's secret with B's rules would let it through.
+    let claims = serde_json::json!({"sub": "u", "role": "b"});
+    let token = authjs_proxy::token::encode_jwe(
+        claims.as_object().unwrap(),
+        &authjs_proxy::token::SecretKeys::derive("secret-of-file-a", "authjs.session-token"),
+        authjs_proxy::token::Enc::A256CbcHs512,
+        3600,
+    );
+    let cookie = format!("authjs.session-token={token}");
+    let verify = format!("http://{listen}/_authjs/verify");
+    let reloads = async {
+        for i in 0..150 {
+            write(&dir, "c.toml", if i % 2 == 0 { &b } else { &a });
+            let (status, _, _) = exchange(c.post(format!("http://{admin}/reload"))).await;
+            assert_eq!(status, 200);
+        }
+    };
+    let decisions = async {
+        let mut seen = HashMap::new();
+        for _ in 0..3000 {
+            let (status, _, _) =
+                exchange(c.get(&verify).insert_header(("cookie", cookie.as_str()))).await;
+            *seen.entry(status).or_insert(0) += 1;
+        }
+        seen
+    };
+    let ((), seen) = futures_util::join!(reloads, decisions);
+    assert_eq!(seen.get(&200), None, "mixed decisions: {seen:?}");
+    assert!(
+        seen.contains_key(&403) && seen.contains_key(&401),
+        "{seen:?}"
+    );
+    drop(running);
+}

@@ -60,8 +60,22 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         .map(CertStore::load)
         .transpose()
         .map_err(invalid)?;
+    let gate: Option<ForwardAuth> = if file.forward_auth.enabled {
+        let gate = file.forward_auth.validate().map_err(invalid)?;
+        tracing::info!(path = gate.path(), "forward-auth endpoint enabled");
+        Some(gate)
+    } else {
+        None
+    };
     let proxy = AuthProxy::start_with_mount(&file.proxy.local_base_path);
-    let generation = proxy.configure(file.proxy.clone()).await.map_err(invalid)?;
+    // The forward-auth rules ride in the snapshot: a reload changes them with the secrets.
+    let generation = proxy
+        .configure_with(
+            file.proxy.clone(),
+            gate.as_ref().map(ForwardAuth::attachment),
+        )
+        .await
+        .map_err(invalid)?;
     metrics::config_generation(generation);
     // A Redis level that refuses our credentials is a configuration error; one that is down
     // is not (the service goes on with the local cache and the upstream).
@@ -71,13 +85,6 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
             .await
             .map_err(|e| invalid(format!("invalid configuration: {e}")))?;
     }
-    let gate: Option<ForwardAuth> = if file.forward_auth.enabled {
-        let gate = file.forward_auth.validate().map_err(invalid)?;
-        tracing::info!(path = gate.path(), "forward-auth endpoint enabled");
-        Some(gate)
-    } else {
-        None
-    };
     let health = Health::default();
     let reloader = Arc::new(Reloader::new(
         proxy.clone(),

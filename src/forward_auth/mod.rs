@@ -160,12 +160,14 @@ async fn verify_below(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse 
 async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     // Every decision, at the path or below it, is one route for the access log and metrics.
     request_id::note_route(&req, ROUTE_LABEL);
-    let policy = state.gate.policy();
-    let policy = &*policy;
     let Some(cfg) = state.proxy.config() else {
         log_decision(StatusCode::SERVICE_UNAVAILABLE, "unconfigured", None);
-        return unavailable(policy);
+        return unavailable(&state.gate.policy());
     };
+    // The rules of the same snapshot as the secrets, when the service attached them (a reload
+    // then changes both at once); else the endpoint's own.
+    let policy = ForwardAuth::attached_to(&cfg).unwrap_or_else(|| state.gate.policy());
+    let policy = &*policy;
     if header_section_too_large(req.headers()) {
         // What Auth.js answers such a request: never an identity-source failure.
         log_decision(

@@ -14,6 +14,7 @@ use crate::forward_auth::rules::{ClaimPath, EmailRule, Require, is_domain, is_em
 use crate::options::forward_auth::{
     EMAIL_HEADER, ForwardAuthOptions, NAME_HEADER, OnUnauthenticated, USER_HEADER,
 };
+use crate::runtime::{Attached, Snapshot};
 
 /// Headers an extra identity header may not be named after: they describe the answer itself,
 /// the connection, or are the fixed identity headers.
@@ -80,6 +81,13 @@ impl ForwardAuth {
     /// Replaces the rules with `opts` (validated first; on error the rules in force stay).
     /// The path is fixed while mounted: a different one is refused.
     pub fn update(&self, opts: &ForwardAuthOptions) -> Result<(), ConfigError> {
+        let next = self.prepare(opts)?;
+        self.install(next);
+        Ok(())
+    }
+
+    /// Validates `opts` as the next rules of this endpoint, without putting them in force.
+    pub fn prepare(&self, opts: &ForwardAuthOptions) -> Result<Arc<Policy>, ConfigError> {
         let next = opts.validate()?;
         if next.path() != self.path() {
             return Err(ConfigError::new(
@@ -87,8 +95,24 @@ impl ForwardAuth {
                 "cannot change while serving; restart to move the endpoint",
             ));
         }
-        self.live.store(next.policy());
-        Ok(())
+        Ok(next.policy())
+    }
+
+    /// Puts prepared rules in force (see [`ForwardAuth::prepare`]).
+    pub fn install(&self, policy: Arc<Policy>) {
+        self.live.store(policy);
+    }
+
+    /// The rules in force, to attach to a configuration
+    /// ([`AuthProxy::configure_with`](crate::AuthProxy::configure_with)): decisions then read
+    /// them from the same snapshot as the secrets and options.
+    pub fn attachment(&self) -> Attached {
+        self.policy()
+    }
+
+    /// The rules attached to `cfg`, when the service attached them.
+    pub fn attached_to(cfg: &Snapshot) -> Option<Arc<Policy>> {
+        cfg.attached.clone()?.downcast::<Policy>().ok()
     }
 }
 

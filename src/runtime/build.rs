@@ -350,6 +350,7 @@ impl Snapshot {
             preserve_host: opts.preserve_host,
             trusted_proxies,
             trust_any_peer: opts.trust_forwarded,
+            attached: None,
             max_body_bytes: opts.max_body_bytes,
             max_response_bytes: opts.max_response_bytes,
             retry: opts.retry.clone(),

@@ -9,10 +9,10 @@ use crate::core::error::ConfigError;
 use crate::core::path::normalize_path;
 use crate::options::proxy::ProxyOptions;
 use crate::resilience::UpstreamHealth;
-use crate::runtime::Snapshot;
-use crate::runtime::actors::runtime::{Configure, RuntimeActor, SharedConfig};
+use crate::runtime::actors::runtime::{Configure, ConfigureWith, RuntimeActor, SharedConfig};
 use crate::runtime::actors::token::TokenActor;
 use crate::runtime::actors::upstream::{Upstream, UpstreamActor};
+use crate::runtime::{Attached, Snapshot};
 
 /// Where the routes answer `503 unconfigured` before the first configure.
 pub const DEFAULT_MOUNT: &str = "/api/auth";
@@ -88,6 +88,24 @@ impl AuthProxy {
         self.inner
             .runtime
             .send(Configure(opts))
+            .await
+            .map_err(|_| ConfigError::new("runtime", "the runtime actor is not running"))?
+    }
+
+    /// Replaces the configuration together with what a feature validated from the same file
+    /// (the forward-auth rules: [`crate::forward_auth::ForwardAuth::attachment`]); requests see
+    /// both from one swap. On error the previous configuration keeps serving.
+    pub async fn configure_with(
+        &self,
+        opts: ProxyOptions,
+        attached: Option<Attached>,
+    ) -> Result<u64, ConfigError> {
+        self.inner
+            .runtime
+            .send(ConfigureWith {
+                options: opts,
+                attached,
+            })
             .await
             .map_err(|_| ConfigError::new("runtime", "the runtime actor is not running"))?
     }

@@ -8,4 +8,4 @@ pub mod public;
 pub mod snapshot;
 
 pub use handle::AuthProxy;
-pub use snapshot::{PublicOrigin, Snapshot, UpstreamOrigin};
+pub use snapshot::{Attached, PublicOrigin, Snapshot, UpstreamOrigin};

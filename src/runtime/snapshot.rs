@@ -98,6 +98,10 @@ pub struct Snapshot {
     /// Circuit breaker, retry budget and in-flight limit of this configuration, shared by all
     /// workers. A new configuration starts afresh.
     pub resilience: Arc<Resilience>,
+    /// What a feature validated from the same file and reads with this configuration (the
+    /// forward-auth rules): a request sees it and everything above from one generation, so a
+    /// reload changes all of it at once or none. See [`AuthProxy::configure_with`](crate::AuthProxy::configure_with).
+    pub attached: Option<Attached>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -175,6 +179,9 @@ impl Snapshot {
         Some(SessionToken { found, names })
     }
 }
+
+/// A feature's part of a snapshot (see [`Snapshot::attached`]); the feature downcasts it.
+pub type Attached = Arc<dyn std::any::Any + Send + Sync>;
 
 /// A request's session token and the cookie names it was looked for under: one pipeline for
 /// `get_token`, the extractors and forward-auth.

@@ -4,23 +4,33 @@ use std::path::PathBuf;
 
 use crate::core::error::ConfigError;
 use crate::core::obs::metrics;
-use crate::forward_auth::{ForwardAuth, ForwardAuthOptions};
+use std::sync::Arc;
+
+use crate::forward_auth::{ForwardAuth, ForwardAuthOptions, Policy};
 use crate::options::{AdminOptions, FileConfig, LogOptions, ServerOptions};
+use crate::runtime::Attached;
 use crate::runtime::handle::AuthProxy;
 use crate::tls::CertStore;
 
-/// Applies a reloaded `[forward_auth]` to the mounted endpoint: its rules are replaced; mounting,
-/// unmounting or moving it needs a restart.
-fn reload_gate(gate: Option<&ForwardAuth>, opts: &ForwardAuthOptions) {
+/// The rules a reloaded `[forward_auth]` gives the mounted endpoint, validated (nothing is put
+/// in force here): its rules may change; mounting, unmounting or moving it needs a restart.
+fn next_rules(
+    gate: Option<&ForwardAuth>,
+    opts: &ForwardAuthOptions,
+) -> Result<Option<Arc<Policy>>, ConfigError> {
     match (gate, opts.enabled) {
-        (Some(gate), true) => match gate.update(opts) {
-            Ok(()) => tracing::info!("forward-auth rules reloaded"),
-            Err(e) => tracing::warn!(error = %e, "forward-auth reload refused; rules kept"),
-        },
-        (Some(_), false) | (None, true) => tracing::warn!(
-            "forward_auth.enabled changed: restart to mount or unmount the endpoint; rules kept"
-        ),
-        (None, false) => {}
+        (Some(gate), true) => gate.prepare(opts).map(Some),
+        (Some(gate), false) => {
+            tracing::warn!(
+                "forward_auth.enabled turned off: restart to unmount the endpoint; rules kept"
+            );
+            Ok(Some(gate.policy()))
+        }
+        (None, true) => {
+            tracing::warn!("forward_auth.enabled turned on: restart to mount the endpoint");
+            Ok(None)
+        }
+        (None, false) => Ok(None),
     }
 }
 
@@ -128,11 +138,24 @@ impl Reloader {
         if !restart.is_empty() {
             return Err(ReloadError::NeedsRestart(restart));
         }
-        let generation = self.proxy.configure(file.proxy.clone()).await?;
+        // Everything is read and checked before anything changes: all of it applies, or none.
+        let rules = next_rules(self.gate.as_ref(), &file.forward_auth)?;
+        let certificate = match (&self.certs, &file.server.tls) {
+            (Some(_), Some(tls)) => Some(CertStore::read(tls)?),
+            _ => None,
+        };
+        // One swap: options, secrets and forward-auth rules of one file.
+        let attached = rules.clone().map(|r| r as Attached);
+        let generation = self
+            .proxy
+            .configure_with(file.proxy.clone(), attached)
+            .await?;
         metrics::config_generation(generation);
-        reload_gate(self.gate.as_ref(), &file.forward_auth);
-        if let (Some(store), Some(tls)) = (&self.certs, &file.server.tls) {
-            store.reload(tls)?;
+        if let (Some(gate), Some(rules)) = (&self.gate, rules) {
+            gate.install(rules);
+        }
+        if let (Some(store), Some(certificate)) = (&self.certs, certificate) {
+            store.install(certificate);
         }
         *self
             .token

@@ -11,7 +11,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::core::error::ConfigError;
 use crate::options::proxy::ProxyOptions;
-use crate::runtime::Snapshot;
+use crate::runtime::{Attached, Snapshot};
 
 /// The current snapshot, shared between the actor (writer) and every reader.
 pub type SharedConfig = Arc<ArcSwapOption<Snapshot>>;
@@ -20,6 +20,17 @@ pub type SharedConfig = Arc<ArcSwapOption<Snapshot>>;
 #[derive(Debug, Message)]
 #[rtype(result = "Result<u64, ConfigError>")]
 pub struct Configure(pub ProxyOptions);
+
+/// Replace the configuration together with what a feature validated from the same file
+/// (see [`Snapshot::attached`]): both change in the same swap.
+#[derive(Message)]
+#[rtype(result = "Result<u64, ConfigError>")]
+pub struct ConfigureWith {
+    /// The options.
+    pub options: ProxyOptions,
+    /// The feature's part.
+    pub attached: Option<Attached>,
+}
 
 /// Ask for the current snapshot (`None` while unconfigured).
 #[derive(Debug, Message)]
@@ -75,8 +86,28 @@ impl Handler<Configure> for RuntimeActor {
     type Result = Result<u64, ConfigError>;
 
     fn handle(&mut self, msg: Configure, _: &mut Self::Context) -> Self::Result {
-        match self.build_caught(&msg.0) {
-            Ok(cfg) => {
+        self.apply(&msg.0, None)
+    }
+}
+
+impl Handler<ConfigureWith> for RuntimeActor {
+    type Result = Result<u64, ConfigError>;
+
+    fn handle(&mut self, msg: ConfigureWith, _: &mut Self::Context) -> Self::Result {
+        self.apply(&msg.options, msg.attached)
+    }
+}
+
+impl RuntimeActor {
+    /// Builds a snapshot from `opts` with `attached` and swaps it in whole.
+    fn apply(
+        &mut self,
+        opts: &ProxyOptions,
+        attached: Option<Attached>,
+    ) -> Result<u64, ConfigError> {
+        match self.build_caught(opts) {
+            Ok(mut cfg) => {
+                cfg.attached = attached;
                 self.generation += 1;
                 tracing::info!(
                     generation = self.generation,
