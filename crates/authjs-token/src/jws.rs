@@ -99,6 +99,9 @@ impl JwsKeys {
         if algs.iter().any(|a| family(*a) != fam) {
             return Err(JwsConfigError::MixedFamilies);
         }
+        if fam != "HMAC" {
+            check_public_key(&algs, fam, key)?;
+        }
         let bad = |e: jsonwebtoken::errors::Error| JwsConfigError::BadKey(fam, e.to_string());
         let key = match fam {
             "HMAC" => DecodingKey::from_secret(key.as_bytes()),
@@ -229,4 +232,116 @@ fn check_crit(token: &str) -> Result<(), DecodeError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Smallest RSA modulus jose accepts for `RS*`/`PS*`, in bits.
+const MIN_RSA_BITS: usize = 2048;
+/// The DER of the named-curve OIDs: P-256 (`1.2.840.10045.3.1.7`) and P-384 (`1.3.132.0.34`).
+const P256_OID: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+const P384_OID: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
+
+/// Refuses a PEM key that could never verify a token of `algs`: a private key, an RSA key
+/// under [`MIN_RSA_BITS`] (jose refuses them), or an EC key on another curve than an allowed
+/// algorithm needs. What it can not read is left to jsonwebtoken, which names the problem.
+fn check_public_key(
+    algs: &[Algorithm],
+    fam: &'static str,
+    pem: &str,
+) -> Result<(), JwsConfigError> {
+    use base64::Engine;
+    let bad = |why: String| JwsConfigError::BadKey(fam, why);
+    let Some((label, body)) = pem_parts(pem) else {
+        return Ok(());
+    };
+    if label.contains("PRIVATE") {
+        return Err(bad(format!(
+            "is a private key ({label}): configure the public key, a private key never verifies here"
+        )));
+    }
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return Ok(());
+    };
+    match fam {
+        "RSA" => {
+            if let Some(bits) = rsa_modulus_bits(&der, label == "RSA PUBLIC KEY")
+                && bits < MIN_RSA_BITS
+            {
+                return Err(bad(format!(
+                    "is a {bits}-bit RSA key: at least {MIN_RSA_BITS} bits are needed (jose refuses smaller ones)"
+                )));
+            }
+        }
+        "EC" => {
+            let has = |oid: &[u8]| der.windows(oid.len()).any(|w| w == oid);
+            for alg in algs {
+                let (needs, oid) = match alg {
+                    Algorithm::ES256 => ("P-256", P256_OID),
+                    _ => ("P-384", P384_OID),
+                };
+                if !has(oid) {
+                    return Err(bad(format!(
+                        "is not on the curve {alg:?} needs ({needs}): it could never verify {alg:?}"
+                    )));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The label and the base64 body of a PEM block.
+fn pem_parts(pem: &str) -> Option<(&str, String)> {
+    let start = pem.find("-----BEGIN ")? + "-----BEGIN ".len();
+    let label_end = start + pem[start..].find("-----")?;
+    let label = &pem[start..label_end];
+    let body_start = label_end + "-----".len();
+    let end = body_start + pem[body_start..].find("-----END")?;
+    let body = pem[body_start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    Some((label, body))
+}
+
+/// One DER element: its tag, its content, and what follows it.
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7F);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The modulus size of an RSA public key (SubjectPublicKeyInfo, or PKCS#1 when `pkcs1`).
+fn rsa_modulus_bits(der: &[u8], pkcs1: bool) -> Option<usize> {
+    let rsa_key = if pkcs1 {
+        der
+    } else {
+        let (_, spki, _) = der_element(der)?;
+        let (_, _algorithm, rest) = der_element(spki)?;
+        let (tag, bits, _) = der_element(rest)?;
+        // A BIT STRING with no unused bits.
+        if tag != 0x03 {
+            return None;
+        }
+        bits.get(1..)?
+    };
+    let (_, sequence, _) = der_element(rsa_key)?;
+    let (tag, modulus, _) = der_element(sequence)?;
+    if tag != 0x02 {
+        return None;
+    }
+    let modulus = &modulus[modulus.iter().position(|b| *b != 0)?..];
+    Some(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
 }

@@ -283,6 +283,71 @@ fn jws_with_an_algorithm_outside_the_allow_list_is_rejected() {
     assert!(jws.decode(&tok).is_err());
 }
 
+#[cfg(feature = "jws")]
+const RSA_1024: &str = r"-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQCjVDmii1MxSbhStkOncbX6/3q2
+uHCdyKo1YBGYYCb/ov0pWeKT72lmk9AWi2CWFNbCbjmny1SIGtDqCvElvIuldi8F
+8bLhdacZMslMbqQO94FYMc4LQE6rdr0Erwd6cIJu9xMX3QsgK+/QjBbBMj324aOP
+UTqPNVhrxgFmyKSr7QIDAQAB
+-----END PUBLIC KEY-----
+";
+
+#[cfg(feature = "jws")]
+const RSA_2048: &str = r"-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA4naUUsI9Q5s+GanOVLDh
+IM1BXTYebu4JSDUtgsi2sYZjjsPv9jVesqo9VLnFKCF43yzbqDAQ8b+I6d4fwM04
+UTj+DGaCIC1anEzpXbz4+LVxsP0ytUAmlloZojgtD3lztGwxsMpxPM/tqsy4b4ku
+mi5FiqZQ86meN9IKyuDqf+haalCaDB1ZHELn7RZeTNYtLkGdgN0wNaPtbZkXKHSU
+pzvA9p7aYwjks74ZRVeIOa35lB1NUQJhMW0iWVV5y8gpNwImudxuwfEMISkVGqzW
+cBaO46/zrFSjvG0umBuGnYIGHqGS/OnKAHg48D0bWUPTRa4FRmUwgPRoUhI8vtI9
+owIDAQAB
+-----END PUBLIC KEY-----
+";
+
+#[cfg(feature = "jws")]
+const P256: &str = r"-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELCJHh/x9JGny4CVhcU7wAXKuZNmx
+8gexvmp9jABONlG+67Bnu18abHB/lF9y2DOYz21MkEqunQvRJm02bgntww==
+-----END PUBLIC KEY-----
+";
+
+#[cfg(feature = "jws")]
+const P384: &str = r"-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAE3TrnkZzPj1LsIdjUXIu0/fS+PFiP25jw
+VdPIDoLy2Qk9vtzPMRE9czBhU7Fy7ot5lzvt616qQMo/yK1PnAXKQGIimPLSZFCc
+BryK5J12u2w4n5hnVcZdIp+UTjkJxe/U
+-----END PUBLIC KEY-----
+";
+
+#[cfg(feature = "jws")]
+const P256_PRIVATE: &str = r"-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgclBFI93PqTNMMHrw
+irhP3YmDFiZFcRRFHRuIsbZSyZWhRANCAAQsIkeH/H0kafLgJWFxTvABcq5k2bHy
+B7G+an2MAE42Ub7rsGe7XxpscH+UX3LYM5jPbUyQSq6dC9EmbTZuCe3D
+-----END PRIVATE KEY-----
+";
+
+#[cfg(feature = "jws")]
+#[test]
+fn a_jws_key_that_can_never_verify_is_refused_when_configured() {
+    let bad = |algs: &[&str], key: &str| {
+        let algs: Vec<String> = algs.iter().map(|a| (*a).to_owned()).collect();
+        match JwsKeys::new(&algs, key) {
+            Err(JwsConfigError::BadKey(_, why)) => why,
+            other => panic!("{algs:?} with this key: {:?}", other.map(|_| "accepted")),
+        }
+    };
+    assert!(bad(&["RS256"], RSA_1024).contains("2048"));
+    assert!(bad(&["ES384"], P256).contains("P-384"));
+    assert!(bad(&["ES256", "ES384"], P256).contains("P-384"));
+    assert!(bad(&["ES256"], P384).contains("P-256"));
+    assert!(bad(&["ES256"], P256_PRIVATE).contains("private key"));
+    // Keys that fit their algorithms.
+    assert!(JwsKeys::new(&["RS256".into(), "PS256".into()], RSA_2048).is_ok());
+    assert!(JwsKeys::new(&["ES256".into()], P256).is_ok());
+    assert!(JwsKeys::new(&["ES384".into()], P384).is_ok());
+}
+
 /// An HS256 JWS with exactly this protected header (jsonwebtoken's `Header` has no `crit`).
 #[cfg(feature = "jws")]
 fn hs256_with_header(header: &str) -> String {
