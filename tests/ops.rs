@@ -1325,3 +1325,52 @@ async fn a_decision_never_mixes_two_files_secrets_and_rules_during_reloads() {
     );
     drop(running);
 }
+
+#[actix_web::test]
+async fn a_tls_client_is_served_while_hundreds_of_silent_connections_sit_on_the_worker() {
+    let ca = new_ca("silent CA");
+    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
+    let dir = scratch("https-silent");
+    let up = FakeUpstream::ok();
+    let listen = local();
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(
+            &listen,
+            &up.url(),
+            &format!(
+                "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                write(&dir, "cert.pem", &cert).display(),
+                write(&dir, "key.pem", &key).display()
+            ),
+        ),
+    );
+    let running = Running::start(&path, &[]);
+    let https = https_client(&ca.pem());
+    assert!(answers(&https, &format!("https://{listen}/healthz"), 200).await);
+    // 300 connections that never start their handshake, on the one worker.
+    let silent: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&listen).unwrap())
+        .collect();
+    let fresh = https_client(&ca.pem());
+    assert_eq!(
+        status_of(&fresh, &format!("https://{listen}/healthz")).await,
+        Some(200)
+    );
+    // Served before any silent connection's handshake time ran out: it did not wait for one
+    // of them to be dropped to get its turn.
+    let first = &silent[0];
+    first.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let still_open = matches!(
+        std::io::Read::read(&mut &*first, &mut byte),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    );
+    assert!(
+        still_open,
+        "the new client waited for silent connections to time out"
+    );
+    drop(silent);
+    drop(running);
+}

@@ -31,6 +31,13 @@ pub use crate::core::client::ListenerScheme;
 
 use head::StrictHead;
 
+/// Longest a TLS handshake may take before its connection is dropped.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Most TLS handshakes in progress on one worker (actix-tls's default is 256, past which the
+/// worker stops accepting until one ends). A handshake in progress costs a few KiB, and one
+/// that never completes is dropped after [`TLS_HANDSHAKE_TIMEOUT`].
+pub const MAX_TLS_HANDSHAKES: usize = 4096;
+
 /// Connection limits, as `HttpServer` sets them by default.
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -82,7 +89,13 @@ where
         Some(config) => builder.listen(name, listener, move || {
             let h1 = h1_service(factory(), local);
             let body_timeout = body_timeout.clone();
-            Acceptor::new(config.clone())
+            // Handshakes in progress per worker are not the backpressure point: a few hundred
+            // connections that never speak would otherwise make every new client wait for
+            // one of them to time out.
+            actix_tls::accept::max_concurrent_tls_connect(MAX_TLS_HANDSHAKES);
+            let mut acceptor = Acceptor::new(config.clone());
+            acceptor.set_handshake_timeout(TLS_HANDSHAKE_TIMEOUT);
+            acceptor
                 .map_init_err(|_| ())
                 .map_err(TlsError::into_service_error)
                 .map(move |io: TlsStream<TcpStream>| {
