@@ -583,6 +583,27 @@ async fn a_reload_that_needs_a_restart_is_409_naming_the_keys_and_applies_nothin
 }
 
 #[actix_web::test]
+async fn get_on_reload_is_405_naming_post() {
+    let dir = scratch("reload-get");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&local(), "http://127.0.0.1:4001", ""),
+    );
+    let state = admin_state(&path, None, true).await;
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let res = web_test::call_service(
+        &app,
+        web_test::TestRequest::get().uri("/reload").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers().get("allow").unwrap(), "POST");
+}
+
+#[actix_web::test]
 async fn reload_endpoint_is_refused_off_loopback_without_a_token() {
     let dir = scratch("reload-open");
     let path = write(

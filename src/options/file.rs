@@ -56,6 +56,19 @@ fn file_error(e: config::ConfigError) -> ConfigError {
             .map_or(text.len(), |e| from + e);
         text.replace_range(from..end, "…");
     }
+    // Name the choices a setting has.
+    const CHOICES: [(&str, &str); 4] = [
+        ("`proxy.session_strategy`", "\"jwt\" or \"database\""),
+        ("`log.format`", "\"text\" or \"json\""),
+        (
+            "`forward_auth.on_unauthenticated`",
+            "\"401\" or \"redirect\"",
+        ),
+        ("`proxy.jws.algorithms`", "HS256, RS256, ES256, EdDSA, ..."),
+    ];
+    if let Some((_, choices)) = CHOICES.iter().find(|(key, _)| text.contains(key)) {
+        text.push_str(&format!(" (expected {choices})"));
+    }
     ConfigError::new("file", text)
 }
 
@@ -128,6 +141,17 @@ fn refuse_fractions(
                 return Err(ConfigError::new(field, "must be a whole number"));
             }
             Some(s) if s.is_u64() || s.is_i64() => {}
+            // A switch is `true` or `false` (the environment writes them as text); the config
+            // crate would read `"yes"`, `"on"` or `"1"` as true without a word.
+            Some(s)
+                if s.is_boolean()
+                    && !value.is_boolean()
+                    && !value.as_str().is_some_and(|v| {
+                        v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false")
+                    }) =>
+            {
+                return Err(ConfigError::new(field, "must be true or false"));
+            }
             Some(s) => refuse_fractions(value, s, &field)?,
             None => {}
         }
@@ -143,6 +167,17 @@ impl FileConfig {
         env: impl IntoIterator<Item = (String, String)>,
         allow_insecure: bool,
     ) -> Result<Self, ConfigError> {
+        if !path.is_file() {
+            let looked = std::env::current_dir().map_or_else(|_| path.to_owned(), |d| d.join(path));
+            return Err(ConfigError::new(
+                "file",
+                format!(
+                    "configuration file not found: {} (a relative path is read from the working \
+                     directory; pass --config <file>)",
+                    looked.display()
+                ),
+            ));
+        }
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();
         // As @auth/core's `setEnvDefaults`: AUTH_SECRET, then AUTH_SECRET_1, _2, _3 each put in
         // front, so the list reads AUTH_SECRET_3, _2, _1, AUTH_SECRET (empty ones skipped).

@@ -45,8 +45,20 @@ pub fn configure(state: AdminState) -> impl Fn(&mut web::ServiceConfig) + Clone 
             .route("/metrics", web::get().to(metrics_text))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
-            .route("/reload", web::post().to(reload));
+            .service(
+                web::resource("/reload")
+                    .route(web::post().to(reload))
+                    .default_service(web::to(reload_method_not_allowed)),
+            );
     }
+}
+
+/// Any method but POST on `/reload`: 405 saying which one it takes.
+async fn reload_method_not_allowed() -> HttpResponse {
+    let mut res = json_error(StatusCode::METHOD_NOT_ALLOWED, "reload takes POST");
+    res.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    res
 }
 
 async fn metrics_text() -> HttpResponse {

@@ -201,3 +201,46 @@ fn the_deprecated_forward_auth_list_is_the_trust_list_when_the_server_has_none()
     let loaded = FileConfig::load_with_env(&write(&dir, FILE), []).unwrap();
     assert_eq!(loaded.proxy.trusted_proxies, ["127.0.0.0/8", "::1/128"]);
 }
+
+#[test]
+fn a_missing_file_names_the_path_it_looked_for() {
+    let e = FileConfig::load_with_env(Path::new("no-such-dir/authjs-proxy.toml"), [])
+        .unwrap_err()
+        .to_string();
+    let cwd = std::env::current_dir().unwrap();
+    let looked = cwd.join("no-such-dir/authjs-proxy.toml");
+    assert!(e.contains(&looked.display().to_string()), "{e}");
+    assert!(e.contains("--config"), "{e}");
+}
+
+#[test]
+fn an_unknown_choice_lists_the_ones_there_are() {
+    let e = load_error_with(
+        "strategy-typo",
+        r#"session_strategy = "jwt""#,
+        r#"session_strategy = "jtw""#,
+    );
+    assert!(e.contains("\"jwt\"") && e.contains("\"database\""), "{e}");
+    assert!(!e.contains("jtw"), "{e}");
+}
+
+#[test]
+fn a_switch_takes_true_or_false_only() {
+    let e = load_error_with(
+        "bool-yes",
+        r#"session_strategy = "jwt""#,
+        "session_strategy = \"jwt\"\npreserve_host = \"yes\"",
+    );
+    assert!(e.starts_with("proxy.preserve_host"), "{e}");
+    // The environment writes every value as text: "true" and "false" are what it can say.
+    let dir = temp_dir("bool-env");
+    let loaded = FileConfig::load_with_env(
+        &write(&dir, FILE),
+        [(
+            "AUTHJS_PROXY__PROXY__PRESERVE_HOST".to_owned(),
+            "true".to_owned(),
+        )],
+    )
+    .unwrap();
+    assert!(loaded.proxy.preserve_host);
+}
