@@ -442,3 +442,17 @@ async fn reload_that_changes_the_listen_address_says_it_needs_a_restart() {
         .unwrap();
     assert!(stderr.contains("change only on restart"), "{stderr}");
 }
+
+#[test]
+fn a_listen_address_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let path = temp_config("in-use", &config_for(&listen, "http://127.0.0.1:4001"));
+    let out = run(&["--config", path.to_str().unwrap()], b"");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&listen) && stderr.contains("in use"),
+        "{stderr}"
+    );
+}

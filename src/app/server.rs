@@ -166,7 +166,7 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
             })
             .workers(1)
             .disable_signals()
-            .bind(admin_addr)?;
+            .listen(listener::bind(admin_addr)?)?;
             for a in server.addrs() {
                 tracing::info!(listen = %a, "admin listener");
             }

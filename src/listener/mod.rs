@@ -49,8 +49,10 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(not(windows))]
     socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
+    // The error names the address: "Address already in use" alone does not say which.
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
+    socket.bind(&addr.into()).map_err(named)?;
+    socket.listen(BACKLOG).map_err(named)?;
     Ok(TcpListener::from(socket))
 }
 
