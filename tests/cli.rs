@@ -456,3 +456,77 @@ fn a_listen_address_in_use_is_named() {
         "{stderr}"
     );
 }
+
+/// Runs the binary on `body` until `probe` is done, then stops it; answers its stderr.
+async fn stderr_of(name: &str, listen: &str, body: &str, probe: impl AsyncFnOnce()) -> String {
+    let path = temp_config(name, body);
+    let mut running = Running(
+        Command::new(BIN)
+            .args(["--config", path.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(answers_200(&format!("http://{listen}/healthz")).await);
+    probe().await;
+    let child = &mut running.0;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
+#[actix_web::test]
+async fn an_unreachable_upstream_is_logged_with_its_address_and_the_os_error() {
+    let upstream = format!("127.0.0.1:{}", closed_port());
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let body = config_for(&listen, &format!("http://{upstream}"));
+    let stderr = stderr_of("unreachable-log", &listen, &body, async || {
+        assert_eq!(
+            get_status(&format!("http://{listen}/api/auth/session")).await,
+            Some(502)
+        );
+    })
+    .await;
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("upstream request failed"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains(&upstream), "{line}");
+    assert!(line.to_lowercase().contains("refused"), "{line}");
+}
+
+#[actix_web::test]
+async fn a_forward_auth_503_from_a_wrong_base_path_is_explained_at_warn() {
+    let up = FakeUpstream::start(|_, _| Reply::status(404));
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let body = format!(
+        "{}\n[forward_auth]\nenabled = true\n",
+        config_for(&listen, &up.url()).replace("\"jwt\"", "\"database\"")
+    );
+    let stderr = stderr_of("wrong-base-log", &listen, &body, async || {
+        let res = awc::Client::new()
+            .get(format!("http://{listen}/_authjs/verify"))
+            .insert_header(("cookie", "authjs.session-token=abc"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503);
+    })
+    .await;
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("404"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("target_base_path"), "{line}");
+}

@@ -27,6 +27,7 @@ pub use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 pub use policy::{ForwardAuth, Policy};
 
 use crate::core::client::valid_authority;
+use crate::core::error::AuthError;
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, request_event};
 use crate::core::peer::last_element;
@@ -216,8 +217,20 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
             );
         }
         Err(e) => {
-            // The upstream actor already warns about the failed request itself.
-            request_event!(tracing::Level::DEBUG, error = %e, "forward-auth identity source failed");
+            match &e {
+                // An answer that is no session answer is a configuration mistake more often
+                // than not: say so where operators look.
+                AuthError::BadSessionAnswer { status } => request_event!(tracing::Level::WARN,
+                    status,
+                    session_route = %cfg.target_url("session", None),
+                    "forward-auth: the upstream's session route gave no session answer; check \
+                     proxy.base_url and target_base_path (Auth.js answers GET <target_base_path>/session)"
+                ),
+                // The upstream actor already warns about the failed request itself.
+                _ => {
+                    request_event!(tracing::Level::DEBUG, error = %e, "forward-auth identity source failed")
+                }
+            }
             log_decision(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "identity source failed",

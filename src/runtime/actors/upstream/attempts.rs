@@ -154,6 +154,7 @@ pub(super) async fn forward(
         deadline,
         made: Cell::new(0),
         next_permit: Cell::new(Some(first)),
+        cause: RefCell::new(None),
     };
     // The first attempt runs on its own: most requests need no other, and the retry machinery
     // (policy, backon's future, its timers) is built only for those that do.
@@ -166,6 +167,7 @@ pub(super) async fn forward(
     // A permit taken for a retry that did not happen goes back unused.
     drop(attempts.next_permit.take());
 
+    let cause = attempts.cause.take();
     let attempts = attempts.made.get();
     let outcome = match result {
         Ok(res) => Ok(res),
@@ -192,9 +194,11 @@ pub(super) async fn forward(
         ),
         Err(e) => request_event!(tracing::Level::WARN,
             method = %msg.method,
+            upstream = %cfg.upstream.origin,
             attempts,
             elapsed_ms,
             error = %e,
+            cause = cause.as_deref().unwrap_or("-"),
             "upstream request failed"
         ),
     }
@@ -211,6 +215,9 @@ struct Attempts<'a> {
     made: Cell<u32>,
     /// The breaker permit of the next attempt: the first one, then one taken per retry.
     next_permit: Cell<Option<Permit<'a>>>,
+    /// What the last failed exchange said (the OS error of a refused connection, ...), for
+    /// the failure's log line.
+    cause: RefCell<Option<String>>,
 }
 
 impl<'a> Attempts<'a> {
@@ -243,6 +250,7 @@ impl<'a> Attempts<'a> {
             remaining,
             self.deadline,
             &self.made,
+            &self.cause,
         )
         .await;
         if let Some(permit) = permit {
@@ -380,6 +388,7 @@ async fn exchange(
     remaining: Duration,
     deadline: Instant,
     attempts: &Cell<u32>,
+    cause: &RefCell<Option<String>>,
 ) -> Result<UpstreamResponse, Failure> {
     let cfg = &msg.config;
     let send = prepared.send(slot, msg)?;
@@ -391,7 +400,10 @@ async fn exchange(
     } else {
         send.await
     };
-    let res = sent.map_err(|e| classify_send_error(&e))?;
+    let res = sent.map_err(|e| {
+        *cause.borrow_mut() = Some(e.to_string());
+        classify_send_error(&e)
+    })?;
     let status = res.status();
     if status.is_informational() {
         // awc takes the first head as the answer and has already pooled the connection
