@@ -143,7 +143,10 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
         }
         Command::CheckConfig => {
             authjs_proxy::app::logging::init(format.unwrap_or_default());
-            load(&cli.config, cli.allow_insecure)?;
+            let file = load(&cli.config, cli.allow_insecure)?;
+            for notice in &file.notices {
+                eprintln!("warning: {notice}");
+            }
             println!("configuration ok: {}", cli.config.display());
             Ok(())
         }

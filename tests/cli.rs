@@ -530,3 +530,19 @@ async fn a_forward_auth_503_from_a_wrong_base_path_is_explained_at_warn() {
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.contains("target_base_path"), "{line}");
 }
+
+#[test]
+fn check_config_warns_about_a_variable_that_is_never_read() {
+    let path = temp_config(
+        "stray-env",
+        &config_for("127.0.0.1:3999", "http://127.0.0.1:4001"),
+    );
+    let out = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap(), "check-config"])
+        .env("AUTHJS_PROXY_PROXY__BASE_URL", "http://elsewhere:1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AUTHJS_PROXY_PROXY__BASE_URL"), "{stderr}");
+}

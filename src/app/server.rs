@@ -52,6 +52,9 @@ fn invalid(e: impl std::fmt::Display) -> std::io::Error {
 /// `RuntimeActor`; an invalid file is logged and the running configuration kept.
 pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::Result<()> {
     let addr = file.server.listen_addr().map_err(invalid)?;
+    for notice in &file.notices {
+        tracing::warn!("{notice}");
+    }
     let admin_addr = file.admin.listen_addr().map_err(invalid)?;
     let certs = file
         .server

@@ -27,7 +27,23 @@ pub struct FileConfig {
     pub admin: AdminOptions,
     /// Logging.
     pub log: LogOptions,
+    /// What reading the file noticed that is not an error (an environment variable that looks
+    /// like an override but is never read): logged at start, printed by `check-config`.
+    #[serde(skip)]
+    pub notices: Vec<String>,
 }
+
+/// The settings that are lists: from the environment, comma-separated.
+const LIST_KEYS: [&str; 8] = [
+    "proxy.secret",
+    "server.trusted_proxies",
+    "forward_auth.allowed_emails",
+    "forward_auth.allowed_email_domains",
+    "forward_auth.trusted_proxies",
+    "proxy.jws.algorithms",
+    "proxy.jws.audience",
+    "proxy.jws.issuer",
+];
 
 /// A file that does not parse or deserialize, said without the values in it: the parser's
 /// excerpt of the offending line is dropped, and a value quoted in the message (`invalid type:
@@ -195,16 +211,46 @@ impl FileConfig {
         for name in ["AUTH_SECRET_1", "AUTH_SECRET_2", "AUTH_SECRET_3"] {
             take(name, true);
         }
-        let built = config::Config::builder()
+        let mut env = env;
+        let mut notices = Vec::new();
+        let ours = format!("{ENV_PREFIX}__");
+        let mut stray: Vec<&String> = env
+            .keys()
+            .filter(|k| k.starts_with(ENV_PREFIX) && !k.starts_with(&ours))
+            .collect();
+        stray.sort();
+        for name in stray {
+            notices.push(format!(
+                "environment variable {name} is not read: overrides are named \
+                 {ENV_PREFIX}__SECTION__KEY (two underscores after {ENV_PREFIX} and between levels)"
+            ));
+        }
+        // List settings: comma-separated values, set over the file's.
+        let mut lists: Vec<(&str, Vec<String>)> = Vec::new();
+        for key in LIST_KEYS {
+            let name = format!("{ours}{}", key.replace('.', "__").to_ascii_uppercase());
+            if let Some(value) = env.remove(&name) {
+                let items = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                lists.push((key, items));
+            }
+        }
+        let mut builder = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix(ENV_PREFIX)
                     .prefix_separator("__")
                     .separator("__")
                     .source(Some(env.into_iter().collect())),
-            )
-            .build()
-            .map_err(file_error)?;
+            );
+        for (key, items) in lists {
+            builder = builder.set_override(key, items).map_err(file_error)?;
+        }
+        let built = builder.build().map_err(file_error)?;
         let given: serde_json::Value = built.clone().try_deserialize().map_err(file_error)?;
         refuse_fractions(&given, &default_shape(), "")?;
         let mut file: FileConfig = built.try_deserialize().map_err(file_error)?;
@@ -231,6 +277,7 @@ impl FileConfig {
             file.proxy.trusted_proxies = list.clone();
         }
         file.server.listen_addr()?;
+        file.notices = notices;
         Ok(file)
     }
 

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::options::Secret;
 
 fn write(dir: &Path, body: &str) -> std::path::PathBuf {
     let p = dir.join("c.toml");
@@ -243,4 +244,40 @@ fn a_switch_takes_true_or_false_only() {
     )
     .unwrap();
     assert!(loaded.proxy.preserve_host);
+}
+
+#[test]
+fn the_environment_sets_list_keys_comma_separated() {
+    let dir = temp_dir("env-lists");
+    let env = [
+        (
+            "AUTHJS_PROXY__SERVER__TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.7",
+        ),
+        ("AUTHJS_PROXY__PROXY__SECRET", "newest,older"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let loaded = FileConfig::load_with_env(&write(&dir, FILE), env).unwrap();
+    assert_eq!(loaded.proxy.trusted_proxies, ["10.0.0.0/8", "192.0.2.7"]);
+    assert_eq!(
+        loaded.proxy.secret,
+        Some(Secret::Many(vec!["newest".into(), "older".into()]))
+    );
+}
+
+#[test]
+fn a_variable_that_looks_like_ours_but_is_never_read_is_a_notice() {
+    let dir = temp_dir("env-stray");
+    let env = [("AUTHJS_PROXY_PROXY__BASE_URL", "http://elsewhere:1")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let loaded = FileConfig::load_with_env(&write(&dir, FILE), env).unwrap();
+    assert_eq!(loaded.proxy.base_url, "http://127.0.0.1:4000");
+    assert!(
+        loaded
+            .notices
+            .iter()
+            .any(|n| n.contains("AUTHJS_PROXY_PROXY__BASE_URL") && n.contains("AUTHJS_PROXY__")),
+        "{:?}",
+        loaded.notices
+    );
 }
