@@ -45,7 +45,12 @@ enum Command {
     /// Serve (the default).
     Serve,
     /// Validate the configuration and exit (64 when invalid).
-    CheckConfig,
+    CheckConfig {
+        /// Also try the upstream and the Redis level once each and say which answered (exit 1
+        /// when one did not, 64 when one refused the configured credentials).
+        #[arg(long)]
+        connect: bool,
+    },
     /// Start an embedded Auth.js-compatible upstream and the proxy in front of it.
     Demo {
         /// Address of the proxy.
@@ -141,13 +146,16 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             authjs_proxy::app::logging::init(format.unwrap_or_default());
             token_command(cmd)
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { connect } => {
             authjs_proxy::app::logging::init(format.unwrap_or_default());
             let file = load(&cli.config, cli.allow_insecure)?;
             for notice in &file.notices {
                 eprintln!("warning: {notice}");
             }
             println!("configuration ok: {}", cli.config.display());
+            if connect {
+                check_connections(&file)?;
+            }
             Ok(())
         }
         Command::Serve => {
@@ -156,8 +164,14 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             actix_web::rt::System::new()
                 .block_on(authjs_proxy::app::server::serve(file, Some(cli.config)))
                 .map_err(|e| {
-                    eprintln!("authjs-proxy: {e}");
-                    ExitCode::FAILURE
+                    // Through the log, so `[log] format = "json"` gets a JSON line too.
+                    tracing::error!(error = %e, "authjs-proxy stopped");
+                    if e.kind() == std::io::ErrorKind::InvalidInput {
+                        // A configuration only the start could judge (Redis refused it).
+                        ExitCode::from(EXIT_INVALID_CONFIG)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 })
         }
         Command::Demo { listen } => {
@@ -170,6 +184,32 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 })
         }
     }
+}
+
+/// `check-config --connect`: one line per dependency, and the exit code of the worst.
+fn check_connections(file: &FileConfig) -> Result<(), ExitCode> {
+    use authjs_proxy::app::check::{Reached, connect};
+    let found = actix_web::rt::System::new()
+        .block_on(connect(file))
+        .map_err(|e| {
+            eprintln!("invalid configuration: {e}");
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        })?;
+    let mut code = None;
+    for (what, reached) in found {
+        match reached {
+            Reached::Answered(how) => println!("{what}: {how}"),
+            Reached::Unreachable(why) => {
+                println!("{what}: NOT REACHED: {why}");
+                code.get_or_insert(ExitCode::FAILURE);
+            }
+            Reached::Refused(why) => {
+                println!("{what}: REFUSED: {why}");
+                code = Some(ExitCode::from(EXIT_INVALID_CONFIG));
+            }
+        }
+    }
+    code.map_or(Ok(()), Err)
 }
 
 fn main() -> ExitCode {

@@ -546,3 +546,26 @@ fn check_config_warns_about_a_variable_that_is_never_read() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("AUTHJS_PROXY_PROXY__BASE_URL"), "{stderr}");
 }
+
+#[actix_web::test]
+async fn check_config_connect_reports_an_upstream_that_answers() {
+    let up = FakeUpstream::ok();
+    let path = temp_config("connect-ok", &config_for("127.0.0.1:3999", &up.url()));
+    let config = path.to_str().unwrap().to_owned();
+    // The fake upstream answers on this thread: wait for the binary elsewhere.
+    let out = actix_rt::task::spawn_blocking(move || {
+        run(&["--config", &config, "check-config", "--connect"], b"")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "upstream {}/api/auth/providers: answered 200",
+            up.url()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(up.last().path_and_query, "/api/auth/providers");
+}

@@ -348,7 +348,7 @@ fn a_wrong_redis_password_stops_the_service_naming_the_field() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(64), "an invalid configuration: {err}");
     assert!(err.contains("session_cache.redis.url"), "{err}");
     assert!(
         !err.contains("wrong-password"),
@@ -607,5 +607,62 @@ async fn a_lookup_in_flight_during_a_sign_out_leaves_no_replica_answering_the_ol
         name(&a).await,
         None,
         "replica A answered the signed-out session"
+    );
+}
+
+#[test]
+fn check_config_connect_says_which_dependency_answered() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start_on(closed_port(), Some("right-password"));
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = up.local_addr().unwrap();
+    drop(up); // nothing listens there
+    let config = |password: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\nworkers = 1\n[proxy]\nbase_url = \"http://{upstream}\"\nsession_strategy = \"jwt\"\nsecret = \"s\"\n[proxy.session_cache.redis]\nurl = \"redis://:{password}@127.0.0.1:{}/0\"\n",
+            closed_port(),
+            redis.port
+        )
+    };
+    let dir = common::Scratch::new("redis-connect");
+    let check = |path: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_authjs-proxy"))
+            .args([
+                "--config",
+                path.to_str().unwrap(),
+                "check-config",
+                "--connect",
+            ])
+            .output()
+            .unwrap()
+    };
+    // Wrong password: 64, the field named, the password never printed.
+    let out = check(&dir.write("wrong.toml", &config("wrong-password")));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{text}");
+    assert!(
+        text.contains("redis")
+            && text.contains("REFUSED")
+            && text.contains("session_cache.redis.url"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-password"), "{text}");
+    assert!(text.contains("NOT REACHED"), "the upstream is down: {text}");
+    // Right password: Redis answers; the upstream still does not (exit 1).
+    let out = check(&dir.write("right.toml", &config("right-password")));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("redis (proxy.session_cache.redis): answered PING"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "upstream http://{upstream}/api/auth/providers: NOT REACHED"
+        )),
+        "{stdout}"
     );
 }

@@ -355,11 +355,11 @@ impl SharedLevel {
         });
     }
 
-    /// Checks the connection at startup: `Err` naming the field when Redis refuses the
-    /// credentials; an unreachable Redis is only a warning (service goes on without it).
-    pub async fn check(&self) -> Result<(), ConfigError> {
+    /// Asks Redis once: `Ok(true)` it answered `PING`, `Ok(false)` it did not, `Err` naming
+    /// the field when it refused the credentials.
+    pub async fn ping(&self) -> Result<bool, ConfigError> {
         let Some(mut conn) = self.manager().await else {
-            return Ok(());
+            return Ok(false);
         };
         let cmd = redis::cmd("PING");
         let ping = cmd.query_async::<String>(&mut conn);
@@ -373,12 +373,18 @@ impl SharedLevel {
                     "Redis refused the credentials (wrong username or password)",
                 ))
             }
-            Ok(Ok(_)) => Ok(()),
-            _ => {
-                self.mark_down("unreachable at startup");
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(true),
+            _ => Ok(false),
         }
+    }
+
+    /// Checks the connection at startup: `Err` naming the field when Redis refuses the
+    /// credentials; an unreachable Redis is only a warning (service goes on without it).
+    pub async fn check(&self) -> Result<(), ConfigError> {
+        if !self.ping().await? {
+            self.mark_down("unreachable at startup");
+        }
+        Ok(())
     }
 }
 

@@ -293,6 +293,20 @@ impl SessionCache {
         });
     }
 
+    /// Whether this cache has a Redis level.
+    pub fn has_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Asks the shared level once: `Ok(true)` it answered, `Ok(false)` it did not, `Err` it
+    /// refused the credentials (the error names the field).
+    pub async fn ping_shared(&self) -> Result<bool, ConfigError> {
+        match &self.shared {
+            Some(level) => level.ping().await,
+            None => Ok(false),
+        }
+    }
+
     /// Checks the shared level at startup (a refused password is an error naming the field).
     pub async fn check_shared(&self) -> Result<(), ConfigError> {
         match &self.shared {
