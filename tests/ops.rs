@@ -1201,29 +1201,29 @@ async fn https_listener_end_to_end_picks_up_a_renewed_certificate_on_reload() {
     assert!(clean);
 }
 
-#[actix_web::test]
-async fn https_listener_refuses_a_head_with_bare_lf_line_endings() {
+/// The binary serving https with a certificate of a new CA, in front of an upstream that
+/// answers 200, up and answering: (the process, its address, the CA, the upstream).
+async fn https_service(name: &str) -> (Running, String, Ca, FakeUpstream) {
     let ca = new_ca("listener CA");
     let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
-    let dir = scratch("https-bare-lf");
+    let dir = scratch(name);
     let up = FakeUpstream::ok();
     let listen = local();
-    let path = write(
-        &dir,
-        "c.toml",
-        &config(
-            &listen,
-            &up.url(),
-            &format!(
-                "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-                write(&dir, "cert.pem", &cert).display(),
-                write(&dir, "key.pem", &key).display()
-            ),
-        ),
+    let tls = format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        write(&dir, "cert.pem", &cert).display(),
+        write(&dir, "key.pem", &key).display()
     );
+    let path = write(&dir, "c.toml", &config(&listen, &up.url(), &tls));
     let running = Running::start(&path, &[]);
     let https = https_client(&ca.pem());
     assert!(answers(&https, &format!("https://{listen}/healthz"), 200).await);
+    (running, listen, ca, up)
+}
+
+#[actix_web::test]
+async fn https_listener_refuses_a_head_with_bare_lf_line_endings() {
+    let (running, listen, ca, up) = https_service("https-bare-lf").await;
 
     let tls = client_tls(&ca.pem());
     let answer = actix_rt::task::spawn_blocking(move || {
@@ -1349,27 +1349,7 @@ async fn a_decision_never_mixes_two_files_secrets_and_rules_during_reloads() {
 
 #[actix_web::test]
 async fn a_tls_client_is_served_while_hundreds_of_silent_connections_sit_on_the_worker() {
-    let ca = new_ca("silent CA");
-    let (cert, key) = leaf(&ca, ExtendedKeyUsagePurpose::ServerAuth);
-    let dir = scratch("https-silent");
-    let up = FakeUpstream::ok();
-    let listen = local();
-    let path = write(
-        &dir,
-        "c.toml",
-        &config(
-            &listen,
-            &up.url(),
-            &format!(
-                "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-                write(&dir, "cert.pem", &cert).display(),
-                write(&dir, "key.pem", &key).display()
-            ),
-        ),
-    );
-    let running = Running::start(&path, &[]);
-    let https = https_client(&ca.pem());
-    assert!(answers(&https, &format!("https://{listen}/healthz"), 200).await);
+    let (running, listen, ca, _up) = https_service("https-silent").await;
     // 300 connections that never start their handshake, on the one worker.
     let silent: Vec<std::net::TcpStream> = (0..300)
         .map(|_| std::net::TcpStream::connect(&listen).unwrap())

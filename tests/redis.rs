@@ -348,7 +348,11 @@ fn a_wrong_redis_password_stops_the_service_naming_the_field() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "an invalid configuration: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "an invalid configuration: {err}"
+    );
     assert!(err.contains("session_cache.redis.url"), "{err}");
     assert!(
         !err.contains("wrong-password"),
