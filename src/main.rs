@@ -66,18 +66,25 @@ enum Command {
 enum TokenCommand {
     /// Read a token on stdin, print its claims as JSON.
     Decode {
-        /// Secret; repeat for rotation, newest first.
-        #[arg(long = "secret", required = true)]
+        /// Secret; repeat for rotation, newest first. Visible to `ps` and shell history:
+        /// prefer `--secret-file` or `AUTH_SECRET`.
+        #[arg(long = "secret")]
         secrets: Vec<String>,
+        /// A file holding the secret (one per line for rotation, newest first).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
         /// Salt (the session cookie name).
         #[arg(long, default_value = SESSION_COOKIE)]
         salt: String,
     },
     /// Read claims JSON on stdin, print a token `@auth/core`'s decode accepts.
     Encode {
-        /// Secret.
+        /// Secret. Visible to `ps` and shell history: prefer `--secret-file` or `AUTH_SECRET`.
         #[arg(long)]
-        secret: String,
+        secret: Option<String>,
+        /// A file holding the secret (its first line).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
         /// Salt (the session cookie name).
         #[arg(long, default_value = SESSION_COOKIE)]
         salt: String,
@@ -103,9 +110,43 @@ fn read_stdin() -> Result<String, ExitCode> {
     Ok(s)
 }
 
+/// The secrets of a token command: `--secret`, else `--secret-file` (a line each), else
+/// `AUTH_SECRET`, newest first.
+fn token_secrets(given: Vec<String>, file: Option<PathBuf>) -> Result<Vec<String>, ExitCode> {
+    let secrets = if !given.is_empty() {
+        given
+    } else if let Some(path) = file {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            eprintln!("could not read {}: {e}", path.display());
+            ExitCode::FAILURE
+        })?;
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        std::env::var("AUTH_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .into_iter()
+            .collect()
+    };
+    if secrets.is_empty() {
+        eprintln!("no secret: give --secret-file <file>, set AUTH_SECRET, or --secret <secret>");
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(secrets)
+}
+
 fn token_command(cmd: TokenCommand) -> Result<(), ExitCode> {
     match cmd {
-        TokenCommand::Decode { secrets, salt } => {
+        TokenCommand::Decode {
+            secrets,
+            secret_file,
+            salt,
+        } => {
+            let secrets = token_secrets(secrets, secret_file)?;
             let input = read_stdin()?;
             let claims = token::decode_with_secrets(&input, &secrets, &salt).map_err(|e| {
                 eprintln!("token does not decode: {e}");
@@ -115,9 +156,11 @@ fn token_command(cmd: TokenCommand) -> Result<(), ExitCode> {
         }
         TokenCommand::Encode {
             secret,
+            secret_file,
             salt,
             max_age,
         } => {
+            let secret = token_secrets(secret.into_iter().collect(), secret_file)?.remove(0);
             let input = read_stdin()?;
             let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&input)
                 .map_err(|e| {

@@ -569,3 +569,48 @@ async fn check_config_connect_reports_an_upstream_that_answers() {
     );
     assert_eq!(up.last().path_and_query, "/api/auth/providers");
 }
+
+#[test]
+fn the_token_tool_reads_its_secret_from_a_file_or_auth_secret() {
+    let secret = temp_config("token-secret", "from-a-file\nolder\n");
+    let encode = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["token", "encode"]).args(args);
+        cmd.env_remove("AUTH_SECRET");
+        if let Some(s) = env {
+            cmd.env("AUTH_SECRET", s);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(br#"{"sub":"u"}"#)
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let from_env = encode(&[], Some("from-the-env"));
+    assert!(from_env.status.success());
+    let token = String::from_utf8(from_env.stdout).unwrap();
+    // Decoded with a file listing a newer secret first, then the env's: rotation.
+    let both = temp_config("token-both", "from-a-file\nfrom-the-env\n");
+    let out = run(
+        &["token", "decode", "--secret-file", both.to_str().unwrap()],
+        token.trim().as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_file = encode(&["--secret-file", secret.to_str().unwrap()], None);
+    assert!(from_file.status.success());
+    let none = encode(&[], None);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--secret-file"));
+}
