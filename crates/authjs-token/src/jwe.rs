@@ -56,7 +56,7 @@ fn is_b64_space(b: u8) -> bool {
 
 /// `atob` takes `=` only to complete the last group of four; the engine is laxer.
 fn padding_ok(s: &[u8]) -> bool {
-    s.last() != Some(&b'=') || s.len() % 4 == 0
+    s.last() != Some(&b'=') || s.len().is_multiple_of(4)
 }
 
 fn malformed_b64() -> DecodeError {
@@ -232,7 +232,7 @@ fn cbc_hs512_decrypt(
     mut ct: Vec<u8>,
     tag: &[u8],
 ) -> Result<Vec<u8>, DecodeError> {
-    if iv.len() != 16 || tag.len() != 32 || ct.is_empty() || ct.len() % 16 != 0 {
+    if iv.len() != 16 || tag.len() != 32 || ct.is_empty() || !ct.len().is_multiple_of(16) {
         return Err(DecodeError::Decryption);
     }
     // Constant-time comparison of the left-truncated tag (RFC 7518 §5.2.2.1).
