@@ -1375,3 +1375,64 @@ async fn a_tls_client_is_served_while_hundreds_of_silent_connections_sit_on_the_
     drop(silent);
     drop(running);
 }
+
+#[actix_web::test]
+async fn every_metric_family_is_there_at_zero_from_the_start() {
+    let (listen, admin) = (local(), local());
+    let dir = scratch("metrics-zero");
+    let extra = format!(
+        "secret = \"zero-secret\"\n[admin]\nlisten = \"{admin}\"\n[forward_auth]\nenabled = true\n"
+    );
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&listen, "http://127.0.0.1:4001", &extra),
+    );
+    let running = Running::start(&path, &[]);
+    let c = client();
+    assert!(answers(&c, &format!("http://{admin}/readyz"), 200).await);
+    let scrape = || async {
+        let mut res = c
+            .get(format!("http://{admin}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        parse_metrics(std::str::from_utf8(&res.body().await.unwrap()).unwrap())
+    };
+    let m = scrape().await;
+    for sample in [
+        "authjs_proxy_circuit_breaker_state",
+        r#"authjs_proxy_forward_auth_decisions_total{result="allow"}"#,
+        r#"authjs_proxy_forward_auth_decisions_total{result="unauthenticated"}"#,
+        r#"authjs_proxy_forward_auth_decisions_total{result="error"}"#,
+        r#"authjs_proxy_upstream_requests_total{outcome="ok"}"#,
+        r#"authjs_proxy_upstream_requests_total{outcome="unreachable"}"#,
+        r#"authjs_proxy_upstream_retries_total{reason="connect"}"#,
+        r#"authjs_proxy_session_cache_requests_total{result="hit"}"#,
+        r#"authjs_proxy_session_cache_requests_total{result="refused"}"#,
+        r#"authjs_proxy_token_decode_total{result="valid"}"#,
+        r#"authjs_proxy_config_reloads_total{result="error"}"#,
+    ] {
+        assert_eq!(m.get(sample), Some(&0.0), "{sample} at zero");
+    }
+    // A forward-auth decision that decodes a token locally counts as a decode.
+    let claims = serde_json::json!({"sub": "u"});
+    let token = authjs_proxy::token::encode_jwe(
+        claims.as_object().unwrap(),
+        &authjs_proxy::token::SecretKeys::derive("zero-secret", "authjs.session-token"),
+        authjs_proxy::token::Enc::A256CbcHs512,
+        3600,
+    );
+    let (status, _, _) = exchange(
+        c.get(format!("http://{listen}/_authjs/verify"))
+            .insert_header(("cookie", format!("authjs.session-token={token}"))),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let m = scrape().await;
+    assert_eq!(
+        m.get(r#"authjs_proxy_token_decode_total{result="valid"}"#),
+        Some(&1.0)
+    );
+    drop(running);
+}

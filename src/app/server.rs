@@ -80,6 +80,7 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         .await
         .map_err(invalid)?;
     metrics::config_generation(generation);
+    metrics::at_zero(gate.is_some());
     // A Redis level that refuses our credentials is a configuration error; one that is down
     // is not (the service goes on with the local cache and the upstream).
     if let Some(cache) = proxy.config().and_then(|c| c.session_cache.clone()) {

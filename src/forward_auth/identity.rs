@@ -12,6 +12,7 @@ use actix_web::HttpRequest;
 use crate::core::client::{ClientSide, Scheme};
 use crate::core::cookies::cookie_value;
 use crate::core::error::AuthError;
+use crate::core::obs::metrics;
 use crate::forward_auth::rules::Subject;
 use crate::options::proxy::SessionStrategy;
 use crate::runtime::Snapshot;
@@ -60,6 +61,7 @@ pub(crate) async fn identify(
             return Ok(None);
         };
         let claims = decode_session_token(keys, &token.found.value, token.salts());
+        metrics::token_decode(claims.is_some());
         return Ok(claims.map(|c| (Subject::from_claims(c.0), Source::Token)));
     }
     // The gate's own view of the scheme (its trusted proxies) decides which cookie counts; no

@@ -340,11 +340,16 @@ pub fn session_cache(result: CacheResult) {
 
 /// A local token decode succeeded (`valid`) or found nothing usable.
 pub fn token_decode(valid: bool) {
-    let result = if valid { "valid" } else { "invalid" };
-    METRICS
-        .token_decode
-        .get_or_create(&ResultLabels { result })
-        .inc();
+    // Counted on every forward-auth decision: the two series are looked up once.
+    static SERIES: LazyLock<[Counter; 2]> = LazyLock::new(|| {
+        ["valid", "invalid"].map(|result| {
+            METRICS
+                .token_decode
+                .get_or_create(&ResultLabels { result })
+                .clone()
+        })
+    });
+    SERIES[usize::from(!valid)].inc();
 }
 
 /// The configuration generation now in force.
@@ -363,35 +368,84 @@ pub fn config_reload(applied: bool) {
         .inc();
 }
 
-/// For the resilience work: the upstream circuit breaker moved to `state`.
-/// `circuit_breaker_state` appears with the first call.
+/// The upstream circuit breaker moved to `state`. `circuit_breaker_state` appears with the
+/// first call, or at the start with [`at_zero`].
 pub fn circuit_breaker_state(state: BreakerState) {
-    METRICS
-        .breaker_state
-        .get_or_init(|| {
-            register_late(
-                "circuit_breaker_state",
-                "Upstream circuit breaker: 0 closed, 1 open, 2 half-open",
-                Gauge::default(),
-            )
-        })
-        .set(state.gauge_value());
+    circuit_breaker_gauge().set(state.gauge_value());
 }
 
-/// For the forward-auth work: one decision, e.g. `allow`, `deny`, `unauthenticated`,
-/// `redirect`, `error`. `forward_auth_decisions_total` appears with the first call.
+/// One forward-auth decision, by [`FORWARD_AUTH_RESULTS`]. `forward_auth_decisions_total`
+/// appears with the first call, or at the start with [`at_zero`].
 pub fn forward_auth_decision(result: &'static str) {
-    METRICS
-        .forward_auth
-        .get_or_init(|| {
-            register_late(
-                "forward_auth_decisions",
-                "Forward-auth decisions, by result",
-                Family::<ResultLabels, Counter>::default(),
-            )
-        })
+    forward_auth_family()
         .get_or_create(&ResultLabels { result })
         .inc();
+}
+
+/// The forward-auth decision results, as `forward_auth_decisions_total` labels them.
+pub const FORWARD_AUTH_RESULTS: [&str; 5] =
+    ["allow", "redirect", "unauthenticated", "forbidden", "error"];
+
+/// Makes every family of the service show from the start, each label at 0 (dashboards and
+/// alerts need a series before its first event): call once when the service starts;
+/// `forward_auth` when the decision endpoint is mounted.
+pub fn at_zero(forward_auth: bool) {
+    let m = &*METRICS;
+    for outcome in [
+        "ok",
+        "error_status",
+        "unreachable",
+        "broken",
+        "timeout",
+        "too_large",
+        "tls",
+        "circuit_open",
+        "overloaded",
+    ] {
+        drop(
+            m.upstream_requests
+                .get_or_create(&OutcomeLabels { outcome }),
+        );
+    }
+    for reason in ["connect", "timeout", "broken", "status"] {
+        drop(m.upstream_retries.get_or_create(&ReasonLabels { reason }));
+    }
+    for result in ["hit", "miss", "stale", "refused"] {
+        drop(m.session_cache.get_or_create(&ResultLabels { result }));
+    }
+    for result in ["valid", "invalid"] {
+        drop(m.token_decode.get_or_create(&ResultLabels { result }));
+    }
+    for result in ["ok", "error"] {
+        drop(m.config_reloads.get_or_create(&ResultLabels { result }));
+    }
+    circuit_breaker_gauge();
+    if forward_auth {
+        let family = forward_auth_family();
+        for result in FORWARD_AUTH_RESULTS {
+            drop(family.get_or_create(&ResultLabels { result }));
+        }
+    }
+}
+
+fn circuit_breaker_gauge() -> &'static Gauge {
+    METRICS.breaker_state.get_or_init(|| {
+        register_late(
+            "circuit_breaker_state",
+            "Upstream circuit breaker: 0 closed, 1 open, 2 half-open",
+            Gauge::default(),
+        )
+    })
+}
+
+fn forward_auth_family() -> &'static Family<ResultLabels, Counter> {
+    METRICS.forward_auth.get_or_init(|| {
+        register_late(
+            "forward_auth_decisions",
+            "Forward-auth decisions, by result",
+            Family::<ResultLabels, Counter>::default(),
+        )
+    })
 }
 
 #[cfg(test)]
