@@ -17,6 +17,23 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The environment, signals and exit codes, for `--help`.
+const AFTER_HELP: &str = "\
+Environment:
+  AUTHJS_PROXY__SECTION__KEY   overrides a file key (AUTHJS_PROXY__PROXY__BASE_URL); lists are
+                               comma-separated; other AUTHJS_PROXY* names are reported, never read
+  AUTH_SECRET, AUTH_SECRET_1..3  the secret(s) when the file has none (rotation: _3 newest)
+  RUST_LOG                     log level (default info)
+
+Signals (serve):
+  SIGHUP           reload the configuration file (all or nothing)
+  SIGTERM, Ctrl-C  drain (admin.drain_ms), then stop gracefully
+
+Exit codes:
+  0   ok
+  1   failure (check-config --connect: a dependency did not answer)
+  64  invalid configuration, before any port is bound (or refused credentials)";
+
 /// Exit code for an invalid configuration (EX_CONFIG-style, as linkerd does).
 const EXIT_INVALID_CONFIG: u8 = 64;
 
@@ -24,7 +41,8 @@ const EXIT_INVALID_CONFIG: u8 = 64;
 #[command(
     name = "authjs-proxy",
     version,
-    about = "Resilient, fast proxy in front of an Auth.js server"
+    about = "Resilient, fast proxy in front of an Auth.js server",
+    after_help = AFTER_HELP
 )]
 struct Cli {
     /// Configuration file (TOML).

@@ -614,3 +614,12 @@ fn the_token_tool_reads_its_secret_from_a_file_or_auth_secret() {
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("--secret-file"));
 }
+
+#[test]
+fn help_names_the_environment_the_signals_and_the_exit_codes() {
+    let out = run(&["--help"], b"");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["AUTHJS_PROXY__", "AUTH_SECRET", "SIGHUP", "SIGTERM", "64"] {
+        assert!(help.contains(word), "{word} missing from --help:\n{help}");
+    }
+}
