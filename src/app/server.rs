@@ -80,7 +80,11 @@ pub async fn serve(file: FileConfig, reload_from: Option<PathBuf>) -> std::io::R
         .await
         .map_err(invalid)?;
     metrics::config_generation(generation);
-    metrics::at_zero(gate.is_some());
+    let redis = proxy
+        .config()
+        .and_then(|c| c.session_cache.clone())
+        .is_some_and(|c| c.has_shared());
+    metrics::at_zero(gate.is_some(), redis);
     // A Redis level that refuses our credentials is a configuration error; one that is down
     // is not (the service goes on with the local cache and the upstream).
     if let Some(cache) = proxy.config().and_then(|c| c.session_cache.clone()) {

@@ -198,6 +198,7 @@ impl SharedLevel {
         match r {
             Ok(Ok(v)) => {
                 if self.down.swap(false, Ordering::Relaxed) {
+                    metrics::redis_up(true);
                     request_event!(tracing::Level::INFO, "redis session cache reachable again");
                 }
                 Some(v)
@@ -218,6 +219,7 @@ impl SharedLevel {
 
     fn mark_down(&self, why: &str) {
         if !self.down.swap(true, Ordering::Relaxed) {
+            metrics::redis_up(false);
             request_event!(
                 tracing::Level::WARN,
                 error = why,

@@ -92,6 +92,7 @@ struct Metrics {
     config_reloads: Family<ResultLabels, Counter>,
     breaker_state: OnceLock<Gauge>,
     forward_auth: OnceLock<Family<ResultLabels, Counter>>,
+    redis_up: OnceLock<Gauge>,
 }
 
 /// Latency buckets from 1 ms to ~16 s.
@@ -185,6 +186,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         config_reloads,
         breaker_state: OnceLock::new(),
         forward_auth: OnceLock::new(),
+        redis_up: OnceLock::new(),
     }
 });
 
@@ -374,6 +376,23 @@ pub fn circuit_breaker_state(state: BreakerState) {
     circuit_breaker_gauge().set(state.gauge_value());
 }
 
+/// Whether the session cache's Redis level answers (`session_cache_redis_up`, 1 or 0; it
+/// appears with the level's first answer or failure, or with [`at_zero`] when one is
+/// configured).
+pub fn redis_up(up: bool) {
+    redis_gauge().set(i64::from(up));
+}
+
+fn redis_gauge() -> &'static Gauge {
+    METRICS.redis_up.get_or_init(|| {
+        register_late(
+            "session_cache_redis_up",
+            "Whether the session cache's Redis level answers (1) or not (0)",
+            Gauge::default(),
+        )
+    })
+}
+
 /// One forward-auth decision, by [`FORWARD_AUTH_RESULTS`]. `forward_auth_decisions_total`
 /// appears with the first call, or at the start with [`at_zero`].
 pub fn forward_auth_decision(result: &'static str) {
@@ -388,8 +407,9 @@ pub const FORWARD_AUTH_RESULTS: [&str; 5] =
 
 /// Makes every family of the service show from the start, each label at 0 (dashboards and
 /// alerts need a series before its first event): call once when the service starts;
-/// `forward_auth` when the decision endpoint is mounted.
-pub fn at_zero(forward_auth: bool) {
+/// `forward_auth` when the decision endpoint is mounted, `redis` when the session cache has a
+/// Redis level.
+pub fn at_zero(forward_auth: bool, redis: bool) {
     let m = &*METRICS;
     for outcome in [
         "ok",
@@ -420,6 +440,10 @@ pub fn at_zero(forward_auth: bool) {
         drop(m.config_reloads.get_or_create(&ResultLabels { result }));
     }
     circuit_breaker_gauge();
+    if redis {
+        // Up until it fails: the start already refused a Redis that refused us.
+        redis_gauge().set(1);
+    }
     if forward_auth {
         let family = forward_auth_family();
         for result in FORWARD_AUTH_RESULTS {
