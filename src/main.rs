@@ -241,6 +241,9 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 .block_on(authjs_proxy::app::demo::run(&listen))
                 .map_err(|e| {
                     eprintln!("authjs-proxy demo: {e}");
+                    if e.kind() == std::io::ErrorKind::AddrInUse {
+                        eprintln!("  another port: authjs-proxy demo --listen 127.0.0.1:3100");
+                    }
                     ExitCode::FAILURE
                 })
         }

@@ -623,3 +623,13 @@ fn help_names_the_environment_the_signals_and_the_exit_codes() {
         assert!(help.contains(word), "{word} missing from --help:\n{help}");
     }
 }
+
+#[test]
+fn the_demo_on_a_taken_port_says_how_to_pick_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let out = run(&["demo", "--listen", &listen], b"");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
