@@ -112,9 +112,30 @@ enum TokenCommand {
     },
 }
 
-fn load(path: &std::path::Path, allow_insecure: bool) -> Result<FileConfig, ExitCode> {
+fn load(
+    path: &std::path::Path,
+    allow_insecure: bool,
+    format: Option<LogFormat>,
+) -> Result<FileConfig, ExitCode> {
     FileConfig::load_allowing_insecure(path, allow_insecure).map_err(|e| {
-        eprintln!("invalid configuration: {e}");
+        let message = format!("invalid configuration: {e}");
+        // In the format the operator chose (`--log-format`, else the file's `[log] format`).
+        if format.or_else(|| FileConfig::log_format_hint(path)) == Some(LogFormat::Json) {
+            let now = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "timestamp": now,
+                    "level": "ERROR",
+                    "message": message,
+                    "target": "authjs_proxy",
+                })
+            );
+        } else {
+            eprintln!("{message}");
+        }
         ExitCode::from(EXIT_INVALID_CONFIG)
     })
 }
@@ -209,7 +230,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
         }
         Command::CheckConfig { connect } => {
             authjs_proxy::app::logging::init(format.unwrap_or_default());
-            let file = load(&cli.config, cli.allow_insecure)?;
+            let file = load(&cli.config, cli.allow_insecure, format)?;
             for notice in &file.notices {
                 eprintln!("warning: {notice}");
             }
@@ -220,7 +241,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             Ok(())
         }
         Command::Serve => {
-            let file = load(&cli.config, cli.allow_insecure)?;
+            let file = load(&cli.config, cli.allow_insecure, format)?;
             authjs_proxy::app::logging::init(format.unwrap_or(file.log.format));
             actix_web::rt::System::new()
                 .block_on(authjs_proxy::app::server::serve(file, Some(cli.config)))

@@ -633,3 +633,25 @@ fn the_demo_on_a_taken_port_says_how_to_pick_another() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--listen"), "{stderr}");
 }
+
+#[test]
+fn a_configuration_error_is_a_json_line_when_the_file_asks_for_json_logs() {
+    let body = format!(
+        "{}[log]\nformat = \"json\"\n",
+        config_for("127.0.0.1:1", "ftp://example.com")
+    );
+    let p = temp_config("json-error", &body);
+    let out = run(&["--config", p.to_str().unwrap(), "check-config"], b"");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line: serde_json::Value = serde_json::from_str(stderr.lines().next().unwrap())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(line["level"], "ERROR");
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid configuration: base_url"),
+        "{line}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::core::error::ConfigError;
 use crate::core::peer::parse_trust_list;
 use crate::options::forward_auth::ForwardAuthOptions;
 use crate::options::proxy::{ProxyOptions, Secret};
-use crate::options::server::{AdminOptions, LogOptions, ServerOptions};
+use crate::options::server::{AdminOptions, LogFormat, LogOptions, ServerOptions};
 use crate::options::{ENV_PREFIX, MAX_DURATION_MS, MAX_WORKERS};
 
 /// The whole configuration file: `[server]`, `[proxy]`, `[forward_auth]`, `[admin]` and `[log]`.
@@ -176,6 +176,24 @@ fn refuse_fractions(
 }
 
 impl FileConfig {
+    /// The `[log] format` of the file at `path` when that much of it reads, whatever else is
+    /// wrong in it: errors about the rest are then written in the format the operator chose.
+    pub fn log_format_hint(path: &Path) -> Option<LogFormat> {
+        #[derive(Deserialize)]
+        struct LogOnly {
+            #[serde(default)]
+            log: Option<LogOptions>,
+        }
+        config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .build()
+            .ok()?
+            .try_deserialize::<LogOnly>()
+            .ok()?
+            .log
+            .map(|l| l.format)
+    }
+
     /// Reads `path` with the environment `env`: TOML, environment overrides, `AUTH_SECRET`,
     /// whole numbers where the setting is one, and the listen address. Nothing is built.
     pub(crate) fn parse(
