@@ -165,6 +165,17 @@ async fn name(p: &AuthProxy) -> Option<String> {
         .and_then(|u| u.name)
 }
 
+/// Polls the async `cond` (at most 60 times, 50 ms apart).
+async fn eventually_async(mut cond: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..60 {
+        if cond().await {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Polls `cond` (at most 100 times, 50 ms apart).
 async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     for _ in 0..100 {
@@ -258,15 +269,11 @@ async fn a_sign_out_through_one_replica_reaches_the_others() {
     assert_eq!(res.status(), 302);
     assert!(redis.keys().is_empty(), "the shared entry was deleted");
     let before = up.count();
-    let mut asked = false;
-    for _ in 0..60 {
+    let asked = eventually_async(async || {
         name(&b).await;
-        if up.count() > before {
-            asked = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
+        up.count() > before
+    })
+    .await;
     assert!(
         asked,
         "replica B kept answering its old copy after the sign-out"
@@ -487,14 +494,7 @@ async fn after_its_subscription_was_down_a_replica_drops_its_local_copies() {
         eventually(|| subscribers(&redis) == 1).await,
         "the replica subscribed again"
     );
-    let mut dropped = false;
-    for _ in 0..40 {
-        if name(&b).await.is_none() {
-            dropped = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dropped = eventually_async(async || name(&b).await.is_none()).await;
     assert!(
         dropped,
         "the local copy from before the outage was still served"
