@@ -428,18 +428,7 @@ async fn reload_that_changes_the_listen_address_says_it_needs_a_restart() {
         answers_200(&format!("http://{listen}/healthz")).await,
         "still serving on the old address"
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stop_and_read_stderr(child);
     assert!(stderr.contains("change only on restart"), "{stderr}");
 }
 
@@ -470,7 +459,11 @@ async fn stderr_of(name: &str, listen: &str, body: &str, probe: impl AsyncFnOnce
     );
     assert!(answers_200(&format!("http://{listen}/healthz")).await);
     probe().await;
-    let child = &mut running.0;
+    stop_and_read_stderr(&mut running.0)
+}
+
+/// SIGTERM to `child`, then everything it wrote to its (piped) stderr.
+fn stop_and_read_stderr(child: &mut std::process::Child) -> String {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
