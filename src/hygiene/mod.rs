@@ -82,26 +82,8 @@ pub fn retain_end_to_end(headers: &mut HeaderMap, skip: &[HeaderName]) {
     }
 }
 
-/// Request headers about the original request that a client never sets for itself: the proxy
-/// writes `X-Forwarded-For`/`-Proto`/`-Host` itself, passes [`TRUSTED_PASSTHROUGH`] on only
-/// from a trusted peer, and never forwards the rest (method and URL overrides), from anyone.
-pub const FORWARDING: [&str; 15] = [
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "forwarded",
-    "x-real-ip",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-original-method",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
+/// The forwarding headers the proxy writes itself for every request sent upstream.
+pub const PROXY_WRITTEN: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
 
 /// The forwarding headers a trusted peer's request passes on as they came.
 pub const TRUSTED_PASSTHROUGH: [&str; 7] = [
@@ -113,6 +95,24 @@ pub const TRUSTED_PASSTHROUGH: [&str; 7] = [
     "x-forwarded-method",
     "x-original-url",
 ];
+
+/// Method and URL overrides: never forwarded, from anyone.
+pub const NEVER_FORWARDED: [&str; 5] = [
+    "x-rewrite-url",
+    "x-original-method",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Whether `name` is a header about the original request that a client never sets for
+/// itself: [`PROXY_WRITTEN`], [`TRUSTED_PASSTHROUGH`] (passed on only from a trusted peer) or
+/// [`NEVER_FORWARDED`]. The client's copy is dropped.
+pub fn is_forwarding(name: &str) -> bool {
+    PROXY_WRITTEN.contains(&name)
+        || TRUSTED_PASSTHROUGH.contains(&name)
+        || NEVER_FORWARDED.contains(&name)
+}
 
 /// Node's default limit on a request's header section (`--max-http-header-size`, 16 KiB):
 /// what Auth.js on Node answers `431` to. The proxy refuses the same requests itself, so it

@@ -7,7 +7,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::core::client::{ClientSide, valid_authority};
 use crate::core::peer::{forwarded_scheme, last_element};
-use crate::hygiene::{FORWARDING, TRUSTED_PASSTHROUGH, connection_listed, is_hop_by_hop};
+use crate::hygiene::{TRUSTED_PASSTHROUGH, connection_listed, is_forwarding, is_hop_by_hop};
 use crate::runtime::Snapshot;
 
 /// Builds the upstream request headers from the client's.
@@ -31,7 +31,7 @@ pub fn upstream_request_headers(
             || listed.contains(name)
             || matches!(n, "content-length" | "accept-encoding" | "expect" | "host")
             || n.contains('_')
-            || FORWARDING.contains(&n)
+            || is_forwarding(n)
         {
             continue;
         }
