@@ -6,6 +6,8 @@ mod common;
 
 use common::service::*;
 use common::*;
+use std::io::Write;
+use std::time::Duration;
 
 /// The binary serving `up`, ready; its listen address.
 async fn service(up: &FakeUpstream, name: &str) -> (Running, std::net::SocketAddr) {
@@ -282,4 +284,71 @@ async fn a_chunked_body_that_stalls_gets_408_and_its_connection_closed() {
     assert_eq!(statuses(&answer), [408], "{answer:?}");
     assert!(closed, "the connection stayed open after the 408");
     assert_eq!(up.count(), 0);
+}
+
+#[actix_web::test]
+async fn a_client_that_hangs_up_gives_back_its_upstream_slot() {
+    // The first two requests stall at the upstream; the third is answered at once.
+    let up = FakeUpstream::start(|_, n| {
+        let reply = Reply::json(r#"{"ok":true}"#);
+        if n < 2 {
+            reply.delay(Duration::from_secs(8))
+        } else {
+            reply
+        }
+    });
+    let (_running, addr) = service_with(
+        &up,
+        "hang-up",
+        "[proxy.upstream]\nmax_in_flight = 2\n[proxy.retry]\nmax_attempts = 1\n",
+    )
+    .await;
+    let hung_up = actix_rt::task::spawn_blocking(move || {
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /api/auth/csrf HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+                .unwrap();
+            clients.push(s);
+        }
+        clients
+    })
+    .await
+    .unwrap();
+    // Both stalled requests hold a slot at the upstream; then their clients go away.
+    for _ in 0..100 {
+        if up.count() == 2 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(up.count(), 2);
+    drop(hung_up);
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+
+    let answer = raw(
+        addr,
+        "GET /api/auth/providers HTTP/1.1\r\nHost: proxy.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(statuses(&answer), [200], "{answer:?}");
+}
+
+#[actix_web::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_an_answer_that_is_ready() {
+    let up = FakeUpstream::ok();
+    let (_running, addr) = service(&up, "half-close").await;
+    let answer = actix_rt::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            .unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut got);
+        String::from_utf8_lossy(&got).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses(&answer), [200], "{answer:?}");
 }

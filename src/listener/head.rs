@@ -39,6 +39,9 @@ pub struct StrictHead<T> {
     /// When the head or body being read must be complete: which part of which request (the
     /// count of heads completed before it, and whether it is the body), and the timer.
     deadline: Option<(Part, Pin<Box<Sleep>>)>,
+    /// The client closed its side: the read that saw it was answered `Pending`, and the next
+    /// one fails (see [`StrictHead::poll_read`]).
+    closed: bool,
 }
 
 /// A part of the request stream a deadline is for: the count of heads completed before it,
@@ -64,6 +67,7 @@ impl<T> StrictHead<T> {
             tracker: HeadTracker::default(),
             body_timeout,
             deadline: None,
+            closed: false,
         }
     }
 
@@ -88,8 +92,25 @@ impl<T: AsyncRead + Unpin> AsyncRead for StrictHead<T> {
                 "request head or body not complete in time",
             )));
         }
+        if this.closed {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client closed the connection",
+            )));
+        }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        if buf.filled().len() == before && buf.remaining() > 0 {
+            // End of stream. actix-http, which lets a client half-close, would go on serving
+            // the request in flight, and a client that hung up would hold its upstream slot
+            // until the upstream answered. Like nginx, a client that closes its side is taken
+            // as gone: this read is answered `Pending` (so what was read with it is parsed,
+            // and an answer ready at once is written), and the next read fails, which ends the
+            // connection and drops the request still in flight.
+            this.closed = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         this.tracker.scan(&mut buf.filled_mut()[before..]);
         // What is being read now, and for how long it may take: a head started, or the body
         // of the last complete head (a new one may have started in this very read).
