@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use authjs_proxy::core::token;
 use authjs_proxy::options::{FileConfig, LogFormat, SESSION_COOKIE};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// The service allocates many small, short-lived buffers per request; mimalloc handles that
 /// pattern markedly better than the system allocator (see benches/proxy-load.sh). Built with
@@ -32,7 +32,11 @@ Signals (serve):
 Exit codes:
   0   ok
   1   failure (check-config --connect: a dependency did not answer)
+  2   invalid command line
   64  invalid configuration, before any port is bound (or refused credentials)";
+
+/// Exit code for a command line clap would refuse (clap's own code).
+const EXIT_USAGE: u8 = 2;
 
 /// Exit code for an invalid configuration (EX_CONFIG-style, as linkerd does).
 const EXIT_INVALID_CONFIG: u8 = 64;
@@ -45,25 +49,51 @@ const EXIT_INVALID_CONFIG: u8 = 64;
     after_help = AFTER_HELP
 )]
 struct Cli {
-    /// Configuration file (TOML).
-    #[arg(long, short, default_value = "config/default.toml", global = true)]
-    config: PathBuf,
+    #[command(flatten)]
+    file: FileArgs,
     /// Log format, `text` or `json` (default: the file's `[log] format`, else text).
     #[arg(long, global = true, value_parser = ["text", "json"])]
     log_format: Option<String>,
-    /// Permit `proxy.tls.insecure_skip_verify` for a non-loopback upstream.
-    #[arg(long, global = true)]
-    allow_insecure: bool,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The flags of the commands that read the configuration file (serving, the default, and
+/// `check-config`); given before or after the command's name.
+#[derive(Args, Default)]
+struct FileArgs {
+    /// Configuration file (TOML) [default: config/default.toml].
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Permit `proxy.tls.insecure_skip_verify` for a non-loopback upstream.
+    #[arg(long)]
+    allow_insecure: bool,
+}
+
+impl FileArgs {
+    /// These flags, where the command's own ones win over those given before its name.
+    fn or(self, before: FileArgs) -> FileArgs {
+        FileArgs {
+            config: self.config.or(before.config),
+            allow_insecure: self.allow_insecure || before.allow_insecure,
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("config/default.toml"))
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve (the default).
-    Serve,
+    Serve(FileArgs),
     /// Validate the configuration and exit (64 when invalid).
     CheckConfig {
+        #[command(flatten)]
+        file: FileArgs,
         /// Also try the upstream and the Redis level once each and say which answered (exit 1
         /// when one did not, 64 when one refused the configured credentials).
         #[arg(long)]
@@ -223,28 +253,49 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
         Some(_) => Some(LogFormat::Text),
         None => None,
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve(FileArgs::default()));
+    if let Command::Demo { .. } | Command::Token(_) = command
+        && (cli.file.config.is_some() || cli.file.allow_insecure)
+    {
+        let name = if let Command::Demo { .. } = command {
+            "demo"
+        } else {
+            "token"
+        };
+        let flag = if cli.file.config.is_some() {
+            "--config"
+        } else {
+            "--allow-insecure"
+        };
+        eprintln!("error: {flag} does not apply to `{name}`, which reads no configuration file");
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    match command {
         Command::Token(cmd) => {
             authjs_proxy::app::logging::init(format.unwrap_or_default());
             token_command(cmd)
         }
-        Command::CheckConfig { connect } => {
+        Command::CheckConfig { file, connect } => {
             authjs_proxy::app::logging::init(format.unwrap_or_default());
-            let file = load(&cli.config, cli.allow_insecure, format)?;
+            let args = file.or(cli.file);
+            let path = args.path();
+            let file = load(&path, args.allow_insecure, format)?;
             for notice in &file.notices {
                 eprintln!("warning: {notice}");
             }
-            println!("configuration ok: {}", cli.config.display());
+            println!("configuration ok: {}", path.display());
             if connect {
                 check_connections(&file)?;
             }
             Ok(())
         }
-        Command::Serve => {
-            let file = load(&cli.config, cli.allow_insecure, format)?;
+        Command::Serve(file) => {
+            let args = file.or(cli.file);
+            let path = args.path();
+            let file = load(&path, args.allow_insecure, format)?;
             authjs_proxy::app::logging::init(format.unwrap_or(file.log.format));
             actix_web::rt::System::new()
-                .block_on(authjs_proxy::app::server::serve(file, Some(cli.config)))
+                .block_on(authjs_proxy::app::server::serve(file, Some(path)))
                 .map_err(|e| {
                     // Through the log, so `[log] format = "json"` gets a JSON line too.
                     tracing::error!(error = %e, "authjs-proxy stopped");

@@ -618,6 +618,40 @@ fn help_names_the_environment_the_signals_and_the_exit_codes() {
 }
 
 #[test]
+fn help_of_commands_that_read_no_file_offers_no_file_flags() {
+    for args in [&["demo", "--help"][..], &["token", "decode", "--help"][..]] {
+        let out = run(args, b"");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}");
+        for flag in ["--config", "--allow-insecure"] {
+            assert!(!help.contains(flag), "{args:?} offers {flag}:\n{help}");
+        }
+    }
+    for args in [&["check-config", "--help"][..], &["serve", "--help"][..]] {
+        let help = String::from_utf8_lossy(&run(args, b"").stdout).into_owned();
+        assert!(help.contains("--config"), "{args:?}:\n{help}");
+    }
+}
+
+#[test]
+fn a_file_flag_given_to_a_command_that_reads_no_file_is_refused() {
+    let out = run(&["--config", "x.toml", "token", "decode"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--config") && err.contains("token"), "{err}");
+}
+
+#[test]
+fn the_config_flag_works_after_the_command_name_too() {
+    let out = run(
+        &["check-config", "--config", "/nonexistent/after.toml"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/after.toml"));
+}
+
+#[test]
 fn the_demo_on_a_taken_port_says_how_to_pick_another() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
