@@ -14,7 +14,6 @@
 //! * Redis is never on the critical path: every command has a short timeout, failures fall back
 //!   to the local cache and the upstream, and an outage is logged once (and its end once).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -22,11 +21,9 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::Sha256;
-use std::sync::Mutex;
-use std::time::Instant;
 
+use crate::cache::link::{Heard, Link};
 use crate::core::error::ConfigError;
 use crate::core::obs::metrics::{self, CacheResult};
 use crate::core::obs::request_id::request_event;
@@ -52,26 +49,19 @@ const DEFAULT_HOLD: Duration = Duration::from_secs(15);
 const PUT_UNLESS_GONE: &str = "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end \
      redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
 
-/// Shortest pause before a failed connection is tried again.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
-
 const VALUE_INFO: &[u8] = b"authjs-proxy session cache value v2";
 const VALUE_KEY_INFO: &[u8] = b"authjs-proxy session cache value key v2";
 const KEY_INFO: &[u8] = b"authjs-proxy session cache key v1";
 
 /// The Redis level of one configuration.
 pub struct SharedLevel {
-    client: redis::Client,
-    /// The connection, rebuilt after a failure (at most once per [`RECONNECT_PAUSE`]).
-    manager: Mutex<(Option<ConnectionManager>, Option<Instant>)>,
+    link: Link,
     id_key: Hmac<Sha256>,
     /// This deployment's part of every value key: without it no value opens.
     value_key: [u8; 32],
     /// Whether a refused value has been logged (once per level).
     refused_logged: AtomicBool,
     prefix: String,
-    timeout: Duration,
-    down: AtomicBool,
     listening: AtomicBool,
     /// How long an invalidation refuses writes for its entry: the longest a lookup fetched
     /// before it can take to write (see [`SharedLevel::holding_writes_for`]).
@@ -90,24 +80,13 @@ impl SharedLevel {
     /// Checks the options and prepares the level (no connection is made here). `secret` is
     /// the newest configured secret, used when `redis.key` is not set.
     pub fn new(opts: &RedisOptions, secret: Option<&str>) -> Result<Self, ConfigError> {
-        let client = redis::Client::open(opts.url.as_str()).map_err(|e| {
-            ConfigError::new(
-                "session_cache.redis.url",
-                format!("is not a Redis URL: {}", e.category()),
-            )
-        })?;
-        let material = opts.key.as_deref().or(secret).ok_or_else(|| {
-            ConfigError::new(
-                "session_cache.redis",
-                "needs secret or session_cache.redis.key to derive its keys",
-            )
-        })?;
-        if material.trim().is_empty() {
-            return Err(ConfigError::new(
-                "session_cache.redis.key",
-                "must not be blank",
-            ));
-        }
+        let link = Link::new(
+            &opts.url,
+            "session_cache.redis.url",
+            Duration::from_millis(opts.timeout_ms),
+            "session cache",
+        )?;
+        let material = deployment_key(opts, secret)?;
         let hk = hkdf::Hkdf::<Sha256>::new(None, material.as_bytes());
         let mut key = [0u8; 32];
         hk.expand(KEY_INFO, &mut key)
@@ -116,14 +95,11 @@ impl SharedLevel {
         hk.expand(VALUE_KEY_INFO, &mut value_key)
             .expect("32 bytes is a valid HKDF-SHA256 length");
         Ok(SharedLevel {
-            client,
-            manager: Mutex::new((None, None)),
+            link,
             id_key: <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key"),
             value_key,
             refused_logged: AtomicBool::new(false),
             prefix: opts.key_prefix.clone(),
-            timeout: Duration::from_millis(opts.timeout_ms),
-            down: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             hold: DEFAULT_HOLD,
         })
@@ -163,81 +139,16 @@ impl SharedLevel {
         format!("{}invalidate", self.prefix)
     }
 
-    async fn manager(&self) -> Option<ConnectionManager> {
-        let mut slot = self.manager.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = &slot.0 {
-            return Some(m.clone());
-        }
-        if slot
-            .1
-            .is_some_and(|failed| failed.elapsed() < RECONNECT_PAUSE)
-        {
-            return None;
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(200))))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(0);
-        let made = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            .map_err(|e| self.mark_down(e.category()))
-            .ok();
-        slot.0 = made.clone();
-        made
-    }
-
-    /// Forgets a failed connection; the next command after [`RECONNECT_PAUSE`] makes a new one.
-    fn drop_connection(&self) {
-        let mut slot = self.manager.lock().unwrap_or_else(|e| e.into_inner());
-        *slot = (None, Some(Instant::now()));
-    }
-
-    fn outcome<T>(
-        &self,
-        r: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-    ) -> Option<T> {
-        match r {
-            Ok(Ok(v)) => {
-                if self.down.swap(false, Ordering::Relaxed) {
-                    metrics::redis_up(true);
-                    request_event!(tracing::Level::INFO, "redis session cache reachable again");
-                }
-                Some(v)
-            }
-            Ok(Err(e)) => {
-                self.mark_down(e.category());
-                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-                    self.drop_connection();
-                }
-                None
-            }
-            Err(_) => {
-                self.mark_down("timed out");
-                None
-            }
-        }
-    }
-
-    fn mark_down(&self, why: &str) {
-        if !self.down.swap(true, Ordering::Relaxed) {
-            metrics::redis_up(false);
-            request_event!(
-                tracing::Level::WARN,
-                error = why,
-                "redis session cache unavailable; serving from the local cache and the upstream"
-            );
-        }
-    }
-
     /// The stored answer for `id`, opened with this deployment's key and the cookie bytes, and
     /// what is left of its TTL; `None` on a miss, an error, a timeout, or a value that does not
     /// open (refused).
     pub async fn get(&self, id: &EntryId, material: &[u8]) -> Option<(Vec<u8>, Duration)> {
-        let mut conn = self.manager().await?;
+        let mut conn = self.link.connection().await?;
         let key = self.key(id);
         let mut pipe = redis::pipe();
         pipe.get(&key).cmd("PTTL").arg(&key);
         let query = pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn);
-        let (value, left_ms) = self.outcome(tokio::time::timeout(self.timeout, query).await)?;
+        let (value, left_ms) = self.link.run(query).await?;
         let plain = self.open(&value?, material, id)?;
         // PTTL: -2 gone meanwhile, -1 no expiry (never written so here): a moment, not a TTL.
         let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
@@ -263,7 +174,7 @@ impl SharedLevel {
 
     /// Stores `plain` for `id` for `ttl`, encrypted with the cookie bytes.
     pub async fn put(&self, id: &EntryId, material: &[u8], plain: &[u8], ttl: Duration) {
-        let Some(mut conn) = self.manager().await else {
+        let Some(mut conn) = self.link.connection().await else {
             return;
         };
         let value = seal(&self.value_key, plain, material, id);
@@ -277,12 +188,12 @@ impl SharedLevel {
             .arg(value)
             .arg(ms);
         let set = cmd.query_async::<()>(&mut conn);
-        self.outcome(tokio::time::timeout(self.timeout, set).await);
+        self.link.run(set).await;
     }
 
     /// Deletes the entry for `id` and tells every replica to drop its local copy.
     pub async fn invalidate(&self, id: &EntryId) {
-        let Some(mut conn) = self.manager().await else {
+        let Some(mut conn) = self.link.connection().await else {
             return;
         };
         // The delete and the hold on later writes, at once.
@@ -298,96 +209,65 @@ impl SharedLevel {
             .arg(hold)
             .ignore();
         let del = pipe.query_async::<()>(&mut conn);
-        self.outcome(tokio::time::timeout(self.timeout, del).await);
+        self.link.run(del).await;
         let publish = conn.publish::<_, _, ()>(self.channel(), id.as_slice());
-        self.outcome(tokio::time::timeout(self.timeout, publish).await);
+        self.link.run(publish).await;
     }
 
     /// Listens for invalidations from other replicas (once per level) and hands each to
     /// `apply`, until `alive` says the configuration is gone. Reconnects by itself, and says
     /// so ([`Shared::Resubscribed`]): what was published meanwhile is lost.
-    pub fn listen(
-        self: &Arc<Self>,
-        alive: std::sync::Weak<()>,
-        apply: impl Fn(Shared) + Send + 'static,
-    ) {
+    pub fn listen(&self, alive: std::sync::Weak<()>, apply: impl Fn(Shared) + Send + 'static) {
         if self.listening.swap(true, Ordering::Relaxed) {
             return;
         }
-        let level = Arc::downgrade(self);
-        tokio::spawn(async move {
-            use futures_util::StreamExt;
-            while alive.upgrade().is_some() {
-                let Some(this) = level.upgrade() else { return };
-                let subscribed = async {
-                    let mut pubsub = this.client.get_async_pubsub().await?;
-                    pubsub.subscribe(this.channel()).await?;
-                    redis::RedisResult::Ok(pubsub)
-                };
-                match tokio::time::timeout(Duration::from_secs(2), subscribed).await {
-                    Ok(Ok(pubsub)) => {
-                        drop(this);
-                        // Also the first time: a lookup may have cached an answer before
-                        // the subscription was up.
-                        apply(Shared::Resubscribed);
-                        let mut messages = pubsub.into_on_message();
-                        loop {
-                            let next =
-                                tokio::time::timeout(Duration::from_secs(1), messages.next()).await;
-                            if alive.upgrade().is_none() {
-                                return;
-                            }
-                            match next {
-                                Ok(Some(msg)) => {
-                                    if let Ok(id) = <EntryId>::try_from(msg.get_payload_bytes()) {
-                                        apply(Shared::Invalidated(id));
-                                    }
-                                }
-                                Ok(None) => break,
-                                Err(_) => {}
-                            }
-                        }
-                    }
-                    _ => {
-                        drop(this);
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.link
+            .listen(self.channel(), alive, move |heard| match heard {
+                // Also the first time: a lookup may have cached an answer before the
+                // subscription was up.
+                Heard::Subscribed => apply(Shared::Resubscribed),
+                Heard::Message(payload) => {
+                    if let Ok(id) = <EntryId>::try_from(payload) {
+                        apply(Shared::Invalidated(id));
                     }
                 }
-            }
-        });
+            });
     }
 
     /// Asks Redis once: `Ok(true)` it answered `PING`, `Ok(false)` it did not, `Err` naming
     /// the field when it refused the credentials.
     pub async fn ping(&self) -> Result<bool, ConfigError> {
-        let Some(mut conn) = self.manager().await else {
-            return Ok(false);
-        };
-        let cmd = redis::cmd("PING");
-        let ping = cmd.query_async::<String>(&mut conn);
-        match tokio::time::timeout(Duration::from_secs(2), ping).await {
-            Ok(Err(e))
-                if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
-                    || e.code().is_some_and(|c| c == "WRONGPASS" || c == "NOAUTH") =>
-            {
-                Err(ConfigError::new(
-                    "session_cache.redis.url",
-                    "Redis refused the credentials (wrong username or password)",
-                ))
-            }
-            Ok(Ok(_)) => Ok(true),
-            _ => Ok(false),
-        }
+        self.link.ping("session_cache.redis.url").await
     }
 
     /// Checks the connection at startup: `Err` naming the field when Redis refuses the
     /// credentials; an unreachable Redis is only a warning (service goes on without it).
     pub async fn check(&self) -> Result<(), ConfigError> {
         if !self.ping().await? {
-            self.mark_down("unreachable at startup");
+            self.link.mark_down("unreachable at startup");
         }
         Ok(())
     }
+}
+
+/// This deployment's key material: `redis.key`, else the newest secret.
+pub fn deployment_key<'a>(
+    opts: &'a RedisOptions,
+    secret: Option<&'a str>,
+) -> Result<&'a str, ConfigError> {
+    let material = opts.key.as_deref().or(secret).ok_or_else(|| {
+        ConfigError::new(
+            "session_cache.redis",
+            "needs secret or session_cache.redis.key to derive its keys",
+        )
+    })?;
+    if material.trim().is_empty() {
+        return Err(ConfigError::new(
+            "session_cache.redis.key",
+            "must not be blank",
+        ));
+    }
+    Ok(material)
 }
 
 /// The cipher of one entry: its key needs this deployment's `value_key` and the cookie bytes.
