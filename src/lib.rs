@@ -23,6 +23,7 @@ pub mod cache;
 pub mod hygiene;
 pub mod listener;
 pub mod resilience;
+pub mod revocation;
 pub mod tls;
 pub mod transport;
 // Layer 4: the built snapshot, the actors, the handle.

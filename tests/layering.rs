@@ -26,8 +26,10 @@ const LAYERS: &[(u8, &[&str])] = &[
     (1, &["core/"]),
     // 2, options: what users write: serde structs, file + env loading, pure checks.
     (2, &["options/"]),
-    // 3, leaves: TLS, upstream transport, listener, resilience, header hygiene, session cache.
-    (3, &["tls.rs", "tls/", "transport/", "listener/", "resilience/", "hygiene/", "cache/"]),
+    // 3, leaves: TLS, upstream transport, listener, resilience, header hygiene, session cache,
+    //    revocation (the deny-list of signed-out JWT sessions).
+    (3, &["tls.rs", "tls/", "transport/", "listener/", "resilience/", "hygiene/", "cache/",
+          "revocation/"]),
     // 4, runtime: the built snapshot and its build, the actors, the AuthProxy handle.
     (4, &["runtime/"]),
     // 5, features: proxy (routes, forwarding, Location, handler), session lookup, forward auth.

@@ -456,6 +456,110 @@ async fn reload_endpoint_without_token_works_on_loopback_and_keeps_config_on_err
     assert_eq!(proxy.config().unwrap().generation, 2, "configuration kept");
 }
 
+/// A token of `sub`, issued now, in a `Cookie` header.
+fn token_of(sub: &str) -> HeaderMap {
+    let claims = serde_json::json!({"sub": sub});
+    let tok = authjs_proxy::token::encode_with_secret(
+        claims.as_object().unwrap(),
+        "ops-secret",
+        "authjs.session-token",
+        3600,
+    );
+    let mut h = HeaderMap::new();
+    h.insert(
+        actix_web::http::header::COOKIE,
+        format!("authjs.session-token={tok}").parse().unwrap(),
+    );
+    h
+}
+
+#[actix_web::test]
+async fn sessions_revoke_signs_a_subject_out_everywhere_and_lists_it() {
+    let dir = scratch("revoke");
+    let extra = "secret = \"ops-secret\"\n";
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&local(), "http://127.0.0.1:4001", extra),
+    );
+    let state = admin_state(&path, Some("t0ken"), false).await;
+    let proxy = state.proxy.clone();
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let (ada, grace) = (token_of("u-ada"), token_of("u-grace"));
+    let post = |auth: Option<&str>, body: &str| {
+        let mut r = web_test::TestRequest::post()
+            .uri("/sessions/revoke")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body.to_owned());
+        if let Some(a) = auth {
+            r = r.insert_header(("authorization", a.to_owned()));
+        }
+        r.to_request()
+    };
+    let later = authjs_proxy::token::now_secs() + 5;
+
+    let res = web_test::call_service(&app, post(None, r#"{"sub":"u-ada"}"#)).await;
+    assert_eq!(res.status(), 401);
+    let body = format!(r#"{{"sub":"u-ada","before":{later}}}"#);
+    let res = web_test::call_service(&app, post(Some("Bearer t0ken"), &body)).await;
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = web_test::read_body_json(res).await;
+    assert_eq!(
+        (answer["sub"].as_str(), answer["before"].as_u64()),
+        (Some("u-ada"), Some(later))
+    );
+
+    let token = |h: HeaderMap| {
+        let proxy = proxy.clone();
+        async move { proxy.get_token(&h, Scheme::Http, false).await.unwrap() }
+    };
+    assert_eq!(token(ada).await, None, "every token of u-ada issued before");
+    assert!(token(grace).await.is_some(), "another subject");
+
+    let list = web_test::TestRequest::get()
+        .uri("/sessions/revoke")
+        .insert_header(("authorization", "Bearer t0ken"))
+        .to_request();
+    let res = web_test::call_service(&app, list).await;
+    assert_eq!(res.status(), 200);
+    let listed: serde_json::Value = web_test::read_body_json(res).await;
+    assert_eq!(listed["subjects"][0]["sub"], "u-ada");
+    assert_eq!(listed["subjects"].as_array().unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn sessions_revoke_refuses_a_bad_body_naming_the_field() {
+    let dir = scratch("revoke-bad");
+    let path = write(
+        &dir,
+        "c.toml",
+        &config(&local(), "http://127.0.0.1:4001", ""),
+    );
+    let state = admin_state(&path, None, true).await;
+    let app =
+        web_test::init_service(App::new().configure(authjs_proxy::admin::routes::configure(state)))
+            .await;
+    let req = web_test::TestRequest::post()
+        .uri("/sessions/revoke")
+        .set_payload(r#"{"before":"soon"}"#)
+        .to_request();
+    let res = web_test::call_service(&app, req).await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = web_test::read_body_json(res).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("\"sub\""),
+        "{body}"
+    );
+    let req = web_test::TestRequest::delete()
+        .uri("/sessions/revoke")
+        .to_request();
+    let res = web_test::call_service(&app, req).await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers().get("allow").unwrap(), "GET, POST");
+}
+
 #[actix_web::test]
 async fn reload_without_a_token_refuses_a_cross_site_browser_request() {
     let dir = scratch("reload-csrf");

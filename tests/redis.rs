@@ -4,115 +4,14 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use authjs_proxy::config::{ProxyOptions, RedisOptions, Secret};
 use authjs_proxy::{AuthProxy, Scheme};
+use common::redis::Redis;
 use common::*;
-
-/// A `redis-server` on a free loopback port with a temp dir; stopped when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn available() -> bool {
-        let runs = |tool: &str| {
-            Command::new(tool)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        let ok = runs("redis-server") && runs("redis-cli");
-        if !ok {
-            assert!(
-                !in_ci(),
-                "CI is set but redis-server or redis-cli is not installed"
-            );
-            eprintln!("SKIPPED: needs redis-server and redis-cli (apt-get install redis-server)");
-        }
-        ok
-    }
-
-    fn start_on(port: u16, password: Option<&str>) -> Self {
-        let dir = std::env::temp_dir().join(format!("authjs-proxy-redis-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args = vec![
-            "--port".to_owned(),
-            port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-            "--dir".into(),
-            dir.to_string_lossy().into_owned(),
-        ];
-        if let Some(p) = password {
-            args.extend(["--requirepass".into(), p.to_owned()]);
-        }
-        let child = Command::new("redis-server")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let r = Redis { child, port, dir };
-        for _ in 0..100 {
-            if r.cli(&["PING"]).contains("PONG") || r.cli(&["PING"]).contains("NOAUTH") {
-                return r;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not come up on port {port}");
-    }
-
-    fn start() -> Self {
-        Self::start_on(closed_port(), None)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The session entries (not the markers that hold back writes after an invalidation).
-    fn keys(&self) -> Vec<String> {
-        self.cli(&["--raw", "KEYS", "authjs-proxy:*"])
-            .lines()
-            .filter(|l| !l.is_empty() && !l.ends_with(":gone"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn stop(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 const SESSION: &str = r#"{"user":{"name":"Ada Lovelace","email":"ada@example.com"},"expires":"2030-01-01T00:00:00.000Z"}"#;
 

@@ -60,8 +60,10 @@ pub(crate) async fn identify(
         let Some(token) = cfg.session_token(headers, secure) else {
             return Ok(None);
         };
-        let claims = decode_session_token(keys, &token.found.value, token.salts());
+        let value = &token.found.value;
+        let claims = decode_session_token(keys, value, token.salts());
         metrics::token_decode(claims.is_some());
+        let claims = claims.filter(|c| !cfg.revocation.refuses(c, value));
         return Ok(claims.map(|c| (Subject::from_claims(c.0), Source::Token)));
     }
     // The gate's own view of the scheme (its trusted proxies) decides which cookie counts; no

@@ -12,8 +12,9 @@ pub use authjs_token::cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
 pub use file::FileConfig;
 pub use forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 pub use proxy::{
-    CircuitBreakerOptions, JwsOptions, ProxyOptions, RedisOptions, RetryOptions, Secret,
-    SessionCacheOptions, SessionStrategy, TimeoutOptions, UpstreamOptions, UpstreamTlsOptions,
+    CircuitBreakerOptions, JwsOptions, OnSignOut, ProxyOptions, RedisOptions, RetryOptions,
+    RevocationOptions, Secret, SessionCacheOptions, SessionStrategy, TimeoutOptions,
+    UpstreamOptions, UpstreamTlsOptions,
 };
 pub use server::{AdminOptions, LogFormat, LogOptions, ServerOptions, ServerTlsOptions};
 

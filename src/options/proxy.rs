@@ -167,6 +167,43 @@ impl Default for RedisOptions {
     }
 }
 
+/// Revocation of JWT sessions (`[proxy.revocation]`): a token that signed out through the
+/// proxy is refused until it expires, on every replica sharing the Redis level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevocationOptions {
+    /// Deny-list the session token of each sign-out, and honour "sign out everywhere".
+    /// Default true.
+    pub enabled: bool,
+    /// What a sign-out revokes: `token` (the token it presented, default) or `subject`
+    /// (every token of that user issued before it, including copies Auth.js rolled since).
+    pub on_sign_out: OnSignOut,
+    /// Auth.js's `session.maxAge`, in seconds (default 2592000, 30 days): the longest a token
+    /// lives, so how long a "sign out everywhere" and the revocation of a token the proxy can
+    /// not read (no secret) are kept.
+    pub session_max_age_s: u64,
+}
+
+impl Default for RevocationOptions {
+    fn default() -> Self {
+        RevocationOptions {
+            enabled: true,
+            on_sign_out: OnSignOut::Token,
+            session_max_age_s: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// What a sign-out through the proxy revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSignOut {
+    /// The session token the sign-out presented.
+    Token,
+    /// Every token of its subject issued before the sign-out.
+    Subject,
+}
+
 /// Circuit breaker for the upstream, shared by all worker threads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -307,6 +344,8 @@ pub struct ProxyOptions {
     pub circuit_breaker: CircuitBreakerOptions,
     /// Limits on the upstream.
     pub upstream: UpstreamOptions,
+    /// Revocation of JWT sessions at sign-out.
+    pub revocation: RevocationOptions,
     /// Signed-JWT decoding; off by default.
     pub jws: Option<JwsOptions>,
     /// TLS to the upstream (`[proxy.tls]`): extra roots, client certificate.
@@ -335,6 +374,7 @@ impl Default for ProxyOptions {
             session_cache: SessionCacheOptions::default(),
             circuit_breaker: CircuitBreakerOptions::default(),
             upstream: UpstreamOptions::default(),
+            revocation: RevocationOptions::default(),
             jws: None,
             tls: UpstreamTlsOptions::default(),
         }
@@ -362,6 +402,7 @@ impl fmt::Debug for ProxyOptions {
             .field("session_cache", &self.session_cache)
             .field("circuit_breaker", &self.circuit_breaker)
             .field("upstream", &self.upstream)
+            .field("revocation", &self.revocation)
             .field("jws", &self.jws)
             .field("tls", &self.tls)
             .finish()

@@ -13,10 +13,11 @@ use crate::core::response::json_error;
 use crate::hygiene::cache_control::keep_private;
 use crate::hygiene::header_section_too_large;
 use crate::proxy::location::client_response_headers;
+use crate::proxy::revoked::{clears_session_cookie, signed_out_session};
 use crate::proxy::routes::{Action, RouteError, auth_route_template, classify, suffix_below};
 use crate::runtime::actors::upstream::Forward;
 use crate::runtime::handle::{AuthProxy, WorkerUpstream};
-use crate::runtime::public::{public_origin, upstream_request_headers};
+use crate::runtime::public::{public_origin, public_proto, upstream_request_headers};
 
 /// Forwards one Auth.js request upstream and relays the answer.
 pub async fn forward(
@@ -59,6 +60,13 @@ pub async fn forward(
             header::ALLOW,
             HeaderValue::from_static(route.allow_header()),
         );
+        return res;
+    }
+    let secure = public_proto(&cfg, req.headers(), &side) == "https";
+    // Auth.js would still accept a revoked token, and hand out a fresh one for it.
+    if route.action == Action::Session && cfg.presents_revoked_session(req.headers(), secure) {
+        let mut res = signed_out_session(&cfg, req.headers(), secure);
+        keep_private(res.headers_mut(), true);
         return res;
     }
     let body = if method == Method::GET || method == Method::HEAD {
@@ -126,6 +134,12 @@ pub async fn forward(
         }
         Err(_) => return AuthError::ActorGone.error_response(),
     };
+    if route.action == Action::Signout
+        && method == Method::POST
+        && clears_session_cookie(&cfg, &res.headers)
+    {
+        cfg.record_sign_out(req.headers(), secure).await;
+    }
     request_id::note_attempts(&req, res.attempts);
     request_event!(tracing::Level::DEBUG, method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     // Only a `Location` needs the public origin.

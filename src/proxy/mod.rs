@@ -3,4 +3,5 @@
 
 pub mod handler;
 pub mod location;
+pub mod revoked;
 pub mod routes;

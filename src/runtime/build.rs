@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 
+use crate::cache::redis::deployment_key;
 use crate::cache::session::SessionCache;
 use crate::core::Scheme;
 use crate::core::error::ConfigError;
@@ -17,6 +18,8 @@ use crate::options::{MAX_DURATION_MS, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use crate::resilience::breaker::MAX_PROBES;
 use crate::resilience::limiter::MAX_LIMIT as MAX_IN_FLIGHT;
 use crate::resilience::{Breaker, InFlightLimit, Resilience, RetryBudget};
+use crate::revocation::Revocation;
+use crate::revocation::shared::RevocationLink;
 use crate::runtime::snapshot::{PublicOrigin, Snapshot, UpstreamOrigin};
 
 fn is_loopback(host: &url::Host<&str>) -> bool {
@@ -364,6 +367,7 @@ impl Snapshot {
                 Duration::from_millis(t.request_ms),
                 secrets.first().map(String::as_str),
             )?,
+            revocation: revocation(opts, secrets.first().map(String::as_str))?,
             keys,
             upstream_tls,
             resilience: Arc::new(Resilience::new(
@@ -377,6 +381,30 @@ impl Snapshot {
             )),
         })
     }
+}
+
+/// Revocation as `opts` configure it, over a list of its own (the runtime puts the proxy's
+/// list in place); shared through the session cache's Redis level when there is one.
+fn revocation(opts: &ProxyOptions, secret: Option<&str>) -> Result<Revocation, ConfigError> {
+    let r = &opts.revocation;
+    if r.session_max_age_s == 0 {
+        return Err(ConfigError::new(
+            "revocation.session_max_age_s",
+            "must be above 0 (Auth.js's session.maxAge, in seconds)",
+        ));
+    }
+    let redis = opts.session_cache.redis.as_ref();
+    let material = match redis {
+        Some(redis) => Some(deployment_key(redis, secret)?),
+        None => secret,
+    };
+    let shared = match redis {
+        Some(redis) if r.enabled => {
+            Some(Arc::new(RevocationLink::new(redis, r.session_max_age_s)?))
+        }
+        _ => None,
+    };
+    Ok(Revocation::new(Arc::default(), material, r.clone(), shared))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod actors;
 pub mod build;
 pub mod handle;
 pub mod public;
+pub mod revoked;
 pub mod snapshot;
 
 pub use handle::AuthProxy;

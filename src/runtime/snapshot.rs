@@ -17,6 +17,7 @@ use crate::core::redact::redacted;
 use crate::core::token::TokenKeys;
 use crate::options::proxy::{RetryOptions, SessionStrategy};
 use crate::resilience::Resilience;
+use crate::revocation::Revocation;
 
 /// Where requests go: the parsed upstream origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +94,8 @@ pub struct Snapshot {
     pub session_cache: Option<SessionCache>,
     /// Derived token keys; `None` without a secret (and without JWS).
     pub keys: Option<Arc<TokenKeys>>,
+    /// Revoked JWT sessions (the list is the proxy's, kept across configurations).
+    pub revocation: Revocation,
     /// TLS client settings for the upstream, built from `proxy.tls` (see [`crate::tls`]).
     pub upstream_tls: Arc<rustls::ClientConfig>,
     /// Circuit breaker, retry budget and in-flight limit of this configuration, shared by all

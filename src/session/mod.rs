@@ -92,6 +92,10 @@ pub(crate) async fn server_session(
     caller: &HeaderMap,
     side: &ClientSide,
 ) -> Result<Option<Session>, AuthError> {
+    // A JWT session signed out through the proxy: Auth.js would still accept it.
+    if cfg.presents_revoked_session(caller, public_proto(&cfg, caller, side) == "https") {
+        return Ok(None);
+    }
     // Built only when the upstream is asked, not on cache hits.
     let fetch = || {
         let cfg = cfg.clone();
@@ -152,6 +156,8 @@ pub(crate) async fn token(
     }
     let keys = cfg.keys.clone().ok_or(AuthError::NoSecret)?;
     let salts = token.salts().to_vec();
+    // Kept only when something is revoked: the decode takes the token.
+    let kept = (!cfg.revocation.list.is_empty()).then(|| token.found.value.clone());
     let claims = workers
         .tokens
         .send(Decode {
@@ -161,6 +167,7 @@ pub(crate) async fn token(
         })
         .await
         .map_err(|_| AuthError::ActorGone)?;
+    let claims = claims.filter(|c| kept.as_ref().is_none_or(|t| !cfg.revocation.refuses(c, t)));
     Ok(claims.map(Token::Claims))
 }
 

@@ -6,6 +6,7 @@ pub mod chromium;
 pub mod front;
 pub mod peer;
 pub mod raw;
+pub mod redis;
 pub mod service;
 
 /// Whether the tests run in CI (`CI` set to anything but empty, `false` or `0`): a missing

@@ -4,4 +4,6 @@
 
 pub mod health;
 pub mod reload;
+pub mod revoke;
 pub mod routes;
+pub mod state;

@@ -150,7 +150,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let token_decode = Family::<ResultLabels, Counter>::default();
     r.register(
         "token_decode",
-        "Local session token decodes, by result",
+        "Local session token decodes, by result (revoked: valid, but signed out through the proxy; also counted valid)",
         token_decode.clone(),
     );
     let config_generation = Gauge::default();
@@ -354,6 +354,17 @@ pub fn token_decode(valid: bool) {
     SERIES[usize::from(!valid)].inc();
 }
 
+/// A token that decoded was refused as revoked (signed out through the proxy).
+pub fn token_revoked() {
+    static SERIES: LazyLock<Counter> = LazyLock::new(|| {
+        METRICS
+            .token_decode
+            .get_or_create(&ResultLabels { result: "revoked" })
+            .clone()
+    });
+    SERIES.inc();
+}
+
 /// The configuration generation now in force.
 pub fn config_generation(generation: u64) {
     METRICS
@@ -433,7 +444,7 @@ pub fn at_zero(forward_auth: bool, redis: bool) {
     for result in ["hit", "miss", "stale", "refused"] {
         drop(m.session_cache.get_or_create(&ResultLabels { result }));
     }
-    for result in ["valid", "invalid"] {
+    for result in ["valid", "invalid", "revoked"] {
         drop(m.token_decode.get_or_create(&ResultLabels { result }));
     }
     for result in ["ok", "error"] {

@@ -11,6 +11,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::core::error::ConfigError;
 use crate::options::proxy::ProxyOptions;
+use crate::revocation::Revocations;
 use crate::runtime::{Attached, Snapshot};
 
 /// The current snapshot, shared between the actor (writer) and every reader.
@@ -43,6 +44,9 @@ type Build = fn(&ProxyOptions, u64) -> Result<Snapshot, ConfigError>;
 /// Holds the overwritable configuration.
 pub struct RuntimeActor {
     current: SharedConfig,
+    /// The deny-list of revoked sessions: every configuration uses this one, so a reload
+    /// forgets no revocation.
+    revocations: Arc<Revocations>,
     generation: u64,
     build: Build,
 }
@@ -52,6 +56,7 @@ impl RuntimeActor {
     pub fn new(current: SharedConfig) -> Self {
         RuntimeActor {
             current,
+            revocations: Arc::default(),
             generation: 0,
             build: Snapshot::build,
         }
@@ -108,6 +113,10 @@ impl RuntimeActor {
         match self.build_caught(opts) {
             Ok(mut cfg) => {
                 cfg.attached = attached;
+                cfg.revocation.list = self.revocations.clone();
+                if let Some(link) = &cfg.revocation.shared {
+                    link.listen(self.revocations.clone());
+                }
                 self.generation += 1;
                 tracing::info!(
                     generation = self.generation,
