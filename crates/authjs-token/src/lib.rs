@@ -52,15 +52,20 @@
 //!
 //! * `jws`: `JwsKeys`, signed JWTs for deployments that replaced Auth.js's encoder with
 //!   jose's `SignJWT` (pulls in `jsonwebtoken`).
+//! * `axum`: the `axum` module, extractors `Session` (`401` with a JSON body without a valid
+//!   session) and `Option<Session>`, configured by a `SessionConfig` in the router's state
+//!   (pulls in `axum-core` and `http`).
 //! * `tower`: the `tower` module, `SessionLayer`, which decodes the session once per request
 //!   into the request's extensions and can refuse anonymous requests; for hyper, axum, tonic
 //!   (pulls in `tower-layer`, `tower-service`, `http` and `pin-project-lite`).
 //!
-//! `tower` configures its layer with a `SessionConfig`: the decoder and whether only the
+//! Both `axum` and `tower` share `SessionConfig`: the decoder and whether only the
 //! `__Secure-` cookie counts.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod claims;
 pub mod cookie;
 mod decoder;
@@ -70,7 +75,7 @@ mod jwe;
 #[cfg(feature = "jws")]
 mod jws;
 mod keys;
-#[cfg(feature = "tower")]
+#[cfg(any(feature = "axum", feature = "tower"))]
 mod session;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -86,7 +91,7 @@ pub use jwe::{
 #[cfg(feature = "jws")]
 pub use jws::{JwsConfigError, JwsKeys};
 pub use keys::{Enc, SaltKeys, SecretKeys};
-#[cfg(feature = "tower")]
+#[cfg(any(feature = "axum", feature = "tower"))]
 pub use session::{SessionConfig, UNAUTHORIZED_BODY};
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! [`SessionConfig`]: how the `tower` layer finds a request's session: the [`Decoder`] and
-//! which cookie names count; how the verdict is kept in its extensions, and the `401` answer.
+//! [`SessionConfig`]: what the `axum` extractors and the `tower` layer share: the [`Decoder`],
+//! which cookie names count, how a request's verdict is kept in its extensions, and the `401`
+//! answer.
 
 use std::sync::Arc;
 
@@ -144,10 +145,11 @@ impl From<Arc<Decoder>> for SessionConfig {
     }
 }
 
-/// The verdict the layer records for a request without a valid session, so that the
-/// extractors neither decode again nor disagree with it.
+/// The verdict recorded for a request without a valid session (by the layer, or by an
+/// extractor), so that later extractors neither decode again nor disagree with it; the reason
+/// is what the `axum` rejection reports.
 #[derive(Debug, Clone)]
-pub(crate) struct NoSession(#[allow(dead_code)] DecodeError);
+pub(crate) struct NoSession(#[cfg_attr(not(feature = "axum"), allow(dead_code))] DecodeError);
 
 /// Records a request's session verdict in its extensions, replacing an earlier one: the
 /// [`Claims`] when valid, else why not (a crate-private type). Returns whether there is a
@@ -165,6 +167,18 @@ pub(crate) fn record(extensions: &mut Extensions, verdict: Result<Claims, Decode
             false
         }
     }
+}
+
+/// The session verdict recorded in `extensions` (by the layer, or an extractor earlier), if
+/// any: [`Claims`] put there by anyone count.
+#[cfg(feature = "axum")]
+pub(crate) fn recorded(extensions: &Extensions) -> Option<Result<Claims, DecodeError>> {
+    if let Some(claims) = extensions.get::<Claims>() {
+        return Some(Ok(claims.clone()));
+    }
+    extensions
+        .get::<NoSession>()
+        .map(|NoSession(error)| Err(error.clone()))
 }
 
 /// The `401` answer: [`UNAUTHORIZED_BODY`] as JSON, with `WWW-Authenticate: Bearer` (a `401`

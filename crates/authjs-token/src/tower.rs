@@ -17,6 +17,9 @@
 //! or use the pass-through layer and check the extensions itself. No runtime, no boxing: the
 //! refusal is a ready value in [`ResponseFuture`].
 //!
+//! With the `axum` feature, the `authjs_token::axum::Session` extractor uses the claims
+//! the layer found instead of decoding again.
+//!
 //! ```
 //! use std::convert::Infallible;
 //!
