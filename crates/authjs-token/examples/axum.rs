@@ -1,71 +1,74 @@
-//! Reading the Auth.js session in an axum service.
+//! Reading the Auth.js session in an axum service, with the `axum` feature.
 //!
-//! `Session` is an extractor: handlers that take it answer `401` to a request without a valid
-//! session. The `Decoder` is built once and shared as router state.
+//! `Session` is an extractor: handlers that take it answer `401` (JSON) to a request without a
+//! valid session; `Option<Session>` lets anonymous requests in. The `SessionConfig` (the
+//! `Decoder`, built once, and which cookie names count) is part of the router state.
 //!
-//! Run: `cargo run -p authjs-token --example axum`. axum is built here without features, so
-//! `main` drives two requests through the router by hand; a real service adds axum's `tokio`
-//! and `http1` features and calls `axum::serve(listener, app)`.
+//! Run: `cargo run -p authjs-token --example axum --features axum`. axum is built here without
+//! features, so `main` drives a few requests through the router by hand; a real service adds
+//! axum's `tokio` and `http1` features and calls `axum::serve(listener, app)`.
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use authjs_token::{Claims, Decoder};
+use authjs_token::axum::Session;
+use authjs_token::{Decoder, SessionConfig};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::{Request, StatusCode, header, request::Parts};
+use axum::extract::{FromRef, State};
+use axum::http::{Request, header};
 use axum::routing::get;
 use tower::ServiceExt;
 
-/// Whether the service is reached over https (then only `__Secure-` cookies count).
-const SECURE: bool = false;
+/// The application's state; the extractors find the `SessionConfig` in it through `FromRef`.
+#[derive(Clone)]
+struct AppState {
+    session: SessionConfig,
+    site: &'static str,
+}
 
-/// The session of the request, from its cookies or `Authorization: Bearer`.
-struct Session(Claims);
-
-impl<S> FromRequestParts<S> for Session
-where
-    Arc<Decoder>: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = StatusCode;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let decoder = Arc::<Decoder>::from_ref(state);
-        let cookies = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .map(|v| v.as_bytes());
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        decoder
-            .from_headers(cookies, bearer, SECURE)
-            .map(Session)
-            .map_err(|_| StatusCode::UNAUTHORIZED)
+impl FromRef<AppState> for SessionConfig {
+    fn from_ref(state: &AppState) -> Self {
+        state.session.clone()
     }
 }
 
+/// Signed-in users only.
 async fn me(Session(claims): Session) -> String {
     format!(
         "hello {} ({})",
-        claims.name().unwrap_or("anonymous"),
+        claims.name().unwrap_or("?"),
         claims.sub().unwrap_or("-")
     )
 }
 
-fn app(decoder: Arc<Decoder>) -> Router {
-    Router::new().route("/me", get(me)).with_state(decoder)
+/// Everyone; a missing, expired or forged session is anonymous.
+async fn home(session: Option<Session>, State(state): State<AppState>) -> String {
+    match session {
+        Some(session) => format!(
+            "{}: welcome back, {}",
+            state.site,
+            session.name().unwrap_or("?")
+        ),
+        None => format!("{}: welcome, guest", state.site),
+    }
+}
+
+fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/me", get(me))
+        .with_state(state)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("AUTH_SECRET").unwrap_or_else(|_| "development secret".into());
-    let app = app(Arc::new(Decoder::new([&secret])));
+    let app = app(AppState {
+        // `secure(true)` on a site served over https: then only `__Secure-` cookies count.
+        session: SessionConfig::new(Decoder::new([&secret])).secure(false),
+        site: "example",
+    });
 
     // What an Auth.js app would have set after sign-in.
     let token = authjs_token::encode(
@@ -74,14 +77,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "authjs.session-token",
         3600,
     )?;
-    for cookie in [format!("authjs.session-token={token}"), "theme=dark".into()] {
-        let request = Request::get("/me")
-            .header(header::COOKIE, cookie)
-            .body(Body::empty())?;
-        let response = block_on(app.clone().oneshot(request))?;
-        let status = response.status();
-        let body = block_on(axum::body::to_bytes(response.into_body(), 1024))?;
-        println!("{status} {}", String::from_utf8_lossy(&body));
+    let signed_in = format!("authjs.session-token={token}");
+    for path in ["/me", "/"] {
+        for cookie in [signed_in.as_str(), "theme=dark"] {
+            let request = Request::get(path)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())?;
+            let response = block_on(app.clone().oneshot(request))?;
+            let status = response.status();
+            let body = block_on(axum::body::to_bytes(response.into_body(), 1024))?;
+            let who = if cookie == signed_in {
+                "signed in"
+            } else {
+                "anonymous"
+            };
+            println!(
+                "GET {path:<3} {who:>9}: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
     }
     Ok(())
 }

@@ -48,11 +48,24 @@
 //!
 //! # Features
 //!
-//! * `jws` (off by default): `JwsKeys`, signed JWTs for deployments that replaced Auth.js's
-//!   encoder with jose's `SignJWT` (pulls in `jsonwebtoken`).
+//! All off by default; without them the crate depends on no web framework and no runtime.
+//!
+//! * `jws`: `JwsKeys`, signed JWTs for deployments that replaced Auth.js's encoder with
+//!   jose's `SignJWT` (pulls in `jsonwebtoken`).
+//! * `axum`: the `axum` module, extractors `Session` (`401` with a JSON body without a valid
+//!   session) and `Option<Session>`, configured by a `SessionConfig` in the router's state
+//!   (pulls in `axum-core` and `http`).
+//! * `tower`: the `tower` module, `SessionLayer`, which decodes the session once per request
+//!   into the request's extensions and can refuse anonymous requests; for hyper, axum, tonic
+//!   (pulls in `tower-layer`, `tower-service`, `http` and `pin-project-lite`).
+//!
+//! Both `axum` and `tower` share `SessionConfig`: the decoder and whether only the
+//! `__Secure-` cookie counts.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod claims;
 pub mod cookie;
 mod decoder;
@@ -62,6 +75,10 @@ mod jwe;
 #[cfg(feature = "jws")]
 mod jws;
 mod keys;
+#[cfg(any(feature = "axum", feature = "tower"))]
+mod session;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use claims::{CLOCK_TOLERANCE_SECS, Claims, DEFAULT_MAX_AGE_SECS, MAX_SAFE_INTEGER, now_secs};
 pub use decoder::{
@@ -74,6 +91,8 @@ pub use jwe::{
 #[cfg(feature = "jws")]
 pub use jws::{JwsConfigError, JwsKeys};
 pub use keys::{Enc, SaltKeys, SecretKeys};
+#[cfg(any(feature = "axum", feature = "tower"))]
+pub use session::{SessionConfig, UNAUTHORIZED_BODY};
 
 #[cfg(test)]
 mod tests;
