@@ -1,5 +1,5 @@
 //! One Redis connection with the rules every Redis user in the service follows: a short
-//! timeout on every command, a failed connection rebuilt at most once per [`RECONNECT_PAUSE`],
+//! timeout on every command, a failed connection rebuilt at most once per half second,
 //! an outage logged once (and its end once) and shown in `session_cache_redis_up`, and a
 //! subscription that reconnects by itself.
 
