@@ -525,6 +525,22 @@ async fn a_forward_auth_503_from_a_wrong_base_path_is_explained_at_warn() {
 }
 
 #[test]
+fn check_config_warns_that_nginx_can_not_carry_the_redirect_mode() {
+    let body = format!(
+        "{}\n[forward_auth]\nenabled = true\non_unauthenticated = \"redirect\"\n",
+        config_for("127.0.0.1:3999", "http://127.0.0.1:4001")
+    );
+    let path = temp_config("redirect-mode", &body);
+    let out = run(&["--config", path.to_str().unwrap(), "check-config"], b"");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nginx") && stderr.contains("signin_path"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_config_warns_about_a_variable_that_is_never_read() {
     let path = temp_config(
         "stray-env",

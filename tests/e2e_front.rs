@@ -311,7 +311,7 @@ fn readme_part(file: &str) -> String {
 fn readme_shows_the_tested_nginx_and_caddy_snippets() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for file in ["nginx.conf", "Caddyfile"] {
+    for file in ["nginx.conf", "nginx-browser.conf", "Caddyfile"] {
         let part = readme_part(file);
         assert!(
             readme.contains(&part),

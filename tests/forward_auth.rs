@@ -302,9 +302,17 @@ async fn head_is_answered_like_get() {
 }
 
 #[actix_web::test]
-async fn other_methods_are_405() {
+async fn every_method_is_decided_as_envoy_asks_with_the_original_one() {
     let p = start(jwt_options(), |_| {}).await;
-    assert_eq!(ask(&p, "POST", VERIFY, &[]).await.status, 405);
+    let c = cookie(&ada_claims());
+    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        assert_eq!(
+            ask(&p, method, VERIFY, &[("cookie", &c)]).await.status,
+            200,
+            "{method}"
+        );
+        assert_eq!(ask(&p, method, VERIFY, &[]).await.status, 401, "{method}");
+    }
 }
 
 #[actix_web::test]
@@ -425,7 +433,8 @@ async fn paths_below_the_endpoint_are_decided_too_for_envoy_path_prefix() {
     assert_eq!(ask(&p, "GET", &path, &[("cookie", &c)]).await.status, 200);
     assert_eq!(ask(&p, "GET", &path, &[]).await.status, 401);
     assert_eq!(ask(&p, "GET", &format!("{VERIFY}x"), &[]).await.status, 404);
-    assert_eq!(ask(&p, "POST", &path, &[]).await.status, 405);
+    assert_eq!(ask(&p, "POST", &path, &[("cookie", &c)]).await.status, 200);
+    assert_eq!(ask(&p, "DELETE", &path, &[]).await.status, 401);
 }
 
 // --- identity headers ------------------------------------------------------------------------

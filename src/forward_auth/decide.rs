@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::forward_auth::access::Requirements;
 use crate::forward_auth::policy::Policy;
 use crate::forward_auth::rules::{Narrowing, Subject};
 
@@ -23,8 +24,14 @@ impl fmt::Display for Denial {
     }
 }
 
-/// The configured rules and the route's narrowing, all of which must pass.
-pub fn check(policy: &Policy, narrowing: &Narrowing, subject: &Subject) -> Result<(), Denial> {
+/// The configured rules (`requirements`: a matching access rule's, else the section's) and the
+/// route's narrowing, all of which must pass.
+pub fn check(
+    policy: &Policy,
+    requirements: &Requirements,
+    narrowing: &Narrowing,
+    subject: &Subject,
+) -> Result<(), Denial> {
     let email = subject.email();
     let email = email.as_deref();
     // Configured lists: any one admits (people plus whole domains), as in oauth2-proxy.
@@ -33,7 +40,10 @@ pub fn check(policy: &Policy, narrowing: &Narrowing, subject: &Subject) -> Resul
     if !configured_ok || !narrowing.email.iter().all(|r| r.matches(email)) {
         return Err(Denial::Email);
     }
-    for rule in policy.require.iter().chain(&narrowing.require) {
+    if let Some(path) = requirements.unmet(subject) {
+        return Err(Denial::Claim(path));
+    }
+    for rule in &narrowing.require {
         if !rule.matches(subject) {
             return Err(Denial::Claim(rule.path().to_string()));
         }

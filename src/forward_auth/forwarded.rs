@@ -6,7 +6,7 @@ use actix_web::http::header::{self, HeaderMap};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
-use crate::core::client::Scheme;
+use crate::core::client::{Scheme, valid_authority};
 pub use crate::core::peer::{Cidr, CidrError, is_trusted};
 use crate::core::peer::{forwarded_scheme, last_element};
 
@@ -73,13 +73,27 @@ impl PublicSide<'_> {
 ///
 /// `None` when the peer is not trusted, the headers are missing or malformed, or the URL's
 /// host is not the public host: the endpoint never redirects anywhere else.
-pub fn original_url(headers: &HeaderMap, trusted: bool, public: PublicSide<'_>) -> Option<Url> {
+///
+/// `appended`: the original path and query Envoy appended to the endpoint's path; the URL is
+/// then that path on the public side.
+pub fn original_url(
+    headers: &HeaderMap,
+    trusted: bool,
+    public: PublicSide<'_>,
+    appended: Option<&str>,
+) -> Option<Url> {
     if !trusted {
         return None;
     }
-    let raw = match headers.get("x-original-url") {
-        Some(v) => v.to_str().ok()?.trim().to_owned(),
-        None => {
+    let raw = match (appended, headers.get("x-original-url")) {
+        (Some(uri), _) => {
+            if !uri.starts_with('/') || uri.starts_with("//") || uri.contains('\\') {
+                return None;
+            }
+            format!("{}{uri}", public.origin()?)
+        }
+        (None, Some(v)) => v.to_str().ok()?.trim().to_owned(),
+        (None, None) => {
             let proto = forwarded_proto(headers, true)?;
             let host = last_element(headers, "x-forwarded-host")?;
             let uri = headers.get("x-forwarded-uri")?.to_str().ok()?.trim();
@@ -108,6 +122,27 @@ pub fn original_url(headers: &HeaderMap, trusted: bool, public: PublicSide<'_>) 
         .zip(public.host_str())
         .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b));
     (same_host && url.port_or_known_default() == public.port_or_known_default()).then_some(url)
+}
+
+/// The public side of a request to the endpoints: `public_url` when set, else a trusted
+/// front proxy's `X-Forwarded-Host` (Traefik and Envoy ask with their own address as `Host`),
+/// else the request's `Host`; `scheme` is the one the client used.
+pub fn public_side<'a>(
+    headers: &'a HeaderMap,
+    public_url: Option<&'a str>,
+    trusted: bool,
+    scheme: &'a str,
+) -> Option<PublicSide<'a>> {
+    let forwarded = trusted
+        .then(|| last_element(headers, "x-forwarded-host"))
+        .flatten()
+        .filter(|h| valid_authority(h.as_bytes()));
+    let host = forwarded.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
+    match (public_url, host) {
+        (Some(origin), _) => Some(PublicSide::Origin(origin)),
+        (None, Some(host)) => Some(PublicSide::Host { host, scheme }),
+        (None, None) => None,
+    }
 }
 
 /// Whether the request is a browser navigation (`Accept` lists `text/html`).
@@ -229,7 +264,7 @@ mod tests {
             scheme: "https",
         };
         assert_eq!(
-            original_url(&h, true, public).map(|u| u.to_string()),
+            original_url(&h, true, public, None).map(|u| u.to_string()),
             Some("https://app.test/a".to_owned())
         );
     }
@@ -250,7 +285,7 @@ mod tests {
             ("x-forwarded-host", "app.test"),
             ("x-forwarded-uri", "/dash?a=1&b=%2F"),
         ]);
-        let url = original_url(&h, true, PUBLIC).unwrap();
+        let url = original_url(&h, true, PUBLIC, None).unwrap();
         assert_eq!(url.as_str(), "http://app.test/dash?a=1&b=%2F");
     }
 
@@ -263,7 +298,7 @@ mod tests {
             ("x-forwarded-uri", "/from-forwarded"),
         ]);
         assert_eq!(
-            original_url(&h, true, PUBLIC).unwrap().path(),
+            original_url(&h, true, PUBLIC, None).unwrap().path(),
             "/from-nginx"
         );
     }
@@ -271,7 +306,7 @@ mod tests {
     #[test]
     fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
         let h = headers(&[("x-original-url", "http://app.test/x")]);
-        assert_eq!(original_url(&h, false, PUBLIC), None);
+        assert_eq!(original_url(&h, false, PUBLIC, None), None);
         assert_eq!(
             forwarded_proto(&headers(&[("x-forwarded-proto", "https")]), false),
             None
@@ -307,7 +342,7 @@ mod tests {
                 ("x-forwarded-uri", "/x"),
             ]),
         ] {
-            assert_eq!(original_url(&h, true, PUBLIC), None, "{h:?}");
+            assert_eq!(original_url(&h, true, PUBLIC, None), None, "{h:?}");
         }
     }
 
@@ -315,15 +350,15 @@ mod tests {
     fn a_pinned_public_origin_decides_the_host() {
         let h = headers(&[("x-original-url", "https://app.example.com/a")]);
         let pinned = PublicSide::Origin("https://app.example.com");
-        assert!(original_url(&h, true, pinned).is_some());
+        assert!(original_url(&h, true, pinned, None).is_some());
         let other = PublicSide::Origin("https://other.example.com");
-        assert_eq!(original_url(&h, true, other), None);
+        assert_eq!(original_url(&h, true, other, None), None);
     }
 
     #[test]
     fn host_comparison_ignores_case_and_default_ports() {
         let h = headers(&[("x-original-url", "http://APP.test:80/a")]);
-        assert!(original_url(&h, true, PUBLIC).is_some());
+        assert!(original_url(&h, true, PUBLIC, None).is_some());
     }
 
     #[test]

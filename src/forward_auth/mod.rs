@@ -13,11 +13,15 @@
 //! Parts: [`policy`] (the operator's options, validated) → [`rules`], [`decide`] and
 //! [`forwarded`] (pure decisions) → [`identity`] (who the request is) → the handler here.
 
+pub mod access;
 pub mod decide;
 pub mod forwarded;
 pub mod identity;
+pub mod original;
 pub mod policy;
 pub mod rules;
+pub mod signin;
+pub mod state;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -26,29 +30,25 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 pub use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 pub use policy::{ForwardAuth, Policy};
 
-use crate::core::client::valid_authority;
 use crate::core::error::AuthError;
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, request_event};
-use crate::core::peer::last_element;
+use crate::forward_auth::access::first_match;
 use crate::forward_auth::decide::check;
-use crate::forward_auth::forwarded::PublicSide;
 use crate::forward_auth::identity::{Source, identify};
+use crate::forward_auth::original::{Ambiguous, Original};
 use crate::forward_auth::rules::{Narrowing, Subject, claim_text, safe_header_value};
+use crate::forward_auth::state::{Gate, scheme_of};
 use crate::hygiene::header_section_too_large;
-use crate::options::forward_auth::{EMAIL_HEADER, NAME_HEADER, USER_HEADER};
+use crate::options::forward_auth::{EMAIL_HEADER, NAME_HEADER, RuleAction, USER_HEADER};
+use crate::runtime::Snapshot;
 use crate::runtime::handle::{AuthProxy, WorkerUpstream};
 
 /// The `route` label of every answer of the endpoint (access log, `requests_total`).
 pub const ROUTE_LABEL: &str = "forward_auth";
 
-/// What the endpoint's handler needs, registered on its resource.
-struct Gate {
-    proxy: AuthProxy,
-    gate: ForwardAuth,
-}
-
-/// Mounts the decision endpoint at `gate.path()` and below it (GET and HEAD).
+/// Mounts the decision endpoint at `gate.path()` and below it (any method), and the sign-in
+/// start endpoint at `gate.signin_path()` when on.
 ///
 /// Use with `App::configure`, next to (and before) [`crate::web::configure`]:
 /// database-strategy decisions use the worker's upstream actor that
@@ -84,18 +84,26 @@ pub fn configure(
             proxy: proxy.clone(),
             gate: gate.clone(),
         });
+        if let Some(signin_path) = gate.signin_path() {
+            cfg.service(
+                web::resource(signin_path.to_owned())
+                    .app_data(state.clone())
+                    .route(web::get().to(signin::start))
+                    .route(web::head().to(signin::start)),
+            );
+        }
         // An exact resource (no regex on the hot path), then everything below the path for
-        // Envoy's ext_authz, which appends the original path to `path_prefix`.
+        // Envoy's ext_authz, which appends the original path to `path_prefix`. Any method:
+        // Envoy asks with the original one.
         cfg.service(
             web::resource(gate.path().to_owned())
                 .app_data(state.clone())
-                .route(web::get().to(verify))
-                .route(web::head().to(verify)),
+                .default_service(web::to(verify)),
         )
         .service(
             web::scope(gate.path())
                 .app_data(state)
-                .default_service(web::to(verify_below)),
+                .default_service(web::to(verify)),
         );
     }
 }
@@ -144,20 +152,7 @@ fn unavailable(policy: &Policy) -> HttpResponse {
     res
 }
 
-/// `<path>/...`: the decision for GET and HEAD, `405` otherwise.
-async fn verify_below(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
-    request_id::note_route(&req, ROUTE_LABEL);
-    if req.method() == Method::GET || req.method() == Method::HEAD {
-        verify(req, state).await
-    } else {
-        let mut res = json_answer(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-        res.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        res
-    }
-}
-
-/// `GET|HEAD <path>`: the decision.
+/// `<path>` and below it, any method: the decision.
 async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     // Every decision, at the path or below it, is one route for the access log and metrics.
     request_id::note_route(&req, ROUTE_LABEL);
@@ -181,7 +176,53 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
             "request header fields too large",
         );
     }
-    let narrowing = match Narrowing::parse(req.query_string()) {
+    let gate_path = state.gate.path();
+    let trusted = cfg.trusts(req.peer_addr().map(|a| a.ip()));
+    let original = match Original::of(&req, gate_path, trusted) {
+        Ok(original) => original,
+        Err(Ambiguous) => {
+            log_decision(StatusCode::BAD_REQUEST, "ambiguous original path", None);
+            return json_answer(StatusCode::BAD_REQUEST, "ambiguous original path");
+        }
+    };
+    // Browsers send preflights without cookies: let them through when asked to.
+    if policy.allow_cors_preflight
+        && original.method == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        log_decision(StatusCode::OK, "cors preflight", None);
+        return answer(StatusCode::OK).finish();
+    }
+    let rule = first_match(&policy.rules, &original);
+    match rule.map(|r| r.action) {
+        Some(RuleAction::Allow) => {
+            log_decision(StatusCode::OK, "rule allows", None);
+            return answer(StatusCode::OK).finish();
+        }
+        Some(RuleAction::Deny) => {
+            log_decision(StatusCode::FORBIDDEN, "rule denies", None);
+            return json_answer(StatusCode::FORBIDDEN, "forbidden");
+        }
+        Some(RuleAction::Authenticate) | None => {}
+    }
+    let requirements = rule
+        .and_then(|r| r.requirements.as_ref())
+        .unwrap_or(&policy.requirements);
+    let api = rule.is_some_and(|r| r.api);
+    // Below the path (Envoy) the query is the original request's; at the path it narrows.
+    let below = req.path() != gate_path;
+    let query = if below { "" } else { req.query_string() };
+    // Envoy: the original path and query, appended to the endpoint's path.
+    let appended = below.then(|| {
+        let tail = &req.path()[gate_path.len()..];
+        match req.query_string() {
+            "" => tail.to_owned(),
+            q => format!("{tail}?{q}"),
+        }
+    });
+    let narrowing = match Narrowing::parse(query) {
         Ok(n) => n,
         Err(e) => {
             request_event!(tracing::Level::WARN, error = %e, "forward-auth narrowing refused; check the front proxy's sub-request URL");
@@ -189,15 +230,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
             return json_answer(StatusCode::BAD_REQUEST, "invalid forward-auth rules");
         }
     };
-    let headers = req.headers();
-    let trusted = cfg.trusts(req.peer_addr().map(|a| a.ip()));
-    // An https `public_url` makes every decision https (only the `__Secure-` cookie counts),
-    // as it does for the proxy's own routes; without one, a trusted front proxy says.
-    let scheme = match &cfg.public {
-        Some(public) => public.scheme.as_str(),
-        None => forwarded::forwarded_proto(headers, trusted)
-            .unwrap_or(crate::core::client::listener_scheme(&req).as_str()),
-    };
+    let scheme = scheme_of(&cfg, &req, trusted);
     let upstream = match req.app_data::<web::Data<WorkerUpstream>>() {
         Some(w) => w.0.clone(),
         None => state.proxy.fallback_upstream(),
@@ -206,12 +239,12 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     let (subject, source) = match who {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let public_url = cfg.public.as_ref().map(|p| p.origin.as_str());
             return unauthenticated(
                 &req,
                 policy,
-                &cfg.local_base_path,
-                public_url,
+                api,
+                appended.as_deref(),
+                &cfg,
                 trusted,
                 scheme,
             );
@@ -239,7 +272,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
             return unavailable(policy);
         }
     };
-    if let Err(denial) = check(policy, &narrowing, &subject) {
+    if let Err(denial) = check(policy, requirements, &narrowing, &subject) {
         log_decision(StatusCode::FORBIDDEN, &denial.to_string(), Some(source));
         return json_answer(StatusCode::FORBIDDEN, "forbidden");
     }
@@ -291,30 +324,26 @@ fn allowed(policy: &Policy, subject: &Subject) -> HttpResponse {
 fn unauthenticated(
     req: &HttpRequest,
     policy: &Policy,
-    local_base_path: &str,
-    public_url: Option<&str>,
+    api: bool,
+    appended: Option<&str>,
+    cfg: &Snapshot,
     trusted: bool,
     scheme: &str,
 ) -> HttpResponse {
     let headers = req.headers();
-    if policy.on_unauthenticated == OnUnauthenticated::Redirect && forwarded::is_navigation(headers)
+    let (local_base_path, public_url) = (
+        cfg.local_base_path.as_str(),
+        cfg.public.as_ref().map(|p| p.origin.as_str()),
+    );
+    if policy.on_unauthenticated == OnUnauthenticated::Redirect
+        && !api
+        && forwarded::is_navigation(headers)
     {
-        // The public host: a trusted front proxy's `X-Forwarded-Host` (Traefik and Envoy ask
-        // with their own address as `Host`), else the sub-request's `Host`.
-        let forwarded = trusted
-            .then(|| last_element(headers, "x-forwarded-host"))
-            .flatten()
-            .filter(|h| valid_authority(h.as_bytes()));
-        let host = forwarded.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
-        let public = match (public_url, host) {
-            (Some(origin), _) => Some(PublicSide::Origin(origin)),
-            (None, Some(host)) => Some(PublicSide::Host { host, scheme }),
-            (None, None) => None,
-        };
+        let public = forwarded::public_side(headers, public_url, trusted, scheme);
         if let Some(public) = public
             && let Some(origin) = public.origin()
         {
-            let callback = forwarded::original_url(headers, trusted, public);
+            let callback = forwarded::original_url(headers, trusted, public, appended);
             let location = forwarded::signin_location(&origin, local_base_path, callback.as_ref());
             if let Ok(v) = HeaderValue::from_str(&location) {
                 let reason = if callback.is_some() {

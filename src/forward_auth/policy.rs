@@ -10,7 +10,8 @@ use arc_swap::ArcSwap;
 use crate::core::error::ConfigError;
 use crate::core::path::is_plain_path;
 use crate::core::peer::parse_trust_list;
-use crate::forward_auth::rules::{ClaimPath, EmailRule, Require, is_domain, is_email};
+use crate::forward_auth::access::{AccessRule, Requirements};
+use crate::forward_auth::rules::{ClaimPath, EmailRule, is_domain, is_email};
 use crate::options::forward_auth::{
     EMAIL_HEADER, ForwardAuthOptions, NAME_HEADER, OnUnauthenticated, USER_HEADER,
 };
@@ -45,6 +46,7 @@ const RESERVED_HEADERS: [&str; 19] = [
 #[derive(Clone)]
 pub struct ForwardAuth {
     path: Arc<str>,
+    signin_path: Option<Arc<str>>,
     live: Arc<ArcSwap<Policy>>,
 }
 
@@ -62,15 +64,23 @@ pub struct Policy {
     pub(crate) on_unauthenticated: OnUnauthenticated,
     /// Configured email rules; any one admits (none: anyone signed in).
     pub(crate) email_rules: Vec<EmailRule>,
-    pub(crate) require: Vec<Require>,
+    pub(crate) requirements: Requirements,
     pub(crate) headers: Vec<(HeaderName, ClaimPath)>,
     pub(crate) retry_after_secs: u32,
+    /// Access rules by original path and method, first match wins.
+    pub(crate) rules: Vec<AccessRule>,
+    pub(crate) allow_cors_preflight: bool,
 }
 
 impl ForwardAuth {
     /// The endpoint's path.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The sign-in start endpoint's path, when on.
+    pub fn signin_path(&self) -> Option<&str> {
+        self.signin_path.as_deref()
     }
 
     /// The rules in force.
@@ -92,6 +102,12 @@ impl ForwardAuth {
         if next.path() != self.path() {
             return Err(ConfigError::new(
                 "forward_auth.path",
+                "cannot change while serving; restart to move the endpoint",
+            ));
+        }
+        if next.signin_path() != self.signin_path() {
+            return Err(ConfigError::new(
+                "forward_auth.signin_path",
                 "cannot change while serving; restart to move the endpoint",
             ));
         }
@@ -182,20 +198,29 @@ impl ForwardAuthOptions {
                  takes this list; otherwise this list is ignored)"
             );
         }
-        let mut require = Vec::with_capacity(self.require.len());
-        for (claim, values) in &self.require {
-            let field = format!("forward_auth.require.{claim}");
-            let path: ClaimPath = claim
-                .parse()
-                .map_err(|e| ConfigError::new(field.clone(), format!("{e}")))?;
-            if values.is_empty() {
-                return Err(ConfigError::new(
-                    field,
-                    "must list at least one accepted value",
-                ));
-            }
-            require.push(Require::new(path, values.clone()));
-        }
+        let requirements = Requirements::parse("forward_auth", &self.require, &self.require_any)?;
+        let rules = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| AccessRule::compile(i, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let signin_path = self.signin_path.trim();
+        let signin_path = if signin_path.is_empty() {
+            None
+        } else if !valid_path(signin_path) {
+            return Err(ConfigError::new(
+                "forward_auth.signin_path",
+                "must be a plain absolute path such as /_authjs/signin, or empty for none",
+            ));
+        } else if signin_path == path || signin_path.starts_with(&format!("{path}/")) {
+            return Err(ConfigError::new(
+                "forward_auth.signin_path",
+                "must not be the decision path or below it",
+            ));
+        } else {
+            Some(Arc::from(signin_path))
+        };
         let mut headers = Vec::with_capacity(self.headers.len());
         for (name, claim) in &self.headers {
             let field = format!("forward_auth.headers.{name}");
@@ -220,12 +245,15 @@ impl ForwardAuthOptions {
         }
         Ok(ForwardAuth {
             path: Arc::from(path),
+            signin_path,
             live: Arc::new(ArcSwap::from_pointee(Policy {
                 on_unauthenticated: self.on_unauthenticated,
                 email_rules,
-                require,
+                requirements,
                 headers,
                 retry_after_secs: self.retry_after_secs,
+                rules,
+                allow_cors_preflight: self.allow_cors_preflight,
             })),
         })
     }
@@ -351,7 +379,7 @@ mod tests {
         let mut next = ForwardAuthOptions::default();
         next.require.insert("role".into(), vec!["admin".into()]);
         g.update(&next).unwrap();
-        assert_eq!(mounted.policy().require.len(), 1);
+        assert_eq!(mounted.policy().requirements.all.len(), 1);
     }
 
     #[test]
@@ -363,7 +391,7 @@ mod tests {
             g.update(&bad).unwrap_err().field,
             "forward_auth.require.role"
         );
-        assert!(g.policy().require.is_empty());
+        assert!(g.policy().requirements.all.is_empty());
     }
 
     #[test]

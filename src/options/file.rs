@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::error::ConfigError;
 use crate::core::peer::parse_trust_list;
-use crate::options::forward_auth::ForwardAuthOptions;
+use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 use crate::options::proxy::{ProxyOptions, Secret};
 use crate::options::server::{AdminOptions, LogFormat, LogOptions, ServerOptions};
 use crate::options::{ENV_PREFIX, MAX_DURATION_MS, MAX_WORKERS};
@@ -295,6 +295,16 @@ impl FileConfig {
             file.proxy.trusted_proxies = list.clone();
         }
         file.server.listen_addr()?;
+        if file.forward_auth.enabled
+            && file.forward_auth.on_unauthenticated == OnUnauthenticated::Redirect
+        {
+            notices.push(
+                "forward_auth.on_unauthenticated = \"redirect\": nginx auth_request can not pass \
+                 a 302 on (its users get a 500); behind nginx keep \"401\" and send browsers to \
+                 forward_auth.signin_path with error_page 401 (README, \"Protect an app\")"
+                    .to_owned(),
+            );
+        }
         file.notices = notices;
         Ok(file)
     }

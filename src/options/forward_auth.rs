@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Where the decision endpoint answers by default.
 pub const DEFAULT_PATH: &str = "/_authjs/verify";
+/// Where the sign-in start endpoint answers by default.
+pub const DEFAULT_SIGNIN_PATH: &str = "/_authjs/signin";
 /// Identity headers the endpoint always sets (when the value is present and safe).
 pub const USER_HEADER: &str = "x-auth-request-user";
 /// See [`USER_HEADER`].
@@ -45,7 +47,8 @@ pub enum OnUnauthenticated {
 pub struct ForwardAuthOptions {
     /// Mount the endpoint. Default false.
     pub enabled: bool,
-    /// Path of the decision endpoint (GET and HEAD). Default `/_authjs/verify`.
+    /// Path of the decision endpoint (any method: Envoy asks with the original one), and
+    /// below it (Envoy's `path_prefix` appends the original path). Default `/_authjs/verify`.
     pub path: String,
     /// `"401"` (default) or `"redirect"`.
     pub on_unauthenticated: OnUnauthenticated,
@@ -63,8 +66,69 @@ pub struct ForwardAuthOptions {
     pub require: BTreeMap<String, Vec<String>>,
     /// Extra identity headers: header name → claim path.
     pub headers: BTreeMap<String, String>,
+    /// Any-of groups of claim requirements: at least one group must match entirely (in
+    /// addition to `require`). `[{role = ["admin"]}, {groups = ["ops"]}]`: admin OR in ops.
+    pub require_any: Vec<BTreeMap<String, Vec<String>>>,
     /// `Retry-After` of a `503` when the identity source fails, in seconds. Default 5.
     pub retry_after_secs: u32,
+    /// Access rules by original path and method, first match wins; a request no rule matches
+    /// is authenticated with the requirements above.
+    pub rules: Vec<RuleOptions>,
+    /// Let CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) pass without a
+    /// session (browsers send them without cookies). Default false.
+    pub allow_cors_preflight: bool,
+    /// The sign-in start endpoint for front proxies that can not pass a `302` on (nginx
+    /// `auth_request`): `GET <signin_path>?rd=<original URL>` redirects to Auth.js's sign-in
+    /// page. Default `/_authjs/signin`; empty turns it off.
+    pub signin_path: String,
+}
+
+/// What a rule does with the requests it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// `200` without asking who it is (public pages, health checks).
+    Allow,
+    /// `403`, whoever it is.
+    Deny,
+    /// Signed in, and the rule's requirements (else the section's) met.
+    #[default]
+    Authenticate,
+}
+
+/// One `[[forward_auth.rules]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuleOptions {
+    /// A path prefix, on segment boundaries: `/public` matches `/public` and `/public/x`, not
+    /// `/publicity`. One of `path` and `path_regex` is required.
+    pub path: Option<String>,
+    /// A regular expression the whole path must match (`^…$` implied).
+    pub path_regex: Option<String>,
+    /// The methods it applies to (any when empty).
+    pub methods: Vec<String>,
+    /// `allow`, `deny` or `authenticate` (default).
+    pub action: RuleAction,
+    /// An API: unauthenticated requests get `401`, never the sign-in redirect.
+    pub api: bool,
+    /// Claim requirements (as `[forward_auth.require]`) replacing the section's ones.
+    pub require: BTreeMap<String, Vec<String>>,
+    /// Any-of groups (as `forward_auth.require_any`) replacing the section's ones.
+    pub require_any: Vec<BTreeMap<String, Vec<String>>>,
+}
+
+impl Default for RuleOptions {
+    fn default() -> Self {
+        RuleOptions {
+            path: None,
+            path_regex: None,
+            methods: Vec::new(),
+            action: RuleAction::Authenticate,
+            api: false,
+            require: BTreeMap::new(),
+            require_any: Vec::new(),
+        }
+    }
 }
 
 impl Default for ForwardAuthOptions {
@@ -78,7 +142,11 @@ impl Default for ForwardAuthOptions {
             trusted_proxies: None,
             require: BTreeMap::new(),
             headers: BTreeMap::new(),
+            require_any: Vec::new(),
             retry_after_secs: 5,
+            rules: Vec::new(),
+            allow_cors_preflight: false,
+            signin_path: DEFAULT_SIGNIN_PATH.into(),
         }
     }
 }

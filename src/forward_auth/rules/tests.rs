@@ -31,8 +31,8 @@ fn decide(
     query: &str,
     s: &Subject,
 ) -> Result<(), Denial> {
-    let p = policy(edit);
-    check(&p.policy(), &Narrowing::parse(query).unwrap(), s)
+    let p = policy(edit).policy();
+    check(&p, &p.requirements, &Narrowing::parse(query).unwrap(), s)
 }
 
 fn path(s: &str) -> ClaimPath {

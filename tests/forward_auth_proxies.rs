@@ -1,0 +1,439 @@
+//! Forward-auth behind every front proxy, asked the way each one asks (issue #23): Envoy
+//! `ext_authz` (any method, original path appended to `path_prefix`), Traefik `ForwardAuth`
+//! (`X-Forwarded-Method/-Proto/-Host/-Uri/-For`), nginx's sign-in start endpoint; and the access
+//! rules by original path and method. The request shapes are the ones the proxies' docs give.
+
+mod common;
+
+use actix_web::http::header::HeaderMap;
+use authjs_proxy::config::{ProxyOptions, Secret};
+use authjs_proxy::gate::{self, ForwardAuthOptions, OnUnauthenticated};
+use authjs_proxy::options::forward_auth::{RuleAction, RuleOptions};
+use authjs_proxy::{AuthProxy, token};
+use common::*;
+use serde_json::{Value, json};
+
+const SECRET: &str = "proxies-secret";
+const VERIFY: &str = "/_authjs/verify";
+/// The fixtures say the client used https: only the `__Secure-` cookie counts.
+const SESSION_COOKIE: &str = "__Secure-authjs.session-token";
+
+fn cookie(claims: Value) -> String {
+    let tok = token::encode_with_secret(claims.as_object().unwrap(), SECRET, SESSION_COOKIE, 3600);
+    format!("{SESSION_COOKIE}={tok}")
+}
+
+fn ada() -> String {
+    cookie(json!({"sub": "u-ada", "email": "ada@example.com", "name": "Ada", "role": "admin"}))
+}
+
+fn bob() -> String {
+    cookie(json!({"sub": "u-bob", "email": "bob@example.com", "groups": ["ops", "dev"]}))
+}
+
+fn eve() -> String {
+    cookie(json!({"sub": "u-eve", "email": "eve@example.com", "role": "user"}))
+}
+
+fn jwt_options() -> ProxyOptions {
+    let mut o = options(&format!("http://127.0.0.1:{}", closed_port()));
+    o.secret = Some(Secret::One(SECRET.into()));
+    o
+}
+
+async fn start_with(opts: ProxyOptions, edit: impl FnOnce(&mut ForwardAuthOptions)) -> TestProxy {
+    let proxy = AuthProxy::start();
+    proxy.configure(opts).await.expect("valid test options");
+    let mut fa = ForwardAuthOptions {
+        enabled: true,
+        ..Default::default()
+    };
+    edit(&mut fa);
+    let g = fa.validate().expect("valid forward-auth options");
+    TestProxy::serve_with(proxy.clone(), gate::configure(proxy, g))
+}
+
+async fn start(edit: impl FnOnce(&mut ForwardAuthOptions)) -> TestProxy {
+    start_with(jwt_options(), edit).await
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+async fn ask(p: &TestProxy, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let c = client();
+    let mut req = c.request(method.parse().unwrap(), p.url(path));
+    for (k, v) in headers {
+        req = req.append_header((*k, *v));
+    }
+    let res = req.send().await.unwrap();
+    Answer {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+    }
+}
+
+fn rule(path: &str, action: RuleAction) -> RuleOptions {
+    RuleOptions {
+        path: Some(path.into()),
+        action,
+        ..Default::default()
+    }
+}
+
+/// What Envoy's ext_authz HTTP service sends (`path_prefix: /_authjs/verify`, `cookie` in
+/// `allowed_headers`): the original method and `:authority`, the original path appended, and
+/// the headers Envoy itself adds.
+async fn envoy(p: &TestProxy, method: &str, original: &str, extra: &[(&str, &str)]) -> Answer {
+    let mut headers = vec![
+        ("host", "app.test"),
+        ("x-forwarded-proto", "https"),
+        ("x-request-id", "5a6b5a1e-0000-4000-8000-000000000001"),
+        ("x-envoy-expected-rq-timeout-ms", "200"),
+        ("content-length", "0"),
+    ];
+    headers.extend_from_slice(extra);
+    ask(p, method, &format!("{VERIFY}{original}"), &headers).await
+}
+
+/// What Traefik's ForwardAuth sends: always `GET` to the address, the original request in
+/// `X-Forwarded-*` (Traefik sets them itself, whatever the client sent).
+async fn traefik(p: &TestProxy, method: &str, uri: &str, extra: &[(&str, &str)]) -> Answer {
+    let mut headers = vec![
+        ("host", "authjs-proxy:3000"),
+        ("x-forwarded-method", method),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "app.test"),
+        ("x-forwarded-uri", uri),
+        ("x-forwarded-for", "203.0.113.7"),
+    ];
+    headers.extend_from_slice(extra);
+    ask(p, "GET", VERIFY, &headers).await
+}
+
+// --- Envoy ----------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn envoy_asks_with_the_original_method_and_gets_the_identity() {
+    let p = start(|_| {}).await;
+    let a = envoy(&p, "DELETE", "/items/7", &[("cookie", &ada())]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("x-auth-request-user"), Some("u-ada"));
+    assert_eq!(envoy(&p, "POST", "/items", &[]).await.status, 401);
+}
+
+#[actix_web::test]
+async fn envoy_gets_the_redirect_with_the_appended_path_as_callback() {
+    let p = start(|o| o.on_unauthenticated = OnUnauthenticated::Redirect).await;
+    let a = envoy(
+        &p,
+        "GET",
+        "/reports/2025?page=2",
+        &[("accept", "text/html")],
+    )
+    .await;
+    assert_eq!(a.status, 302);
+    assert_eq!(
+        a.header("location"),
+        Some(
+            "https://app.test/api/auth/signin?callbackUrl=https%3A%2F%2Fapp.test%2Freports%2F2025%3Fpage%3D2"
+        )
+    );
+}
+
+#[actix_web::test]
+async fn envoy_query_parameters_are_the_original_requests_not_narrowing_rules() {
+    let p = start(|_| {}).await;
+    let a = envoy(
+        &p,
+        "GET",
+        "/search?require=role:nobody&q=x",
+        &[("cookie", &ada())],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+}
+
+#[actix_web::test]
+async fn envoy_path_rules_apply_to_the_appended_path() {
+    let p = start(|o| {
+        o.rules = vec![
+            rule("/healthz", RuleAction::Allow),
+            rule("/admin", RuleAction::Deny),
+        ];
+    })
+    .await;
+    assert_eq!(envoy(&p, "GET", "/healthz", &[]).await.status, 200);
+    assert_eq!(
+        envoy(&p, "POST", "/admin/users", &[("cookie", &ada())])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(envoy(&p, "GET", "/other", &[]).await.status, 401);
+}
+
+// --- Traefik --------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn traefik_original_method_and_uri_choose_the_rule() {
+    let p = start(|o| {
+        o.rules = vec![
+            RuleOptions {
+                methods: vec!["POST".into(), "DELETE".into()],
+                ..rule("/reports", RuleAction::Deny)
+            },
+            rule("/reports", RuleAction::Allow),
+        ];
+    })
+    .await;
+    assert_eq!(traefik(&p, "GET", "/reports/q1", &[]).await.status, 200);
+    assert_eq!(
+        traefik(&p, "DELETE", "/reports/q1", &[("cookie", &ada())])
+            .await
+            .status,
+        403
+    );
+}
+
+#[actix_web::test]
+async fn traefik_redirect_goes_to_the_public_host_not_the_proxys_address() {
+    let p = start(|o| o.on_unauthenticated = OnUnauthenticated::Redirect).await;
+    let a = traefik(&p, "GET", "/dash?tab=1", &[("accept", "text/html")]).await;
+    assert_eq!(a.status, 302);
+    assert_eq!(
+        a.header("location"),
+        Some(
+            "https://app.test/api/auth/signin?callbackUrl=https%3A%2F%2Fapp.test%2Fdash%3Ftab%3D1"
+        )
+    );
+}
+
+#[actix_web::test]
+async fn traefik_auth_response_headers_carry_the_identity() {
+    let p = start(|o| {
+        o.headers
+            .insert("x-auth-request-role".into(), "role".into());
+    })
+    .await;
+    let a = traefik(&p, "GET", "/", &[("cookie", &ada())]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("x-auth-request-email"), Some("ada@example.com"));
+    assert_eq!(a.header("x-auth-request-role"), Some("admin"));
+}
+
+#[actix_web::test]
+async fn an_untrusted_peers_original_uri_matches_no_rule() {
+    let mut o = jwt_options();
+    o.trusted_proxies = vec!["10.0.0.0/8".into()];
+    let p = start_with(o, |o| o.rules = vec![rule("/public", RuleAction::Allow)]).await;
+    assert_eq!(traefik(&p, "GET", "/public/x", &[]).await.status, 401);
+}
+
+// --- rules ----------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn an_allow_rule_passes_without_a_session_and_names_nobody() {
+    let p = start(|o| o.rules = vec![rule("/public", RuleAction::Allow)]).await;
+    let a = traefik(&p, "GET", "/public/logo.png", &[("cookie", &ada())]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("x-auth-request-user"), None);
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+}
+
+#[actix_web::test]
+async fn a_deny_rule_refuses_even_the_signed_in() {
+    let p = start(|o| o.rules = vec![rule("/internal", RuleAction::Deny)]).await;
+    assert_eq!(
+        traefik(&p, "GET", "/internal", &[("cookie", &ada())])
+            .await
+            .status,
+        403
+    );
+}
+
+#[actix_web::test]
+async fn an_authenticate_rules_requirements_replace_the_sections() {
+    let p = start(|o| {
+        o.require.insert("role".into(), vec!["admin".into()]);
+        o.rules = vec![RuleOptions {
+            require: [("groups".to_owned(), vec!["ops".to_owned()])].into(),
+            ..rule("/ops", RuleAction::Authenticate)
+        }];
+    })
+    .await;
+    assert_eq!(
+        traefik(&p, "GET", "/ops/x", &[("cookie", &bob())])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        traefik(&p, "GET", "/ops/x", &[("cookie", &ada())])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        traefik(&p, "GET", "/else", &[("cookie", &bob())])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        traefik(&p, "GET", "/else", &[("cookie", &ada())])
+            .await
+            .status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn require_any_admits_one_group_or_the_other() {
+    let p = start(|o| {
+        o.require_any = vec![
+            [("role".to_owned(), vec!["admin".to_owned()])].into(),
+            [("groups".to_owned(), vec!["ops".to_owned()])].into(),
+        ];
+    })
+    .await;
+    assert_eq!(
+        traefik(&p, "GET", "/", &[("cookie", &ada())]).await.status,
+        200
+    );
+    assert_eq!(
+        traefik(&p, "GET", "/", &[("cookie", &bob())]).await.status,
+        200
+    );
+    assert_eq!(
+        traefik(&p, "GET", "/", &[("cookie", &eve())]).await.status,
+        403
+    );
+}
+
+#[actix_web::test]
+async fn an_api_rule_answers_401_where_redirect_mode_would_redirect() {
+    let p = start(|o| {
+        o.on_unauthenticated = OnUnauthenticated::Redirect;
+        o.rules = vec![RuleOptions {
+            api: true,
+            ..rule("/api", RuleAction::Authenticate)
+        }];
+    })
+    .await;
+    let html = [("accept", "text/html")];
+    assert_eq!(traefik(&p, "GET", "/api/items", &html).await.status, 401);
+    assert_eq!(traefik(&p, "GET", "/page", &html).await.status, 302);
+}
+
+#[actix_web::test]
+async fn cors_preflights_pass_only_when_configured() {
+    let preflight = [
+        ("access-control-request-method", "POST"),
+        ("origin", "https://x.test"),
+    ];
+    let closed = start(|_| {}).await;
+    assert_eq!(
+        traefik(&closed, "OPTIONS", "/api", &preflight).await.status,
+        401
+    );
+    let open = start(|o| o.allow_cors_preflight = true).await;
+    assert_eq!(
+        traefik(&open, "OPTIONS", "/api", &preflight).await.status,
+        200
+    );
+    assert_eq!(
+        traefik(&open, "OPTIONS", "/api", &[]).await.status,
+        401,
+        "not a preflight"
+    );
+}
+
+#[actix_web::test]
+async fn a_path_two_readers_could_read_differently_is_refused() {
+    let p = start(|o| o.rules = vec![rule("/public", RuleAction::Allow)]).await;
+    for uri in [
+        "/public/..%2Fadmin",
+        "/public/%2e%2e/admin",
+        "/public\\..\\admin",
+    ] {
+        assert_eq!(traefik(&p, "GET", uri, &[]).await.status, 400, "{uri}");
+    }
+    assert_eq!(
+        traefik(&p, "GET", "/public/../admin", &[]).await.status,
+        401,
+        "resolved first"
+    );
+}
+
+#[actix_web::test]
+async fn an_original_uri_given_twice_is_refused() {
+    let p = start(|o| o.rules = vec![rule("/public", RuleAction::Allow)]).await;
+    let a = traefik(&p, "GET", "/admin", &[("x-forwarded-uri", "/public")]).await;
+    assert_eq!(a.status, 400);
+}
+
+#[actix_web::test]
+async fn nginx_original_uri_and_method_headers_count_too() {
+    let p = start(|o| o.rules = vec![rule("/public", RuleAction::Allow)]).await;
+    let a = ask(
+        &p,
+        "GET",
+        VERIFY,
+        &[
+            ("x-original-uri", "/public/a?b"),
+            ("x-original-method", "GET"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+}
+
+// --- the sign-in start endpoint (nginx's error_page 401 pattern) ----------------------------
+
+#[actix_web::test]
+async fn signin_start_sends_the_browser_to_auth_js_with_the_original_url() {
+    let mut o = jwt_options();
+    o.public_url = Some("https://app.test".into());
+    let p = start_with(o, |_| {}).await;
+    let a = ask(
+        &p,
+        "GET",
+        "/_authjs/signin?rd=https%3A%2F%2Fapp.test%2Fdash%3Fx%3D1",
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 302);
+    assert_eq!(
+        a.header("location"),
+        Some("https://app.test/api/auth/signin?callbackUrl=https%3A%2F%2Fapp.test%2Fdash%3Fx%3D1")
+    );
+    let a = ask(
+        &p,
+        "GET",
+        "/_authjs/signin?rd=https%3A%2F%2Fevil.test%2F",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        a.header("location"),
+        Some("https://app.test/api/auth/signin")
+    );
+}
+
+#[actix_web::test]
+async fn signin_start_can_be_turned_off() {
+    let p = start(|o| o.signin_path = String::new()).await;
+    assert_eq!(
+        ask(&p, "GET", "/_authjs/signin?rd=/", &[]).await.status,
+        404
+    );
+}
