@@ -350,3 +350,123 @@ async fn revocation_off_keeps_auth_js_behaviour() {
     assert_eq!(post_sign_out(&p, &copy).await, 302);
     assert_eq!(decision(&p, &copy).await, 200);
 }
+
+// --- what the review of the first version found ------------------------------------------------
+
+#[actix_web::test]
+async fn a_revoked_token_never_reaches_auth_js_on_any_route() {
+    let up = clearing_upstream();
+    let p = replica(proxy_options(&up.url(), None)).await;
+    let copy = encoded(3600);
+    assert_eq!(post_sign_out(&p, &copy).await, 302);
+    let before = up.count();
+
+    // A sign-in callback with the copy would let Auth.js link an account to its user.
+    let res = client()
+        .get(p.url("/api/auth/callback/github?code=x&state=y"))
+        .insert_header((header::COOKIE, format!("theme=dark; {COOKIE}={copy}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.count(), before + 1);
+    let sent = up.last().header("cookie").unwrap_or_default();
+    assert_eq!(sent, "theme=dark", "the session cookie is not forwarded");
+    let cleared = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .any(|v| v.to_str().unwrap().starts_with(&format!("{COOKIE}=;")));
+    assert!(cleared, "and the browser is told to drop it");
+}
+
+#[actix_web::test]
+async fn a_decoy_secure_cookie_does_not_hide_a_revoked_one() {
+    let up = clearing_upstream();
+    let p = replica(proxy_options(&up.url(), None)).await;
+    let copy = encoded(3600);
+    assert_eq!(post_sign_out(&p, &copy).await, 302);
+    let before = up.count();
+    let res = client()
+        .get(p.url("/api/auth/session"))
+        .insert_header((
+            header::COOKIE,
+            format!("__Secure-{COOKIE}=decoy; {COOKIE}={copy}"),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    assert_eq!(&res[..], b"null");
+    assert_eq!(up.count(), before, "never forwarded");
+}
+
+#[actix_web::test]
+async fn without_a_secret_sign_outs_revoke_nothing_so_nobody_can_fill_the_list() {
+    let up = clearing_upstream();
+    let mut o = proxy_options(&up.url(), None);
+    o.secret = None;
+    let p = replica(o).await;
+    for i in 0..20 {
+        assert_eq!(post_sign_out(&p, &format!("junk-{i}")).await, 302);
+    }
+    assert_eq!(p.proxy.config().unwrap().revocation.list.token_count(), 0);
+}
+
+#[actix_web::test]
+async fn many_sign_outs_of_one_subject_become_one_cut_off() {
+    let up = clearing_upstream();
+    let p = replica(proxy_options(&up.url(), None)).await;
+    for _ in 0..100 {
+        assert_eq!(post_sign_out(&p, &encoded(3600)).await, 302);
+    }
+    let cfg = p.proxy.config().unwrap();
+    assert!(
+        cfg.revocation.list.token_count() <= 64,
+        "{}",
+        cfg.revocation.list.token_count()
+    );
+    assert_eq!(cfg.revocation.list.subjects(token::now_secs()).len(), 1);
+}
+
+#[actix_web::test]
+async fn get_token_raw_gives_no_revoked_token() {
+    let up = clearing_upstream();
+    let p = replica(proxy_options(&up.url(), None)).await;
+    let copy = encoded(3600);
+    assert_eq!(post_sign_out(&p, &copy).await, 302);
+    let raw = p
+        .proxy
+        .get_token(&with_cookie(&copy), Scheme::Http, true)
+        .await;
+    assert_eq!(raw.unwrap(), None);
+}
+
+#[actix_web::test]
+async fn a_sign_out_while_redis_is_down_reaches_the_other_replicas_once_it_is_back() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = clearing_upstream();
+    let a = replica(proxy_options(&up.url(), Some(&redis))).await;
+    let b = replica(proxy_options(&up.url(), Some(&redis))).await;
+    let copy = encoded(3600);
+    assert_eq!(decision(&b, &copy).await, 200);
+    let port = redis.stop();
+
+    assert_eq!(post_sign_out(&a, &copy).await, 302);
+    assert_eq!(decision(&a, &copy).await, 401);
+    assert_eq!(decision(&b, &copy).await, 200, "B has not heard of it yet");
+
+    let _back = Redis::start_on(port, None);
+    let mut heard = false;
+    for _ in 0..80 {
+        if decision(&b, &copy).await == 401 {
+            heard = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(heard, "A sent what Redis missed, and B applied it");
+}

@@ -13,7 +13,9 @@ use crate::core::response::json_error;
 use crate::hygiene::cache_control::keep_private;
 use crate::hygiene::header_section_too_large;
 use crate::proxy::location::client_response_headers;
-use crate::proxy::revoked::{clears_session_cookie, signed_out_session};
+use crate::proxy::revoked::{
+    clears_session_cookie, drop_session_cookies, expire_session_cookies, signed_out_session,
+};
 use crate::proxy::routes::{Action, RouteError, auth_route_template, classify, suffix_below};
 use crate::runtime::actors::upstream::Forward;
 use crate::runtime::handle::{AuthProxy, WorkerUpstream};
@@ -63,8 +65,11 @@ pub async fn forward(
         return res;
     }
     let secure = public_proto(&cfg, req.headers(), &side) == "https";
-    // Auth.js would still accept a revoked token, and hand out a fresh one for it.
-    if route.action == Action::Session && cfg.presents_revoked_session(req.headers(), secure) {
+    // Auth.js would still accept a revoked token: the session route would hand out a fresh one
+    // for it, a sign-in callback would link an account to its user. The session route answers
+    // "signed out" here; every other route is forwarded without the session cookies.
+    let revoked = cfg.presents_revoked_session(req.headers());
+    if revoked && route.action == Action::Session {
         let mut res = signed_out_session(&cfg, req.headers(), secure);
         keep_private(res.headers_mut(), true);
         return res;
@@ -95,7 +100,10 @@ pub async fn forward(
             Ok(Ok(Ok(b))) => b,
         }
     };
-    let headers = upstream_request_headers(&cfg, req.headers(), &side);
+    let mut headers = upstream_request_headers(&cfg, req.headers(), &side);
+    if revoked {
+        drop_session_cookies(&cfg, &mut headers);
+    }
     let upstream_method = if method == Method::HEAD {
         Method::GET
     } else {
@@ -150,6 +158,9 @@ pub async fn forward(
         .flatten();
     let mut out = HttpResponse::with_body(res.status, res.body).map_into_boxed_body();
     *out.headers_mut() = client_response_headers(&cfg, res.headers, public.as_deref());
+    if revoked {
+        expire_session_cookies(&cfg, req.headers(), secure, out.headers_mut());
+    }
     keep_private(out.headers_mut(), route.action == Action::Session);
     out
 }

@@ -14,11 +14,26 @@ use crate::runtime::Snapshot;
 pub fn signed_out_session(cfg: &Snapshot, request: &HeaderMap, secure: bool) -> HttpResponse {
     let mut res = HttpResponse::build(StatusCode::OK);
     res.content_type("application/json");
+    let mut res = res.body("null");
+    expire_session_cookies(cfg, request, secure, res.headers_mut());
+    res
+}
+
+/// Whether the cookie `name` is a session cookie (either name, or a chunk of one).
+fn is_session(cfg: &Snapshot, name: &[u8]) -> bool {
+    is_session_cookie(name, &cfg.cookie_names) || is_session_cookie(name, &cfg.secure_cookie_names)
+}
+
+/// Appends to `answer` a `Set-Cookie` expiring each session cookie the request carried.
+pub fn expire_session_cookies(
+    cfg: &Snapshot,
+    request: &HeaderMap,
+    secure: bool,
+    answer: &mut HeaderMap,
+) {
     let mut names: Vec<&[u8]> = Vec::new();
     for (name, _) in request_cookies(request) {
-        let session = is_session_cookie(name, &cfg.cookie_names)
-            || is_session_cookie(name, &cfg.secure_cookie_names);
-        if session && !names.contains(&name) {
+        if is_session(cfg, name) && !names.contains(&name) {
             names.push(name);
         }
     }
@@ -34,10 +49,25 @@ pub fn signed_out_session(cfg: &Snapshot, request: &HeaderMap, secure: bool) -> 
              SameSite=Lax{secure_attr}"
         );
         if let Ok(v) = HeaderValue::from_str(&cookie) {
-            res.append_header((header::SET_COOKIE, v));
+            answer.append(header::SET_COOKIE, v);
         }
     }
-    res.body("null")
+}
+
+/// Removes the session cookies (and a Bearer token) from a request going upstream; the other
+/// cookies stay, in order.
+pub fn drop_session_cookies(cfg: &Snapshot, headers: &mut HeaderMap) {
+    let kept: Vec<Vec<u8>> = request_cookies(headers)
+        .filter(|(name, _)| !is_session(cfg, name))
+        .map(|(name, value)| [name, b"=", value].concat())
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_bytes(&kept.join(&b"; "[..]))
+    {
+        headers.insert(header::COOKIE, v);
+    }
+    headers.remove(header::AUTHORIZATION);
 }
 
 /// Whether the upstream's answer clears a session cookie (what Auth.js does on a sign-out it

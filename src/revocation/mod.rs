@@ -20,7 +20,7 @@ pub mod shared;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -30,6 +30,16 @@ use crate::core::obs::metrics;
 use crate::core::token::{Claims, now_secs};
 use crate::options::proxy::{OnSignOut, RevocationOptions};
 use shared::RevocationLink;
+
+/// Sign-outs of one subject within a sweep interval past which it is signed out everywhere
+/// (one cut-off) instead of one token at a time.
+pub const MAX_TOKENS_PER_SUBJECT: u32 = 64;
+
+/// Revoked tokens listed past which sign-outs revoke by subject (about 64 MB).
+pub const MAX_TOKENS: usize = 1_000_000;
+
+/// Most revocations kept for Redis while it does not answer.
+const MAX_UNSENT: usize = 100_000;
 
 /// Seconds between sweeps of expired entries (done by the writer that finds one due).
 const SWEEP_EVERY_SECS: u64 = 60;
@@ -131,18 +141,76 @@ pub struct Cutoff {
     pub until: u64,
 }
 
+/// A revocation Redis has not taken yet (it was down): sent again when it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsent {
+    /// A revoked token and its expiry.
+    Token(TokenId, u64),
+    /// A subject cut-off.
+    Subject(String, Cutoff),
+}
+
 /// The deny-list, kept across reloads (one per [`crate::runtime::handle::AuthProxy`]).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Revocations {
     tokens: RwLock<HashMap<TokenId, u64>>,
     subjects: RwLock<HashMap<String, Cutoff>>,
+    /// Sign-outs per subject since the last sweep.
+    recent: Mutex<HashMap<String, u32>>,
+    /// What Redis has not taken yet.
+    unsent: Mutex<Vec<Unsent>>,
+    full_warned: std::sync::atomic::AtomicBool,
     /// Entries in `tokens` and `subjects`, read without a lock on the hot path.
     token_count: AtomicUsize,
     subject_count: AtomicUsize,
     last_sweep: AtomicU64,
 }
 
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocations")
+            .field("tokens", &self.token_count())
+            .field("subjects", &self.subject_count.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Revocations {
+    /// Counts a sign-out of `sub`: how many since the last sweep, this one included.
+    fn note_sign_out(&self, sub: &str) -> u32 {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= MAX_TOKENS && !recent.contains_key(sub) {
+            return u32::MAX;
+        }
+        let n = recent.entry(sub.to_owned()).or_default();
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// Says once that the list is full.
+    fn warn_full(&self) {
+        if !self.full_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                max = MAX_TOKENS,
+                "revocation list full: sign-outs revoke whole subjects until tokens expire"
+            );
+        }
+    }
+
+    /// Keeps `entry` to send to Redis once it answers (bounded; the oldest go first).
+    pub fn keep_unsent(&self, entry: Unsent) {
+        let mut unsent = self.unsent.lock().unwrap_or_else(|e| e.into_inner());
+        if unsent.len() >= MAX_UNSENT {
+            unsent.remove(0);
+        }
+        unsent.push(entry);
+    }
+
+    /// What Redis has not taken yet, handed over (the list forgets it).
+    pub fn take_unsent(&self) -> Vec<Unsent> {
+        std::mem::take(&mut *self.unsent.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Nothing is revoked.
     pub fn is_empty(&self) -> bool {
         self.token_count.load(Ordering::Relaxed) == 0
@@ -161,7 +229,10 @@ impl Revocations {
         }
         let added = {
             let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-            let added = tokens.insert(id, exp).is_none_or(|old| old != exp);
+            // A later expiry never gives way to an earlier one (an echo capped by Redis).
+            let slot = tokens.entry(id).or_insert(0);
+            let added = exp > *slot;
+            *slot = (*slot).max(exp);
             self.token_count.store(tokens.len(), Ordering::Relaxed);
             added
         };
@@ -232,6 +303,13 @@ impl Revocations {
     /// Drops expired entries, at most once per [`SWEEP_EVERY_SECS`].
     fn sweep_if_due(&self, now: u64) {
         let last = self.last_sweep.load(Ordering::Relaxed);
+        if last == 0 {
+            // The first entry: the interval starts now.
+            let _ = self
+                .last_sweep
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+            return;
+        }
         if now < last + SWEEP_EVERY_SECS
             || self
                 .last_sweep
@@ -251,9 +329,15 @@ impl Revocations {
             tokens.shrink_to_fit();
             self.token_count.store(tokens.len(), Ordering::Relaxed);
         }
-        let mut subjects = self.subjects.write().unwrap_or_else(|e| e.into_inner());
-        subjects.retain(|_, cut| cut.until > now);
-        self.subject_count.store(subjects.len(), Ordering::Relaxed);
+        {
+            let mut subjects = self.subjects.write().unwrap_or_else(|e| e.into_inner());
+            subjects.retain(|_, cut| cut.until > now);
+            self.subject_count.store(subjects.len(), Ordering::Relaxed);
+        }
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -289,7 +373,7 @@ impl Revocation {
 
     /// Whether these decoded claims of `token` are refused as signed out (counted).
     pub fn refuses(&self, claims: &Claims, token: &str) -> bool {
-        if self.list.is_empty() {
+        if self.list.is_empty() || !self.options.enabled {
             return false;
         }
         let now = now_secs();
@@ -303,48 +387,37 @@ impl Revocation {
         refused
     }
 
-    /// Whether a token the proxy can not read is refused (it was revoked by its bytes).
-    pub fn refuses_unread(&self, token: &str) -> bool {
-        if self.list.token_count() == 0 {
-            return false;
-        }
-        let refused = self
-            .list
-            .token_revoked(TokenId::of_bytes(&self.key, token), now_secs());
-        if refused {
-            metrics::token_revoked();
-        }
-        refused
-    }
-
-    /// A sign-out of `token` went through (`claims` when the proxy could read it): revokes
-    /// what the sign-out rule says, here and on every replica.
-    pub async fn signed_out(&self, claims: Option<&Claims>, token: &str) {
+    /// A sign-out of `token` (its `claims`) went through: revokes what the sign-out rule says,
+    /// here and on every replica. A subject signing out more than
+    /// [`MAX_TOKENS_PER_SUBJECT`] times a minute is signed out everywhere instead, and so is
+    /// every subject once the list holds [`MAX_TOKENS`]: one account can not fill the list.
+    pub async fn signed_out(&self, claims: &Claims, token: &str) {
         if !self.options.enabled {
             return;
         }
         let now = now_secs();
-        let max_age = self.options.session_max_age_s;
-        if self.options.on_sign_out == OnSignOut::Subject
-            && let Some(c) = claims
-            && let Some(sub) = c.sub()
-        {
-            // `iat` has a one-second grain: the token presented, rolled this very second,
-            // must be refused too.
-            let before = c.iat().map_or(now, |iat| now.max(iat.saturating_add(1)));
-            self.revoke_subject(sub, before).await;
+        // `iat` has a one-second grain: the token presented, rolled this very second, must be
+        // refused too.
+        let before = claims
+            .iat()
+            .map_or(now, |iat| now.max(iat.saturating_add(1)));
+        if let Some(sub) = claims.sub() {
+            let by_subject = self.options.on_sign_out == OnSignOut::Subject
+                || self.list.note_sign_out(sub) > MAX_TOKENS_PER_SUBJECT
+                || self.list.token_count() >= MAX_TOKENS;
+            if by_subject {
+                self.revoke_subject(sub, before).await;
+                return;
+            }
+        } else if self.list.token_count() >= MAX_TOKENS {
+            self.list.warn_full();
             return;
         }
-        let (id, exp) = match claims {
-            Some(c) => (
-                TokenId::of(&self.key, c, token),
-                c.exp().unwrap_or(now + max_age),
-            ),
-            None => (TokenId::of_bytes(&self.key, token), now + max_age),
-        };
+        let id = TokenId::of(&self.key, claims, token);
+        let exp = claims.exp().unwrap_or(now + self.options.session_max_age_s);
         self.list.revoke_token(id, exp, now);
         if let Some(link) = &self.shared {
-            link.publish_token(id, exp).await;
+            link.publish_token(&self.list, id, exp).await;
         }
     }
 
@@ -357,7 +430,7 @@ impl Revocation {
         };
         self.list.revoke_subject(sub, cut, now);
         if let Some(link) = &self.shared {
-            link.publish_subject(sub, cut).await;
+            link.publish_subject(&self.list, sub, cut).await;
         }
         cut
     }

@@ -20,7 +20,7 @@ use crate::core::error::ConfigError;
 use crate::core::obs::request_id::request_event;
 use crate::core::token::now_secs;
 use crate::options::RedisOptions;
-use crate::revocation::{Cutoff, Revocations, TokenId};
+use crate::revocation::{Cutoff, Revocations, TokenId, Unsent};
 
 /// `EXPIREAT KEYS[1] ARGV[1]` unless it already lives longer (`ARGV[2]`: now). `TTL`, not
 /// `EXPIRETIME`, so any Redis from 2.8 on runs it.
@@ -72,41 +72,59 @@ impl RevocationLink {
         format!("{}revoked", self.prefix)
     }
 
-    /// Stores and announces a revoked token.
-    pub async fn publish_token(&self, id: TokenId, exp: u64) {
-        let member = id.hex();
-        self.store(
-            &self.tokens_key(),
-            redis::cmd("ZADD")
-                .arg(self.tokens_key())
-                .arg(exp)
-                .arg(&member),
-            exp,
-            format!("t {member} {exp}"),
-        )
-        .await;
+    /// Stores and announces a revoked token (kept in `list` to send again when Redis does not
+    /// take it).
+    pub async fn publish_token(&self, list: &Revocations, id: TokenId, exp: u64) {
+        if !self.send(&Unsent::Token(id, exp)).await {
+            list.keep_unsent(Unsent::Token(id, exp));
+        }
     }
 
-    /// Stores and announces a subject cut-off.
-    pub async fn publish_subject(&self, sub: &str, cut: Cutoff) {
-        self.store(
-            &self.subjects_key(),
-            redis::cmd("HSET")
-                .arg(self.subjects_key())
-                .arg(sub)
-                .arg(format!("{} {}", cut.before, cut.until)),
-            cut.until,
-            format!("s {} {} {sub}", cut.before, cut.until),
-        )
-        .await;
+    /// Stores and announces a subject cut-off (see [`RevocationLink::publish_token`]).
+    pub async fn publish_subject(&self, list: &Revocations, sub: &str, cut: Cutoff) {
+        let entry = Unsent::Subject(sub.to_owned(), cut);
+        if !self.send(&entry).await {
+            list.keep_unsent(entry);
+        }
+    }
+
+    /// Stores and announces one revocation; whether Redis took it.
+    async fn send(&self, entry: &Unsent) -> bool {
+        match entry {
+            Unsent::Token(id, exp) => {
+                let member = id.hex();
+                self.store(
+                    &self.tokens_key(),
+                    redis::cmd("ZADD")
+                        .arg(self.tokens_key())
+                        .arg(exp)
+                        .arg(&member),
+                    *exp,
+                    format!("t {member} {exp}"),
+                )
+                .await
+            }
+            Unsent::Subject(sub, cut) => {
+                self.store(
+                    &self.subjects_key(),
+                    redis::cmd("HSET")
+                        .arg(self.subjects_key())
+                        .arg(sub)
+                        .arg(format!("{} {}", cut.before, cut.until)),
+                    cut.until,
+                    format!("s {} {} {sub}", cut.before, cut.until),
+                )
+                .await
+            }
+        }
     }
 
     /// Runs `write` on `key` with, at once: expired tokens dropped, the key kept until
     /// `until` at least (so the whole list goes when its last entry has expired), and
     /// `message` published.
-    async fn store(&self, key: &str, write: &redis::Cmd, until: u64, message: String) {
+    async fn store(&self, key: &str, write: &redis::Cmd, until: u64, message: String) -> bool {
         let Some(mut conn) = self.link.connection().await else {
-            return;
+            return false;
         };
         let now = now_secs();
         let mut pipe = redis::pipe();
@@ -124,7 +142,10 @@ impl RevocationLink {
             .ignore()
             .publish(self.channel(), message)
             .ignore();
-        self.link.run(pipe.query_async::<()>(&mut conn)).await;
+        self.link
+            .run(pipe.query_async::<()>(&mut conn))
+            .await
+            .is_some()
     }
 
     /// Applies what other replicas publish to `list` while this configuration lives, and
@@ -138,7 +159,7 @@ impl RevocationLink {
             move |heard| match heard {
                 Heard::Subscribed => {
                     let (this, list) = (this.clone(), list.clone());
-                    tokio::spawn(async move { load(this, &list).await });
+                    tokio::spawn(async move { catch_up(this, &list).await });
                 }
                 Heard::Message(m) => {
                     apply(&list, std::str::from_utf8(m).unwrap_or(""), max_age);
@@ -184,24 +205,47 @@ pub(crate) fn apply_for_tests(list: &Revocations, message: &str, max_age: u64) {
     apply(list, message, max_age);
 }
 
-/// Loads the list in force from Redis into `list`.
-async fn load(link: Weak<RevocationLink>, list: &Revocations) {
+/// Loads the list in force from Redis (retried a few times, backing off), then sends what Redis
+/// had not taken while it was down.
+async fn catch_up(link: Weak<RevocationLink>, list: &Revocations) {
+    let mut pause = Duration::from_millis(500);
+    for _ in 0..6 {
+        match load(&link, list).await {
+            Some(true) => break,
+            Some(false) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            None => return,
+        }
+    }
     let Some(link) = link.upgrade() else { return };
+    for entry in list.take_unsent() {
+        if !link.send(&entry).await {
+            list.keep_unsent(entry);
+        }
+    }
+}
+
+/// Loads the list in force from Redis into `list`: `Some(true)` done, `Some(false)` Redis did
+/// not answer, `None` the configuration is gone.
+async fn load(link: &Weak<RevocationLink>, list: &Revocations) -> Option<bool> {
+    let link = link.upgrade()?;
     let Some(mut conn) = link.link.connection().await else {
-        return;
+        return Some(false);
     };
     let now = now_secs();
-    let (mut tokens, mut offset) = (0usize, 0isize);
+    let key = link.tokens_key();
+    let expired = conn.zrembyscore::<_, _, _, ()>(&key, "-inf", now);
+    if timed(&link, expired).await.is_none() {
+        return Some(false);
+    }
+    // By rank, a page at a time: each page costs Redis O(log N + page).
+    let (mut tokens, mut start) = (0usize, 0isize);
     loop {
-        let page = conn.zrangebyscore_limit_withscores::<_, _, _, Vec<(String, u64)>>(
-            link.tokens_key(),
-            now + 1,
-            "+inf",
-            offset,
-            PAGE,
-        );
+        let page = conn.zrange_withscores::<_, Vec<(String, u64)>>(&key, start, start + PAGE - 1);
         let Some(page) = timed(&link, page).await else {
-            return;
+            return Some(false);
         };
         for (member, exp) in &page {
             if let Some(id) = TokenId::from_hex(member) {
@@ -211,16 +255,15 @@ async fn load(link: Weak<RevocationLink>, list: &Revocations) {
         if page.len() < PAGE as usize {
             break;
         }
-        offset += PAGE;
+        start += PAGE;
     }
     let subjects = conn.hgetall::<_, Vec<(String, String)>>(link.subjects_key());
     let Some(subjects) = timed(&link, subjects).await else {
-        return;
+        return Some(false);
     };
-    let mut cut_offs = 0usize;
+    let cut_offs = subjects.len();
     for (sub, value) in subjects {
         apply(list, &format!("s {value} {sub}"), link.max_age);
-        cut_offs += 1;
     }
     request_event!(
         tracing::Level::DEBUG,
@@ -228,6 +271,7 @@ async fn load(link: Weak<RevocationLink>, list: &Revocations) {
         subjects = cut_offs,
         "revocations loaded from redis"
     );
+    Some(true)
 }
 
 async fn timed<T>(

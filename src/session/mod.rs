@@ -93,7 +93,7 @@ pub(crate) async fn server_session(
     side: &ClientSide,
 ) -> Result<Option<Session>, AuthError> {
     // A JWT session signed out through the proxy: Auth.js would still accept it.
-    if cfg.presents_revoked_session(caller, public_proto(&cfg, caller, side) == "https") {
+    if cfg.presents_revoked_session(caller) {
         return Ok(None);
     }
     // Built only when the upstream is asked, not on cache hits.
@@ -152,6 +152,9 @@ pub(crate) async fn token(
         return Ok(None);
     };
     if raw {
+        if cfg.presents_revoked_session(caller) {
+            return Ok(None);
+        }
         return Ok(Some(Token::Raw(token.found.value)));
     }
     let keys = cfg.keys.clone().ok_or(AuthError::NoSecret)?;

@@ -65,9 +65,28 @@ fn cross_site(req: &HttpRequest) -> bool {
     site || origin
 }
 
+/// Whether the request names a host other than loopback (`Host`): a page that rebound its own
+/// name to 127.0.0.1 (DNS rebinding) still sends its own name. No `Host` (HTTP/1.0 tools) is
+/// not a browser's.
+fn foreign_host(req: &HttpRequest) -> bool {
+    let Some(host) = req.headers().get(header::HOST) else {
+        return false;
+    };
+    let Ok(host) = host.to_str() else { return true };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 /// The answer refusing an admin action (`what`, for the message) to `req`, if it is refused:
 /// `admin.token` is required as a Bearer token when set; without one, only a loopback
-/// listener acts, and never for a cross-site browser request.
+/// listener acts, only for a loopback `Host`, and never for a cross-site browser request.
 pub fn refused(req: &HttpRequest, state: &AdminState, what: &str) -> Option<HttpResponse> {
     // A token added, changed or removed by a reload counts from then on.
     let token = state
@@ -89,6 +108,12 @@ pub fn refused(req: &HttpRequest, state: &AdminState, what: &str) -> Option<Http
         )),
         // Without a token, the loopback listener's only guard against a web page posting to
         // it is the browser's word on where the request comes from.
+        None if foreign_host(req) => Some(json_error(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{what} for a non-loopback Host refused (set admin.token to act from elsewhere)"
+            ),
+        )),
         None if cross_site(req) => Some(json_error(
             StatusCode::FORBIDDEN,
             &format!("cross-site {what} refused (set admin.token to act from elsewhere)"),
@@ -100,6 +125,27 @@ pub fn refused(req: &HttpRequest, state: &AdminState, what: &str) -> Option<Http
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_hosts_are_at_home() {
+        use actix_web::test::TestRequest;
+        for (host, foreign) in [
+            ("127.0.0.1:9090", false),
+            ("localhost:9090", false),
+            ("LOCALHOST", false),
+            ("[::1]:9090", false),
+            ("127.1.2.3", false),
+            ("evil.example:9090", true),
+            ("10.0.0.1:9090", true),
+            ("[::ffff:10.0.0.1]:1", true),
+        ] {
+            let req = TestRequest::default()
+                .insert_header((header::HOST, host))
+                .to_http_request();
+            assert_eq!(foreign_host(&req), foreign, "{host}");
+        }
+        assert!(!foreign_host(&TestRequest::default().to_http_request()));
+    }
 
     #[test]
     fn secrets_compare_whole() {
