@@ -11,6 +11,7 @@ use crate::core::peer::parse_trust_list;
 use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 use crate::options::proxy::{ProxyOptions, Secret};
 use crate::options::server::{AdminOptions, LogFormat, LogOptions, ServerOptions};
+use crate::options::sign_in::SignInProtectionOptions;
 use crate::options::{ENV_PREFIX, MAX_DURATION_MS, MAX_WORKERS};
 
 /// The whole configuration file: `[server]`, `[proxy]`, `[forward_auth]`, `[admin]` and `[log]`.
@@ -25,6 +26,9 @@ pub struct FileConfig {
     pub forward_auth: ForwardAuthOptions,
     /// Admin listener; off by default.
     pub admin: AdminOptions,
+    /// Brute-force and e-mail flooding protection of sign-ins (goes to
+    /// [`ProxyOptions::sign_in_protection`]).
+    pub sign_in_protection: SignInProtectionOptions,
     /// Logging.
     pub log: LogOptions,
     /// What reading the file noticed that is not an error (an environment variable that looks
@@ -34,8 +38,9 @@ pub struct FileConfig {
 }
 
 /// The settings that are lists: from the environment, comma-separated.
-const LIST_KEYS: [&str; 8] = [
+const LIST_KEYS: [&str; 9] = [
     "proxy.secret",
+    "sign_in_protection.account_fields",
     "server.trusted_proxies",
     "forward_auth.allowed_emails",
     "forward_auth.allowed_email_domains",
@@ -295,6 +300,8 @@ impl FileConfig {
             file.proxy.trusted_proxies = list.clone();
         }
         file.server.listen_addr()?;
+        file.sign_in_protection.check()?;
+        file.proxy.sign_in_protection = file.sign_in_protection.clone();
         if file.forward_auth.enabled
             && file.forward_auth.on_unauthenticated == OnUnauthenticated::Redirect
         {

@@ -7,6 +7,7 @@ pub mod file;
 pub mod forward_auth;
 pub mod proxy;
 pub mod server;
+pub mod sign_in;
 
 pub use authjs_token::cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
 pub use file::FileConfig;
@@ -17,6 +18,7 @@ pub use proxy::{
     UpstreamOptions, UpstreamTlsOptions,
 };
 pub use server::{AdminOptions, LogFormat, LogOptions, ServerOptions, ServerTlsOptions};
+pub use sign_in::{Budget, SignInProtectionOptions};
 
 /// Most worker threads the service starts (each holds a connection pool and a thread).
 pub const MAX_WORKERS: usize = 256;

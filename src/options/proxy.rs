@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::core::redact::{Redacted, redacted};
+use crate::options::sign_in::SignInProtectionOptions;
 
 /// How the upstream Auth.js keeps sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,6 +347,10 @@ pub struct ProxyOptions {
     pub upstream: UpstreamOptions,
     /// Revocation of JWT sessions at sign-out.
     pub revocation: RevocationOptions,
+    /// Brute-force and e-mail flooding protection of sign-ins. In the file:
+    /// `[sign_in_protection]`.
+    #[serde(skip)]
+    pub sign_in_protection: SignInProtectionOptions,
     /// Signed-JWT decoding; off by default.
     pub jws: Option<JwsOptions>,
     /// TLS to the upstream (`[proxy.tls]`): extra roots, client certificate.
@@ -375,6 +380,7 @@ impl Default for ProxyOptions {
             circuit_breaker: CircuitBreakerOptions::default(),
             upstream: UpstreamOptions::default(),
             revocation: RevocationOptions::default(),
+            sign_in_protection: SignInProtectionOptions::default(),
             jws: None,
             tls: UpstreamTlsOptions::default(),
         }
@@ -403,6 +409,7 @@ impl fmt::Debug for ProxyOptions {
             .field("circuit_breaker", &self.circuit_breaker)
             .field("upstream", &self.upstream)
             .field("revocation", &self.revocation)
+            .field("sign_in_protection", &self.sign_in_protection)
             .field("jws", &self.jws)
             .field("tls", &self.tls)
             .finish()

@@ -17,6 +17,7 @@ use crate::proxy::revoked::{
     clears_session_cookie, drop_session_cookies, expire_session_cookies, signed_out_session,
 };
 use crate::proxy::routes::{Action, RouteError, auth_route_template, classify, suffix_below};
+use crate::proxy::sign_in;
 use crate::runtime::actors::upstream::Forward;
 use crate::runtime::handle::{AuthProxy, WorkerUpstream};
 use crate::runtime::public::{public_origin, public_proto, upstream_request_headers};
@@ -100,6 +101,10 @@ pub async fn forward(
             Ok(Ok(Ok(b))) => b,
         }
     };
+    let attempt = match sign_in::before(&cfg, suffix, &method, req.headers(), &side, &body).await {
+        Ok(attempt) => attempt,
+        Err(refusal) => return refusal,
+    };
     let mut headers = upstream_request_headers(&cfg, req.headers(), &side);
     if revoked {
         drop_session_cookies(&cfg, &mut headers);
@@ -148,6 +153,7 @@ pub async fn forward(
     {
         cfg.record_sign_out(req.headers(), secure).await;
     }
+    sign_in::after(&cfg, attempt, &res.headers, &res.body).await;
     request_id::note_attempts(&req, res.attempts);
     request_event!(tracing::Level::DEBUG, method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     // Only a `Location` needs the public origin.

@@ -5,3 +5,4 @@ pub mod handler;
 pub mod location;
 pub mod revoked;
 pub mod routes;
+pub mod sign_in;

@@ -21,6 +21,8 @@ use crate::resilience::{Breaker, InFlightLimit, Resilience, RetryBudget};
 use crate::revocation::Revocation;
 use crate::revocation::shared::RevocationLink;
 use crate::runtime::snapshot::{PublicOrigin, Snapshot, UpstreamOrigin};
+use crate::signin_guard::SignInGuard;
+use crate::signin_guard::shared::GuardLink;
 
 fn is_loopback(host: &url::Host<&str>) -> bool {
     match host {
@@ -368,6 +370,7 @@ impl Snapshot {
                 secrets.first().map(String::as_str),
             )?,
             revocation: revocation(opts, secrets.first().map(String::as_str))?,
+            sign_in: sign_in_guard(opts, secrets.first().map(String::as_str))?,
             keys,
             upstream_tls,
             resilience: Arc::new(Resilience::new(
@@ -381,6 +384,21 @@ impl Snapshot {
             )),
         })
     }
+}
+
+/// Sign-in protection as `opts` configure it, over counters of its own (the runtime puts the
+/// proxy's in place); counted in Redis when the session cache has a Redis level.
+fn sign_in_guard(opts: &ProxyOptions, secret: Option<&str>) -> Result<SignInGuard, ConfigError> {
+    let o = &opts.sign_in_protection;
+    o.check()?;
+    let shared = match &opts.session_cache.redis {
+        Some(redis) if o.enabled => Some(Arc::new(GuardLink::new(
+            redis,
+            deployment_key(redis, secret)?,
+        )?)),
+        _ => None,
+    };
+    Ok(SignInGuard::new(o.clone(), Arc::default(), shared))
 }
 
 /// Revocation as `opts` configure it, over a list of its own (the runtime puts the proxy's

@@ -163,3 +163,31 @@ pub fn public_origin(cfg: &Snapshot, client: &HeaderMap, side: &ClientSide) -> O
         host.to_str().ok()?
     ))
 }
+
+/// The client's address: from a trusted peer, the last `X-Forwarded-For` address that is not
+/// itself a trusted proxy (the one the nearest trusted proxy saw; addresses a client wrote
+/// before it do not count), else the peer's own.
+pub fn client_ip(cfg: &Snapshot, client: &HeaderMap, side: &ClientSide) -> Option<IpAddr> {
+    let peer = side.peer_ip;
+    if !cfg.trusts(peer) {
+        return peer;
+    }
+    let chain: Vec<&str> = client
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut found = peer;
+    for item in chain.iter().rev() {
+        let Ok(ip) = item.parse::<IpAddr>() else {
+            // A malformed element: the chain can not be read past it.
+            break;
+        };
+        found = Some(ip);
+        if !cfg.trusts(Some(ip)) || cfg.trust_any_peer {
+            break;
+        }
+    }
+    found
+}

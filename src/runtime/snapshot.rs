@@ -18,6 +18,7 @@ use crate::core::token::TokenKeys;
 use crate::options::proxy::{RetryOptions, SessionStrategy};
 use crate::resilience::Resilience;
 use crate::revocation::Revocation;
+use crate::signin_guard::SignInGuard;
 
 /// Where requests go: the parsed upstream origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,8 @@ pub struct Snapshot {
     pub keys: Option<Arc<TokenKeys>>,
     /// Revoked JWT sessions (the list is the proxy's, kept across configurations).
     pub revocation: Revocation,
+    /// Sign-in protection (the counters are the proxy's, kept across configurations).
+    pub sign_in: SignInGuard,
     /// TLS client settings for the upstream, built from `proxy.tls` (see [`crate::tls`]).
     pub upstream_tls: Arc<rustls::ClientConfig>,
     /// Circuit breaker, retry budget and in-flight limit of this configuration, shared by all

@@ -365,6 +365,14 @@ pub fn token_revoked() {
     SERIES.inc();
 }
 
+/// A sign-in refused because a budget was spent (`kind`: credentials or email; `reason`: the
+/// budget).
+pub fn sign_in_refused(kind: &'static str, reason: &'static str) {
+    sign_in_family()
+        .get_or_create(&SignInLabels { kind, reason })
+        .inc();
+}
+
 /// The configuration generation now in force.
 pub fn config_generation(generation: u64) {
     METRICS
@@ -451,6 +459,9 @@ pub fn at_zero(forward_auth: bool, redis: bool) {
         drop(m.config_reloads.get_or_create(&ResultLabels { result }));
     }
     circuit_breaker_gauge();
+    for (kind, reason) in SIGN_IN_BUDGETS {
+        drop(sign_in_family().get_or_create(&SignInLabels { kind, reason }));
+    }
     if redis {
         // Up until it fails: the start already refused a Redis that refused us.
         redis_gauge().set(1);
@@ -462,6 +473,33 @@ pub fn at_zero(forward_auth: bool, redis: bool) {
         }
     }
 }
+
+/// Labels of `sign_in_refused_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignInLabels {
+    kind: &'static str,
+    reason: &'static str,
+}
+
+fn sign_in_family() -> &'static Family<SignInLabels, Counter> {
+    static FAMILY: OnceLock<Family<SignInLabels, Counter>> = OnceLock::new();
+    FAMILY.get_or_init(|| {
+        register_late(
+            "sign_in_refused",
+            "Sign-ins refused by sign-in protection, by kind and spent budget",
+            Family::<SignInLabels, Counter>::default(),
+        )
+    })
+}
+
+/// The sign-in budgets by kind, for `sign_in_refused_total` at zero.
+pub const SIGN_IN_BUDGETS: [(&str, &str); 5] = [
+    ("credentials", "account_ip"),
+    ("credentials", "ip"),
+    ("credentials", "account"),
+    ("email", "address"),
+    ("email", "email_ip"),
+];
 
 fn circuit_breaker_gauge() -> &'static Gauge {
     METRICS.breaker_state.get_or_init(|| {

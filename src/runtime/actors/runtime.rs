@@ -13,6 +13,7 @@ use crate::core::error::ConfigError;
 use crate::options::proxy::ProxyOptions;
 use crate::revocation::Revocations;
 use crate::runtime::{Attached, Snapshot};
+use crate::signin_guard::Counters;
 
 /// The current snapshot, shared between the actor (writer) and every reader.
 pub type SharedConfig = Arc<ArcSwapOption<Snapshot>>;
@@ -47,6 +48,8 @@ pub struct RuntimeActor {
     /// The deny-list of revoked sessions: every configuration uses this one, so a reload
     /// forgets no revocation.
     revocations: Arc<Revocations>,
+    /// The sign-in budgets of this replica: a reload forgets no failure.
+    sign_in_counters: Arc<Counters>,
     generation: u64,
     build: Build,
 }
@@ -57,6 +60,7 @@ impl RuntimeActor {
         RuntimeActor {
             current,
             revocations: Arc::default(),
+            sign_in_counters: Arc::default(),
             generation: 0,
             build: Snapshot::build,
         }
@@ -114,6 +118,7 @@ impl RuntimeActor {
             Ok(mut cfg) => {
                 cfg.attached = attached;
                 cfg.revocation.list = self.revocations.clone();
+                cfg.sign_in.counters = self.sign_in_counters.clone();
                 if let Some(link) = &cfg.revocation.shared {
                     link.listen(self.revocations.clone());
                 }
