@@ -437,3 +437,166 @@ async fn signin_start_can_be_turned_off() {
         404
     );
 }
+
+// --- the signed identity for the app behind ---------------------------------------------------
+
+/// A new EC P-256 key in PEM, written to `dir`.
+fn p256_key(dir: &Scratch, name: &str) -> std::path::PathBuf {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    dir.write(name, &key.serialize_pem())
+}
+
+fn assertion(
+    keys: Vec<std::path::PathBuf>,
+) -> authjs_proxy::options::forward_auth::AssertionOptions {
+    authjs_proxy::options::forward_auth::AssertionOptions {
+        key_file: keys,
+        audience: Some("reports-app".into()),
+        issuer: Some("https://app.test".into()),
+        claims: vec!["role".into()],
+        ..Default::default()
+    }
+}
+
+/// jose's verdict on `jwt` against the JWKS of `p` (`Err` with jose's error code).
+async fn jose_verifies(p: &TestProxy, jwt: &str) -> Result<Value, String> {
+    let (url, jwt) = (p.url("/_authjs/jwks.json"), jwt.to_owned());
+    actix_rt::task::spawn_blocking(move || {
+        let out = std::process::Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/e2e/authjs/verify-assertion.mjs"
+            ))
+            .args([
+                url.as_str(),
+                "https://app.test",
+                "reports-app",
+                jwt.as_str(),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() {
+            Ok(serde_json::from_str(&text).unwrap())
+        } else {
+            Err(text)
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn the_assertion_verifies_with_jose_against_the_published_keys() {
+    if !common::peer::peer_ready() {
+        return;
+    }
+    let dir = Scratch::new("assertion");
+    let key = p256_key(&dir, "k1.pem");
+    let p = start(|o| o.assertion = Some(assertion(vec![key]))).await;
+    let a = traefik(&p, "GET", "/reports", &[("cookie", &ada())]).await;
+    assert_eq!(a.status, 200);
+    let jwt = a
+        .header("x-auth-request-assertion")
+        .expect("an assertion")
+        .to_owned();
+    let verified = jose_verifies(&p, &jwt).await.expect("jose accepts it");
+    let claims = &verified["payload"];
+    assert_eq!(claims["sub"], "u-ada");
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["role"], "admin");
+    assert_eq!(claims["aud"], "reports-app");
+    let ttl = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert_eq!(ttl, 60);
+    assert_eq!(verified["header"]["alg"], "ES256");
+    assert!(
+        verified["header"]["kid"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty())
+    );
+}
+
+#[actix_web::test]
+async fn an_assertion_signed_with_a_rotated_out_key_is_refused() {
+    if !common::peer::peer_ready() {
+        return;
+    }
+    let dir = Scratch::new("assertion-rotation");
+    let (old, new) = (p256_key(&dir, "old.pem"), p256_key(&dir, "new.pem"));
+    let before = start(|o| o.assertion = Some(assertion(vec![old.clone()]))).await;
+    let jwt = traefik(&before, "GET", "/", &[("cookie", &ada())])
+        .await
+        .header("x-auth-request-assertion")
+        .unwrap()
+        .to_owned();
+
+    let rotating = start(|o| o.assertion = Some(assertion(vec![new.clone(), old]))).await;
+    assert!(
+        jose_verifies(&rotating, &jwt).await.is_ok(),
+        "the old key is still published"
+    );
+    let fresh = traefik(&rotating, "GET", "/", &[("cookie", &ada())]).await;
+    let fresh = fresh.header("x-auth-request-assertion").unwrap().to_owned();
+    assert!(
+        jose_verifies(&rotating, &fresh).await.is_ok(),
+        "the new key signs"
+    );
+
+    let after = start(|o| o.assertion = Some(assertion(vec![new]))).await;
+    let verdict = jose_verifies(&after, &jwt).await;
+    assert_eq!(verdict.unwrap_err(), "refused: ERR_JWKS_NO_MATCHING_KEY");
+}
+
+#[actix_web::test]
+async fn no_assertion_without_a_session_and_none_unless_configured() {
+    let dir = Scratch::new("assertion-none");
+    let key = p256_key(&dir, "k.pem");
+    let p = start(|o| {
+        o.assertion = Some(assertion(vec![key]));
+        o.rules = vec![rule("/public", RuleAction::Allow)];
+    })
+    .await;
+    let a = traefik(&p, "GET", "/public/x", &[]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.header("x-auth-request-assertion"),
+        None,
+        "an allow rule names nobody"
+    );
+    let plain = start(|_| {}).await;
+    let a = traefik(&plain, "GET", "/", &[("cookie", &ada())]).await;
+    assert_eq!(a.header("x-auth-request-assertion"), None);
+    let jwks = ask(&plain, "GET", "/_authjs/jwks.json", &[]).await;
+    assert_eq!(jwks.status, 200);
+}
+
+#[test]
+fn a_key_that_is_not_p256_is_refused_naming_the_field() {
+    let dir = Scratch::new("assertion-bad");
+    let rsa = dir.write(
+        "not-a-key.pem",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    );
+    let err = ForwardAuthOptions {
+        enabled: true,
+        assertion: Some(assertion(vec![rsa])),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert_eq!(err.field, "forward_auth.assertion.key_file");
+}
+
+#[actix_web::test]
+async fn one_session_reuses_its_assertion_and_another_gets_its_own() {
+    let dir = Scratch::new("assertion-reuse");
+    let key = p256_key(&dir, "k.pem");
+    let p = start(|o| o.assertion = Some(assertion(vec![key]))).await;
+    let cookie = ada();
+    let first = traefik(&p, "GET", "/a", &[("cookie", &cookie)]).await;
+    let second = traefik(&p, "GET", "/b", &[("cookie", &cookie)]).await;
+    let other = traefik(&p, "GET", "/a", &[("cookie", &bob())]).await;
+    let jwt = |a: &Answer| a.header("x-auth-request-assertion").unwrap().to_owned();
+    assert_eq!(jwt(&first), jwt(&second), "signed once for the session");
+    assert_ne!(jwt(&first), jwt(&other));
+}

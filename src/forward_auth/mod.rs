@@ -14,6 +14,7 @@
 //! [`forwarded`] (pure decisions) → [`identity`] (who the request is) → the handler here.
 
 pub mod access;
+pub mod assertion;
 pub mod decide;
 pub mod forwarded;
 pub mod identity;
@@ -84,6 +85,14 @@ pub fn configure(
             proxy: proxy.clone(),
             gate: gate.clone(),
         });
+        if let Some(jwks_path) = gate.jwks_path() {
+            cfg.service(
+                web::resource(jwks_path.to_owned())
+                    .app_data(state.clone())
+                    .route(web::get().to(jwks))
+                    .route(web::head().to(jwks)),
+            );
+        }
         if let Some(signin_path) = gate.signin_path() {
             cfg.service(
                 web::resource(signin_path.to_owned())
@@ -277,7 +286,46 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         return json_answer(StatusCode::FORBIDDEN, "forbidden");
     }
     log_decision(StatusCode::OK, "allowed", Some(source));
-    allowed(policy, &subject)
+    let mut res = allowed(policy, &subject);
+    if let Some(assertion) = &policy.assertion {
+        let public_url = cfg.public.as_ref().map(|p| p.origin.as_str());
+        let origin = forwarded::public_side(req.headers(), public_url, trusted, scheme)
+            .and_then(|p| p.origin());
+        let session = assertion.session_key(req.headers());
+        match assertion.for_subject(&subject, session, origin.as_deref()) {
+            Some(jwt) => {
+                if let Ok(v) = HeaderValue::from_str(&jwt) {
+                    res.headers_mut().insert(assertion.header.clone(), v);
+                }
+            }
+            None => request_event!(
+                tracing::Level::WARN,
+                "identity assertion could not be signed"
+            ),
+        }
+    }
+    res
+}
+
+/// `GET <jwks_path>`: the assertion's public keys (`{"keys": []}` when none is configured).
+async fn jwks(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
+    request_id::note_route(&req, "forward_auth_jwks");
+    let cfg = state.proxy.config();
+    let policy = cfg
+        .as_ref()
+        .and_then(|cfg| ForwardAuth::attached_to(cfg))
+        .unwrap_or_else(|| state.gate.policy());
+    let body = match &policy.assertion {
+        Some(a) => a.jwks.to_string(),
+        None => r#"{"keys":[]}"#.to_owned(),
+    };
+    HttpResponse::Ok()
+        .content_type("application/jwk-set+json")
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
+        .body(body)
 }
 
 /// `200` with the identity headers whose values are safe to emit.

@@ -11,6 +11,7 @@ use crate::core::error::ConfigError;
 use crate::core::path::is_plain_path;
 use crate::core::peer::parse_trust_list;
 use crate::forward_auth::access::{AccessRule, Requirements};
+use crate::forward_auth::assertion::Assertion;
 use crate::forward_auth::rules::{ClaimPath, EmailRule, is_domain, is_email};
 use crate::options::forward_auth::{
     EMAIL_HEADER, ForwardAuthOptions, NAME_HEADER, OnUnauthenticated, USER_HEADER,
@@ -47,6 +48,7 @@ const RESERVED_HEADERS: [&str; 19] = [
 pub struct ForwardAuth {
     path: Arc<str>,
     signin_path: Option<Arc<str>>,
+    jwks_path: Option<Arc<str>>,
     live: Arc<ArcSwap<Policy>>,
 }
 
@@ -70,12 +72,19 @@ pub struct Policy {
     /// Access rules by original path and method, first match wins.
     pub(crate) rules: Vec<AccessRule>,
     pub(crate) allow_cors_preflight: bool,
+    /// The signed identity for the app behind, when configured.
+    pub(crate) assertion: Option<Arc<Assertion>>,
 }
 
 impl ForwardAuth {
     /// The endpoint's path.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Where the assertion's public keys are served, when on.
+    pub fn jwks_path(&self) -> Option<&str> {
+        self.jwks_path.as_deref()
     }
 
     /// The sign-in start endpoint's path, when on.
@@ -105,6 +114,12 @@ impl ForwardAuth {
                 "cannot change while serving; restart to move the endpoint",
             ));
         }
+        if next.jwks_path() != self.jwks_path() {
+            return Err(ConfigError::new(
+                "forward_auth.jwks_path",
+                "cannot change while serving; restart to move the endpoint",
+            ));
+        }
         if next.signin_path() != self.signin_path() {
             return Err(ConfigError::new(
                 "forward_auth.signin_path",
@@ -130,6 +145,33 @@ impl ForwardAuth {
     pub fn attached_to(cfg: &Snapshot) -> Option<Arc<Policy>> {
         cfg.attached.clone()?.downcast::<Policy>().ok()
     }
+}
+
+/// An optional endpoint's path (`raw`; empty: off), checked like the decision path and kept
+/// apart from it (`decision`).
+fn optional_path(
+    field: &str,
+    raw: &str,
+    decision: &str,
+    example: &str,
+) -> Result<Option<Arc<str>>, ConfigError> {
+    let p = raw.trim();
+    if p.is_empty() {
+        return Ok(None);
+    }
+    if !valid_path(p) {
+        return Err(ConfigError::new(
+            field,
+            format!("must be a plain absolute path such as {example}, or empty for none"),
+        ));
+    }
+    if p == decision || p.starts_with(&format!("{decision}/")) {
+        return Err(ConfigError::new(
+            field,
+            "must not be the decision path or below it",
+        ));
+    }
+    Ok(Some(Arc::from(p)))
 }
 
 /// The endpoint's path: absolute, plain (see [`is_plain_path`]), no trailing `/`, and only
@@ -205,22 +247,24 @@ impl ForwardAuthOptions {
             .enumerate()
             .map(|(i, r)| AccessRule::compile(i, r))
             .collect::<Result<Vec<_>, _>>()?;
-        let signin_path = self.signin_path.trim();
-        let signin_path = if signin_path.is_empty() {
-            None
-        } else if !valid_path(signin_path) {
-            return Err(ConfigError::new(
-                "forward_auth.signin_path",
-                "must be a plain absolute path such as /_authjs/signin, or empty for none",
-            ));
-        } else if signin_path == path || signin_path.starts_with(&format!("{path}/")) {
-            return Err(ConfigError::new(
-                "forward_auth.signin_path",
-                "must not be the decision path or below it",
-            ));
-        } else {
-            Some(Arc::from(signin_path))
-        };
+        let jwks_path = optional_path(
+            "forward_auth.jwks_path",
+            &self.jwks_path,
+            path,
+            "/_authjs/jwks.json",
+        )?;
+        let assertion = self
+            .assertion
+            .as_ref()
+            .map(Assertion::new)
+            .transpose()?
+            .map(Arc::new);
+        let signin_path = optional_path(
+            "forward_auth.signin_path",
+            &self.signin_path,
+            path,
+            "/_authjs/signin",
+        )?;
         let mut headers = Vec::with_capacity(self.headers.len());
         for (name, claim) in &self.headers {
             let field = format!("forward_auth.headers.{name}");
@@ -243,9 +287,16 @@ impl ForwardAuthOptions {
                 "must be at least 1",
             ));
         }
+        if jwks_path.is_some() && jwks_path == signin_path {
+            return Err(ConfigError::new(
+                "forward_auth.jwks_path",
+                "must differ from forward_auth.signin_path",
+            ));
+        }
         Ok(ForwardAuth {
             path: Arc::from(path),
             signin_path,
+            jwks_path,
             live: Arc::new(ArcSwap::from_pointee(Policy {
                 on_unauthenticated: self.on_unauthenticated,
                 email_rules,
@@ -254,6 +305,7 @@ impl ForwardAuthOptions {
                 retry_after_secs: self.retry_after_secs,
                 rules,
                 allow_cors_preflight: self.allow_cors_preflight,
+                assertion,
             })),
         })
     }

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 /// Where the decision endpoint answers by default.
 pub const DEFAULT_PATH: &str = "/_authjs/verify";
+/// Where the public keys of the identity assertion are served by default.
+pub const DEFAULT_JWKS_PATH: &str = "/_authjs/jwks.json";
+/// The header carrying the identity assertion by default.
+pub const DEFAULT_ASSERTION_HEADER: &str = "x-auth-request-assertion";
+
 /// Where the sign-in start endpoint answers by default.
 pub const DEFAULT_SIGNIN_PATH: &str = "/_authjs/signin";
 /// Identity headers the endpoint always sets (when the value is present and safe).
@@ -81,6 +86,44 @@ pub struct ForwardAuthOptions {
     /// `auth_request`): `GET <signin_path>?rd=<original URL>` redirects to Auth.js's sign-in
     /// page. Default `/_authjs/signin`; empty turns it off.
     pub signin_path: String,
+    /// A signed identity for the app behind (an ES256 JWT in a header of every `200`); off
+    /// when absent.
+    pub assertion: Option<AssertionOptions>,
+    /// Where the assertion's public keys are served as a JWKS. Default `/_authjs/jwks.json`.
+    pub jwks_path: String,
+}
+
+/// `[forward_auth.assertion]`: the identity, signed, so the app behind can verify it with any
+/// JWT library instead of sharing `AUTH_SECRET` (Pomerium's JWT assertion).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssertionOptions {
+    /// The header of the `200` carrying it. Default `X-Auth-Request-Assertion`.
+    pub header: String,
+    /// EC P-256 private keys (PEM, PKCS#8 or SEC1), newest first: the newest signs, all are
+    /// published (rotation: add the new one first, drop the old one after `ttl_s`).
+    pub key_file: Vec<std::path::PathBuf>,
+    /// `aud` of the assertion; none when empty.
+    pub audience: Option<String>,
+    /// `iss`; default the public origin (`proxy.public_url`), else `authjs-proxy`.
+    pub issuer: Option<String>,
+    /// Lifetime in seconds. Default 60.
+    pub ttl_s: u64,
+    /// Claim paths copied into the assertion besides `sub`, `email` and `name`.
+    pub claims: Vec<String>,
+}
+
+impl Default for AssertionOptions {
+    fn default() -> Self {
+        AssertionOptions {
+            header: DEFAULT_ASSERTION_HEADER.into(),
+            key_file: Vec::new(),
+            audience: None,
+            issuer: None,
+            ttl_s: 60,
+            claims: Vec::new(),
+        }
+    }
 }
 
 /// What a rule does with the requests it matches.
@@ -147,6 +190,8 @@ impl Default for ForwardAuthOptions {
             rules: Vec::new(),
             allow_cors_preflight: false,
             signin_path: DEFAULT_SIGNIN_PATH.into(),
+            assertion: None,
+            jwks_path: DEFAULT_JWKS_PATH.into(),
         }
     }
 }
