@@ -418,3 +418,262 @@ async fn an_untrusted_peer_can_not_pick_its_address_by_header() {
         "one peer, one budget"
     );
 }
+
+// --- what the review of the first version found ------------------------------------------------
+
+/// Answers a credentials callback as Auth.js does for a wrong password (slowly, to let
+/// concurrent attempts overlap).
+fn wrong_password_upstream(delay_ms: u64) -> FakeUpstream {
+    FakeUpstream::start(move |_, _| {
+        Reply::status(302)
+            .header(
+                "location",
+                "http://proxy.test/api/auth/signin?error=CredentialsSignin&code=credentials",
+            )
+            .delay(std::time::Duration::from_millis(delay_ms))
+    })
+}
+
+async fn post_form(p: &TestProxy, path: &str, ct: &str, body: &str, ip: &str) -> u16 {
+    client()
+        .post(p.url(path))
+        .insert_header(("content-type", ct))
+        .insert_header(("x-forwarded-for", ip))
+        .send_body(body.to_owned())
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+#[actix_web::test]
+async fn a_repeated_field_counts_as_auth_js_reads_it_the_last_one() {
+    let up = wrong_password_upstream(0);
+    let p = proxy(&up.url(), None, SignInProtectionOptions::default()).await;
+    for i in 0..5 {
+        let body = format!("email=decoy{i}%40x.test&email=ada%40example.com&password=guess{i}");
+        let status = post_form(
+            &p,
+            "/api/auth/callback/credentials",
+            FORM,
+            &body,
+            "192.0.2.20",
+        )
+        .await;
+        assert_eq!(status, 302, "guess {i}");
+    }
+    let body = "email=ada%40example.com&password=again";
+    let status = post_form(
+        &p,
+        "/api/auth/callback/credentials",
+        FORM,
+        body,
+        "192.0.2.20",
+    )
+    .await;
+    assert_eq!(status, 429, "ada's budget from that address is spent");
+}
+
+#[actix_web::test]
+async fn a_type_that_merely_mentions_json_is_read_as_json_as_auth_js_does() {
+    let up = email_upstream();
+    let p = proxy(&up.url(), None, SignInProtectionOptions::default()).await;
+    let ct = "text/plain;x=application/json";
+    for i in 0..3 {
+        let status = post_form(
+            &p,
+            "/api/auth/signin/email",
+            ct,
+            r#"{"email":"v@x.test"}"#,
+            &format!("192.0.2.3{i}"),
+        )
+        .await;
+        assert_eq!(status, 302);
+    }
+    let status = post_form(
+        &p,
+        "/api/auth/signin/email",
+        ct,
+        r#"{"email":"V@X.test"}"#,
+        "192.0.2.39",
+    )
+    .await;
+    assert_eq!(status, 429);
+}
+
+#[actix_web::test]
+async fn concurrent_failures_can_not_all_pass_one_check() {
+    let up = wrong_password_upstream(300);
+    let p = proxy(&up.url(), None, SignInProtectionOptions::default()).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let url = p.url("/api/auth/callback/credentials");
+            actix_rt::spawn(async move {
+                client()
+                    .post(url)
+                    .insert_header(("content-type", FORM))
+                    .insert_header(("x-forwarded-for", "192.0.2.40"))
+                    .send_body(format!("email=ada%40example.com&password=guess{i}"))
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        up.count(),
+        5,
+        "the budget, not the concurrency, says how many guesses"
+    );
+}
+
+#[actix_web::test]
+async fn a_credentials_provider_with_its_own_id_is_protected() {
+    let up = wrong_password_upstream(0);
+    let p = proxy(
+        &up.url(),
+        None,
+        protection(|o| o.credentials_providers = vec!["password".into()]),
+    )
+    .await;
+    for _ in 0..5 {
+        post_form(
+            &p,
+            "/api/auth/callback/password",
+            FORM,
+            "email=a%40x.test&password=x",
+            "192.0.2.50",
+        )
+        .await;
+    }
+    let status = post_form(
+        &p,
+        "/api/auth/callback/password",
+        FORM,
+        "email=a%40x.test&password=x",
+        "192.0.2.50",
+    )
+    .await;
+    assert_eq!(status, 429);
+}
+
+#[actix_web::test]
+async fn a_link_auth_js_did_not_send_costs_nothing() {
+    // A forged CSRF token: Auth.js refuses, sends no mail.
+    let up = FakeUpstream::start(|_, _| {
+        Reply::status(302).header("location", "http://proxy.test/api/auth/signin?csrf=true")
+    });
+    let p = proxy(&up.url(), None, SignInProtectionOptions::default()).await;
+    for _ in 0..6 {
+        let status = post_form(
+            &p,
+            "/api/auth/signin/email",
+            FORM,
+            "email=victim%40x.test",
+            "192.0.2.60",
+        )
+        .await;
+        assert_eq!(
+            status, 302,
+            "nobody can spend a victim's budget without a valid request"
+        );
+    }
+    assert_eq!(up.count(), 6);
+}
+
+#[actix_web::test]
+async fn the_account_wide_budget_spares_an_address_that_never_failed() {
+    let up = wrong_password_upstream(0);
+    let p = proxy(
+        &up.url(),
+        None,
+        protection(|o| {
+            o.account_failures = Budget {
+                max: 2,
+                window_s: 3600,
+            }
+        }),
+    )
+    .await;
+    let body = "email=ada%40example.com&password=x";
+    let path = "/api/auth/callback/credentials";
+    assert_eq!(post_form(&p, path, FORM, body, "192.0.2.70").await, 302);
+    assert_eq!(post_form(&p, path, FORM, body, "192.0.2.71").await, 302);
+    assert_eq!(
+        post_form(&p, path, FORM, body, "192.0.2.70").await,
+        429,
+        "a failing address slows down"
+    );
+    assert_eq!(
+        post_form(&p, path, FORM, body, "192.0.2.99").await,
+        302,
+        "ada's own address is not"
+    );
+}
+
+#[actix_web::test]
+async fn addresses_in_one_ipv6_64_share_a_budget() {
+    let up = email_upstream();
+    let p = proxy(
+        &up.url(),
+        None,
+        protection(|o| {
+            o.email_per_ip = Budget {
+                max: 2,
+                window_s: 600,
+            }
+        }),
+    )
+    .await;
+    assert_eq!(ask_link(&p, "a@example.com", "2001:db8:1:2::1").await, 302);
+    assert_eq!(
+        ask_link(&p, "b@example.com", "2001:db8:1:2:ffff::9").await,
+        302
+    );
+    assert_eq!(
+        ask_link(&p, "c@example.com", "2001:db8:1:2::abcd").await,
+        429
+    );
+    assert_eq!(
+        ask_link(&p, "c@example.com", "2001:db8:1:3::1").await,
+        302,
+        "another /64"
+    );
+}
+
+#[actix_web::test]
+async fn concurrent_failures_can_not_all_pass_one_check_across_replicas() {
+    if !Redis::available() {
+        return;
+    }
+    let redis = Redis::start();
+    let up = wrong_password_upstream(300);
+    let a = proxy(&up.url(), Some(&redis), SignInProtectionOptions::default()).await;
+    let b = proxy(&up.url(), Some(&redis), SignInProtectionOptions::default()).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let url = if i % 2 == 0 { &a } else { &b }.url("/api/auth/callback/credentials");
+            actix_rt::spawn(async move {
+                client()
+                    .post(url)
+                    .insert_header(("content-type", FORM))
+                    .insert_header(("x-forwarded-for", "192.0.2.41"))
+                    .send_body(format!("email=ada%40example.com&password=guess{i}"))
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(up.count(), 5);
+}

@@ -127,7 +127,10 @@ impl Link {
                 None
             }
             Err(_) => {
+                // A connection that did not answer in time is not asked again at once: the
+                // next commands wait for a new one instead of each paying the timeout.
                 self.mark_down("timed out");
+                self.drop_connection();
                 None
             }
         }

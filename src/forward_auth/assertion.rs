@@ -39,8 +39,6 @@ pub struct Assertion {
     pub jwks: Arc<str>,
     /// Signed assertions by session token hash: (assertion, when to sign anew).
     cache: moka::sync::Cache<u128, (Arc<str>, u64)>,
-    /// Keys of the session hash (random: the hash names nothing outside this process).
-    hashers: (std::hash::RandomState, std::hash::RandomState),
 }
 
 impl std::fmt::Debug for Assertion {
@@ -124,27 +122,7 @@ impl Assertion {
                 .max_capacity(CACHED)
                 .time_to_live(Duration::from_secs(opts.ttl_s))
                 .build(),
-            hashers: Default::default(),
         })
-    }
-
-    /// The session a request presents, as a cache key: its `Cookie` and `Authorization`
-    /// headers, hashed (any other bytes, another key).
-    pub fn session_key(&self, headers: &actix_web::http::header::HeaderMap) -> u128 {
-        use std::hash::{BuildHasher, Hasher};
-        let (mut a, mut b) = (self.hashers.0.build_hasher(), self.hashers.1.build_hasher());
-        for name in [
-            actix_web::http::header::COOKIE,
-            actix_web::http::header::AUTHORIZATION,
-        ] {
-            for v in headers.get_all(&name) {
-                a.write(v.as_bytes());
-                b.write(v.as_bytes());
-                a.write_u8(0xff);
-                b.write_u8(0xff);
-            }
-        }
-        (u128::from(a.finish()) << 64 | u128::from(b.finish())).max(1)
     }
 
     /// The assertion for `subject` (whose session is `session`, a hash of its token; `0`

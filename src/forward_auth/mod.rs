@@ -39,7 +39,7 @@ use crate::forward_auth::decide::check;
 use crate::forward_auth::identity::{Source, identify};
 use crate::forward_auth::original::{Ambiguous, Original};
 use crate::forward_auth::rules::{Narrowing, Subject, claim_text, safe_header_value};
-use crate::forward_auth::state::{Gate, scheme_of};
+use crate::forward_auth::state::{Gate, scheme_of, session_key};
 use crate::hygiene::header_section_too_large;
 use crate::options::forward_auth::{EMAIL_HEADER, NAME_HEADER, RuleAction, USER_HEADER};
 use crate::runtime::Snapshot;
@@ -291,7 +291,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         let public_url = cfg.public.as_ref().map(|p| p.origin.as_str());
         let origin = forwarded::public_side(req.headers(), public_url, trusted, scheme)
             .and_then(|p| p.origin());
-        let session = assertion.session_key(req.headers());
+        let session = session_key(req.headers());
         match assertion.for_subject(&subject, session, origin.as_deref()) {
             Some(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {

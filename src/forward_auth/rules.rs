@@ -129,6 +129,14 @@ impl Subject {
             .find_map(|p| Self::walk(&self.root, p).and_then(scalar_text))
     }
 
+    /// When the session token was issued (`iat` of decoded claims; a session object has none).
+    pub fn issued_at(&self) -> Option<u64> {
+        if self.under_user {
+            return None;
+        }
+        self.root.get("iat")?.as_u64()
+    }
+
     /// `sub`, else `user.id`.
     pub fn user_id(&self) -> Option<String> {
         self.first_text(&[&["sub"], &["user", "id"]])

@@ -38,9 +38,10 @@ pub struct FileConfig {
 }
 
 /// The settings that are lists: from the environment, comma-separated.
-const LIST_KEYS: [&str; 9] = [
+const LIST_KEYS: [&str; 10] = [
     "proxy.secret",
     "sign_in_protection.account_fields",
+    "sign_in_protection.credentials_providers",
     "server.trusted_proxies",
     "forward_auth.allowed_emails",
     "forward_auth.allowed_email_domains",

@@ -22,8 +22,11 @@ pub struct Budget {
 pub struct SignInProtectionOptions {
     /// On by default.
     pub enabled: bool,
-    /// Form fields naming the account of a credentials sign-in, first present wins.
+    /// Form fields naming the account of a credentials sign-in; every one present counts.
     pub account_fields: Vec<String>,
+    /// The ids of the app's credentials providers (`POST callback/<id>`). Default
+    /// `["credentials"]`, Auth.js's default id.
+    pub credentials_providers: Vec<String>,
     /// Failed credentials sign-ins per (account, client IP); spent → refused for `lockout_s`.
     pub account_ip_failures: Budget,
     /// Failed credentials sign-ins per client IP, any account; spent → refused for
@@ -45,6 +48,7 @@ impl Default for SignInProtectionOptions {
         SignInProtectionOptions {
             enabled: true,
             account_fields: vec!["email".into(), "username".into()],
+            credentials_providers: vec!["credentials".into()],
             account_ip_failures: Budget {
                 max: 5,
                 window_s: 600,

@@ -133,6 +133,15 @@ pub async fn forward(
     {
         cache.invalidate(&cfg, req.headers(), &side).await;
     }
+    let answer = match &result {
+        Ok(Ok(res)) => Some(sign_in::Answer {
+            status: res.status,
+            headers: &res.headers,
+            body: &res.body,
+        }),
+        _ => None,
+    };
+    sign_in::after(&cfg, attempt, answer).await;
     let res = match result {
         Ok(Ok(res)) => res,
         Ok(Err(e)) if e.is_rejection() => {
@@ -153,7 +162,6 @@ pub async fn forward(
     {
         cfg.record_sign_out(req.headers(), secure).await;
     }
-    sign_in::after(&cfg, attempt, &res.headers, &res.body).await;
     request_id::note_attempts(&req, res.attempts);
     request_event!(tracing::Level::DEBUG, method = %method, route = ?route.action, status = res.status.as_u16(), attempts = res.attempts, "auth route forwarded");
     // Only a `Location` needs the public origin.

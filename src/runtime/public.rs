@@ -180,7 +180,7 @@ pub fn client_ip(cfg: &Snapshot, client: &HeaderMap, side: &ClientSide) -> Optio
         .collect();
     let mut found = peer;
     for item in chain.iter().rev() {
-        let Ok(ip) = item.parse::<IpAddr>() else {
+        let Some(ip) = forwarded_ip(item) else {
             // A malformed element: the chain can not be read past it.
             break;
         };
@@ -190,4 +190,39 @@ pub fn client_ip(cfg: &Snapshot, client: &HeaderMap, side: &ClientSide) -> Optio
         }
     }
     found
+}
+
+/// An `X-Forwarded-For` element: an address, with a port (`192.0.2.1:443`, `[2001:db8::1]:443`)
+/// or brackets as some load balancers write it.
+fn forwarded_ip(item: &str) -> Option<IpAddr> {
+    item.parse::<IpAddr>()
+        .ok()
+        .or_else(|| item.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            item.strip_prefix('[')?
+                .strip_suffix(']')?
+                .parse::<IpAddr>()
+                .ok()
+        })
+}
+
+#[cfg(test)]
+mod forwarded_ip_tests {
+    use super::forwarded_ip;
+
+    #[test]
+    fn forwarded_addresses_are_read_with_or_without_a_port() {
+        for (item, want) in [
+            ("192.0.2.1", Some("192.0.2.1")),
+            ("192.0.2.1:5678", Some("192.0.2.1")),
+            ("[2001:db8::1]:443", Some("2001:db8::1")),
+            ("[2001:db8::1]", Some("2001:db8::1")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("unknown", None),
+            ("", None),
+        ] {
+            let got = forwarded_ip(item).map(|ip| ip.to_string());
+            assert_eq!(got.as_deref(), want, "{item:?}");
+        }
+    }
 }

@@ -106,9 +106,63 @@ pub struct Refusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key(pub u128);
 
+/// One budget of a sign-in: its key, its rate, and the budget it depends on (the account-wide
+/// budget counts every failure but refuses only an address that already failed for that
+/// account: nobody can lock a user out of their own account from elsewhere).
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    /// Which budget.
+    pub reason: Reason,
+    /// Its key.
+    pub key: Key,
+    /// Its numbers.
+    pub rate: Rate,
+    /// The index of the slot that must hold failures for this one to refuse.
+    pub needs: Option<usize>,
+}
+
+/// The outcome of a reservation: which slots took an event (a bit each), or the refusal.
+pub type Reserved = Result<u32, (usize, u64)>;
+
+/// How a reservation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// A failure: the events stay, and a spent lockout budget locks.
+    Fail,
+    /// Not a failure: the events are given back.
+    Refund,
+}
+
+/// A stored state and how long to keep it.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    state: gcra::State,
+    keep: Duration,
+}
+
+struct KeepFor;
+
+impl moka::Expiry<u128, Entry> for KeepFor {
+    fn expire_after_create(&self, _: &u128, e: &Entry, _: std::time::Instant) -> Option<Duration> {
+        Some(e.keep)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &u128,
+        e: &Entry,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(e.keep)
+    }
+}
+
 /// The counters of one replica, kept across reloads.
 pub struct Counters {
-    tats: moka::sync::Cache<u128, u64>,
+    states: moka::sync::Cache<u128, Entry>,
+    /// One sign-in's budgets change together.
+    write: std::sync::Mutex<()>,
     /// Random: local keys mean nothing outside this process.
     local_key: Hmac<Sha256>,
 }
@@ -116,7 +170,7 @@ pub struct Counters {
 impl std::fmt::Debug for Counters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Counters")
-            .field("keys", &self.tats.entry_count())
+            .field("keys", &self.states.entry_count())
             .finish_non_exhaustive()
     }
 }
@@ -126,42 +180,80 @@ impl Default for Counters {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the operating system random source is available");
         Counters {
-            // Keys live at most a window plus a lockout (31 days each at most): the bound on
-            // count is what keeps memory in check.
-            tats: moka::sync::Cache::builder()
+            // Each key lives as long as its state matters; the bound on count is what keeps
+            // memory in check under a flood of one-off addresses.
+            states: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
-                .time_to_live(Duration::from_secs(62 * 24 * 3600))
+                .expire_after(KeepFor)
                 .build(),
+            write: std::sync::Mutex::new(()),
             local_key: Hmac::new_from_slice(&key).expect("HMAC takes any key"),
         }
     }
 }
 
+/// Whether slot `i` may refuse: its `needs` slot holds failures (a TAT ahead of `now`). Every
+/// slot takes the event either way.
+fn counts(slots: &[Slot], states: &[gcra::State], i: usize, now: u64) -> bool {
+    slots[i].needs.is_none_or(|j| states[j].0 > now)
+}
+
 impl Counters {
-    /// Checks (and with `spend`, takes) one event from each of `keys` at `now`: the longest
-    /// wait among them and its index, or `None` when all fit. With `spend`, nothing is taken
-    /// unless all fit.
-    fn local(&self, keys: &[(Key, Rate)], now: u64, spend: bool) -> Option<(usize, u64)> {
-        let worst = keys
-            .iter()
-            .enumerate()
-            .map(|(i, (k, r))| (i, r.wait(self.tats.get(&k.0).unwrap_or(0), now)))
-            .filter(|(_, w)| *w > 0)
-            .max_by_key(|(_, w)| *w);
-        if worst.is_none() && spend {
-            for (k, r) in keys {
-                self.tats.entry(k.0).and_compute_with(|old| {
-                    let tat = old.map_or(0, |e| e.into_value());
-                    moka::ops::compute::Op::Put(r.after(tat, now))
-                });
+    fn state(&self, key: Key) -> gcra::State {
+        self.states.get(&key.0).map_or((0, 0), |e| e.state)
+    }
+
+    fn put(&self, key: Key, rate: &Rate, state: gcra::State, now: u64) {
+        let keep = Duration::from_millis(rate.keep_ms(state, now));
+        self.states.insert(key.0, Entry { state, keep });
+    }
+
+    /// Reserves one event in every slot that counts, all or none.
+    fn reserve(&self, slots: &[Slot], now: u64) -> Reserved {
+        let _one = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let states: Vec<_> = slots.iter().map(|s| self.state(s.key)).collect();
+        let mut worst: Option<(usize, u64)> = None;
+        let mut mask = 0u32;
+        for (i, slot) in slots.iter().enumerate() {
+            mask |= 1 << i;
+            if !counts(slots, &states, i, now) {
+                continue;
+            }
+            let wait = slot.rate.wait(states[i], now);
+            if wait > 0 && worst.is_none_or(|(_, w)| wait > w) {
+                worst = Some((i, wait));
             }
         }
-        worst
+        if let Some(w) = worst {
+            return Err(w);
+        }
+        for (i, slot) in slots.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                self.put(slot.key, &slot.rate, slot.rate.reserve(states[i], now), now);
+            }
+        }
+        Ok(mask)
+    }
+
+    /// Ends a reservation of the slots in `mask`.
+    fn settle(&self, slots: &[Slot], mask: u32, how: Settle, now: u64) {
+        let _one = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, slot) in slots.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            let state = self.state(slot.key);
+            let next = match how {
+                Settle::Fail => slot.rate.fail(state, now),
+                Settle::Refund => slot.rate.refund(state),
+            };
+            self.put(slot.key, &slot.rate, next, now);
+        }
     }
 
     /// Forgets `key` (a successful sign-in clears its failures).
     fn clear(&self, key: Key) {
-        self.tats.invalidate(&key.0);
+        self.states.invalidate(&key.0);
     }
 }
 
@@ -183,9 +275,13 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// An account as Auth.js users type it: case and surrounding spaces do not make another one.
-fn account_id(account: &str) -> String {
-    account.trim().to_lowercase()
+/// A sign-in's reserved budgets, settled once Auth.js has answered.
+#[derive(Debug)]
+pub struct Reservation {
+    slots: Vec<Slot>,
+    mask: u32,
+    /// Where the reservation was counted: in Redis, or here (Redis did not answer).
+    shared: bool,
 }
 
 impl SignInGuard {
@@ -220,147 +316,193 @@ impl SignInGuard {
         Duration::from_secs(self.options.lockout_s)
     }
 
-    /// The credentials budgets that apply to `account` from `ip`.
-    fn credentials_keys(
-        &self,
-        account: Option<&str>,
-        ip: Option<IpAddr>,
-    ) -> Vec<(Reason, Key, Rate)> {
-        let o = &self.options;
-        let ip_bytes = ip.map(|ip| ip.to_string());
-        let account = account.map(account_id);
-        let mut keys = Vec::with_capacity(3);
-        if let (Some(a), Some(ip)) = (&account, &ip_bytes) {
-            keys.push((
-                Reason::AccountIp,
-                self.key(Reason::AccountIp, &[a.as_bytes(), ip.as_bytes()]),
-                Rate::of(o.account_ip_failures, self.lockout()),
-            ));
-        }
-        if let Some(ip) = &ip_bytes {
-            keys.push((
-                Reason::Ip,
-                self.key(Reason::Ip, &[ip.as_bytes()]),
-                Rate::of(o.ip_failures, self.lockout()),
-            ));
-        }
-        if let Some(a) = &account {
-            keys.push((
-                Reason::Account,
-                self.key(Reason::Account, &[a.as_bytes()]),
-                Rate::of(o.account_failures, Duration::ZERO),
-            ));
-        }
-        keys
-    }
-
-    /// Checks (`spend`: and takes) one event from each budget, in Redis when it answers, else
-    /// here. `Err` names the budget that refuses longest.
-    async fn count(
-        &self,
-        kind: Kind,
-        keys: &[(Reason, Key, Rate)],
-        spend: bool,
-    ) -> Result<(), Refusal> {
-        if keys.is_empty() {
-            return Ok(());
+    /// Reserves one event of each slot, in Redis when it answers, else here.
+    async fn reserve(&self, kind: Kind, slots: Vec<Slot>) -> Result<Reservation, Refusal> {
+        if slots.is_empty() {
+            return Ok(Reservation {
+                slots,
+                mask: 0,
+                shared: false,
+            });
         }
         let now = now_ms();
-        let plain: Vec<(Key, Rate)> = keys.iter().map(|(_, k, r)| (*k, *r)).collect();
-        let shared = match &self.shared {
-            Some(link) => link.count(&plain, now, spend).await,
-            None => None,
+        let (answer, shared) = match &self.shared {
+            Some(link) => match link.reserve(&slots, now).await {
+                Some(answer) => (answer, true),
+                None => (self.counters.reserve(&slots, now), false),
+            },
+            None => (self.counters.reserve(&slots, now), false),
         };
-        let worst = match shared {
-            Some(answer) => answer,
-            None => self.counters.local(&plain, now, spend),
-        };
-        match worst {
-            None => Ok(()),
-            Some((i, wait)) => Err(Refusal {
-                kind,
-                reason: keys[i].0,
-                retry_after: Duration::from_millis(wait),
+        match answer {
+            Ok(mask) => Ok(Reservation {
+                slots,
+                mask,
+                shared,
             }),
-        }
-    }
-
-    /// Before a credentials sign-in is forwarded: refused while a budget is spent.
-    pub async fn check_credentials(
-        &self,
-        account: Option<&str>,
-        ip: Option<IpAddr>,
-    ) -> Result<(), Refusal> {
-        let keys = self.credentials_keys(account, ip);
-        let result = self.count(Kind::Credentials, &keys, false).await;
-        if let Err(r) = &result {
-            self.note(r, &keys);
-        }
-        result
-    }
-
-    /// Auth.js refused the credentials: each budget takes the failure.
-    pub async fn credentials_failed(&self, account: Option<&str>, ip: Option<IpAddr>) {
-        let keys = self.credentials_keys(account, ip);
-        // Each budget on its own: one spent budget must not keep the others from counting.
-        for k in &keys {
-            let _ = self
-                .count(Kind::Credentials, std::slice::from_ref(k), true)
-                .await;
-        }
-    }
-
-    /// Auth.js accepted the credentials: the (account, IP) failures are forgotten.
-    pub async fn credentials_succeeded(&self, account: Option<&str>, ip: Option<IpAddr>) {
-        let keys = self.credentials_keys(account, ip);
-        if let Some((_, key, _)) = keys.iter().find(|(r, _, _)| *r == Reason::AccountIp) {
-            self.counters.clear(*key);
-            if let Some(link) = &self.shared {
-                link.clear(*key).await;
+            Err((i, wait)) => {
+                let refusal = Refusal {
+                    kind,
+                    reason: slots[i].reason,
+                    retry_after: Duration::from_millis(wait),
+                };
+                self.note(&refusal, slots[i].key);
+                Err(refusal)
             }
         }
     }
 
-    /// Before an e-mail sign-in is forwarded: takes one send from the address's and the IP's
-    /// budgets, refused when either is spent (nothing taken then).
-    pub async fn email_attempt(&self, address: &str, ip: Option<IpAddr>) -> Result<(), Refusal> {
-        let o = &self.options;
-        let address = account_id(address);
-        let mut keys = vec![(
-            Reason::Address,
-            self.key(Reason::Address, &[address.as_bytes()]),
-            Rate::of(o.email_per_address, Duration::ZERO),
-        )];
-        if let Some(ip) = ip {
-            let ip = ip.to_string();
-            keys.push((
-                Reason::EmailIp,
-                self.key(Reason::EmailIp, &[ip.as_bytes()]),
-                Rate::of(o.email_per_ip, Duration::ZERO),
-            ));
+    /// Ends `r` where it was counted.
+    async fn settle(&self, r: &Reservation, how: Settle) {
+        if r.mask == 0 {
+            return;
         }
-        let result = self.count(Kind::Email, &keys, true).await;
-        if let Err(r) = &result {
-            self.note(r, &keys);
+        let now = now_ms();
+        match (&self.shared, r.shared) {
+            (Some(link), true) => link.settle(&r.slots, r.mask, how, now).await,
+            _ => self.counters.settle(&r.slots, r.mask, how, now),
         }
-        result
     }
 
-    /// Counts and logs a refusal, naming the budget by its key's hash, never its identifiers.
-    fn note(&self, refusal: &Refusal, keys: &[(Reason, Key, Rate)]) {
+    /// Before a credentials sign-in of `accounts` (every account the form names) from `ip`
+    /// is forwarded: reserves one failure of each budget, refused while one is spent.
+    pub async fn reserve_credentials(
+        &self,
+        accounts: &[String],
+        ip: Option<IpAddr>,
+    ) -> Result<Reservation, Refusal> {
+        let o = &self.options;
+        let ip = ip.map(|ip| bucket(ip).to_string());
+        let mut slots = Vec::with_capacity(1 + 2 * accounts.len());
+        if let Some(ip) = &ip {
+            slots.push(Slot {
+                reason: Reason::Ip,
+                key: self.key(Reason::Ip, &[ip.as_bytes()]),
+                rate: Rate::of(o.ip_failures, self.lockout()),
+                needs: None,
+            });
+        }
+        for account in accounts {
+            let pair = ip.as_ref().map(|ip| {
+                slots.push(Slot {
+                    reason: Reason::AccountIp,
+                    key: self.key(Reason::AccountIp, &[account.as_bytes(), ip.as_bytes()]),
+                    rate: Rate::of(o.account_ip_failures, self.lockout()),
+                    needs: None,
+                });
+                slots.len() - 1
+            });
+            slots.push(Slot {
+                reason: Reason::Account,
+                key: self.key(Reason::Account, &[account.as_bytes()]),
+                rate: Rate::of(o.account_failures, Duration::ZERO),
+                needs: pair,
+            });
+        }
+        self.reserve(Kind::Credentials, slots).await
+    }
+
+    /// Auth.js refused the credentials: the reserved failures stay.
+    pub async fn credentials_failed(&self, r: Reservation) {
+        self.settle(&r, Settle::Fail).await;
+    }
+
+    /// Auth.js accepted the credentials: the (account, IP) failures are forgotten, the rest
+    /// given back.
+    pub async fn credentials_succeeded(&self, r: Reservation) {
+        self.settle(&r, Settle::Refund).await;
+        for slot in r.slots.iter().filter(|s| s.reason == Reason::AccountIp) {
+            self.counters.clear(slot.key);
+            if let Some(link) = &self.shared {
+                link.clear(slot.key).await;
+            }
+        }
+    }
+
+    /// Auth.js gave no verdict (it failed, or answered something else): nothing counts.
+    pub async fn not_counted(&self, r: Reservation) {
+        self.settle(&r, Settle::Refund).await;
+    }
+
+    /// Before an e-mail sign-in to `address` (as Auth.js normalises it) from `ip` is
+    /// forwarded: reserves one send of the address's and the IP's budgets, refused when either
+    /// is spent. Kept only when Auth.js sends the mail ([`SignInGuard::not_counted`] else).
+    pub async fn reserve_email(
+        &self,
+        address: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Reservation, Refusal> {
+        let o = &self.options;
+        let mut slots = vec![Slot {
+            reason: Reason::Address,
+            key: self.key(Reason::Address, &[address.as_bytes()]),
+            rate: Rate::of(o.email_per_address, Duration::ZERO),
+            needs: None,
+        }];
+        if let Some(ip) = ip {
+            let ip = bucket(ip).to_string();
+            slots.push(Slot {
+                reason: Reason::EmailIp,
+                key: self.key(Reason::EmailIp, &[ip.as_bytes()]),
+                rate: Rate::of(o.email_per_ip, Duration::ZERO),
+                needs: None,
+            });
+        }
+        self.reserve(Kind::Email, slots).await
+    }
+
+    /// Counts a refusal, and logs it once per key and minute, naming the budget by its key's
+    /// hash, never its identifiers.
+    fn note(&self, refusal: &Refusal, key: Key) {
         metrics::sign_in_refused(refusal.kind.as_str(), refusal.reason.as_str());
-        let key = keys
-            .iter()
-            .find(|(r, _, _)| *r == refusal.reason)
-            .map(|(_, k, _)| format!("{:08x}", (k.0 >> 96) as u32))
-            .unwrap_or_default();
+        static LOGGED: std::sync::LazyLock<moka::sync::Cache<u128, ()>> =
+            std::sync::LazyLock::new(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(Duration::from_secs(60))
+                    .build()
+            });
+        if LOGGED.contains_key(&key.0) {
+            return;
+        }
+        LOGGED.insert(key.0, ());
         request_event!(
             tracing::Level::WARN,
             kind = refusal.kind.as_str(),
             reason = refusal.reason.as_str(),
-            key,
+            key = format!("{:08x}", (key.0 >> 96) as u32),
             retry_after_s = refusal.retry_after.as_secs(),
-            "sign-in refused: budget spent"
+            "sign-in refused: budget spent (logged once a minute per budget)"
         );
+    }
+}
+
+/// The address a budget counts: IPv6 clients by their /64 (one host holds a whole /64), an
+/// IPv4-mapped address as the IPv4 one.
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(bucket(a), bucket(b));
+        assert_ne!(bucket(a), bucket(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(bucket(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 }

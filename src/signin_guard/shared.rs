@@ -11,39 +11,75 @@ use sha2::Sha256;
 use crate::cache::link::Link;
 use crate::core::error::ConfigError;
 use crate::options::RedisOptions;
-use crate::signin_guard::Key;
-use crate::signin_guard::gcra::Rate;
+use crate::signin_guard::{Key, Reserved, Settle, Slot};
 
 const KEY_INFO: &[u8] = b"authjs-proxy sign-in protection key v1";
 
-/// `KEYS`: the budgets; `ARGV`: now (ms), spend (0/1), then interval, tolerance and lockout of
-/// each budget. Answers `{index, wait}` of the budget that refuses longest (`{0, 0}`: all fit);
-/// with spend, takes one event from each budget when all fit. The arithmetic of
-/// [`Rate`], step for step.
-const COUNT: &str = r"
+/// `KEYS`: the budgets; `ARGV`: now (ms), the step (`reserve`, `fail` or `refund`), the mask
+/// of reserved budgets (for `fail`/`refund`), then interval, tolerance, lockout and `needs`
+/// (1-based index of the budget that must hold failures for this one to refuse, 0 none) of
+/// each budget. A key holds
+/// `"<tat> <lockout end>"`. `reserve` answers `{index, wait, 0}` of the budget that refuses
+/// longest, else takes one event from each budget and answers `{0, 0, mask}`.
+/// The arithmetic of [`Rate`](crate::signin_guard::gcra::Rate), step for step.
+const STEP: &str = r"
 local now = tonumber(ARGV[1])
-local spend = ARGV[2] == '1'
-local worst_i, worst_w = 0, 0
-local tats = {}
-for i, key in ipairs(KEYS) do
-  local tol = tonumber(ARGV[2 + (i - 1) * 3 + 2])
-  local tat = tonumber(redis.call('GET', key) or '0') or 0
-  tats[i] = tat
-  local wait = tat - (now + tol)
-  if wait > worst_w then worst_i, worst_w = i, wait end
+local step = ARGV[2]
+local mask = tonumber(ARGV[3])
+local n = #KEYS
+local tat, lock, arg = {}, {}, {}
+for i = 1, n do
+  local v = redis.call('GET', KEYS[i])
+  local t, l = 0, 0
+  if v then
+    local a, b = string.match(v, '^(%d+) (%d+)$')
+    t, l = tonumber(a) or 0, tonumber(b) or 0
+  end
+  tat[i], lock[i] = t, l
+  local base = 3 + (i - 1) * 4
+  arg[i] = {tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])}
 end
-if worst_i == 0 and spend then
-  for i, key in ipairs(KEYS) do
-    local base = 2 + (i - 1) * 3
-    local interval = tonumber(ARGV[base + 1])
-    local tol = tonumber(ARGV[base + 2])
-    local lockout = tonumber(ARGV[base + 3])
-    local nxt = math.max(tats[i], now) + interval
-    if lockout > 0 and nxt - (now + tol) > 0 then nxt = now + tol + lockout end
-    redis.call('SET', key, string.format('%.0f', nxt), 'PX', string.format('%.0f', math.max(nxt - now, 1)))
+local function bit(i) return math.floor(mask / 2 ^ (i - 1)) % 2 == 1 end
+local function put(i)
+  local keep = math.max(math.max(tat[i], lock[i]) - now, 1)
+  redis.call('SET', KEYS[i], string.format('%.0f %.0f', tat[i], lock[i]), 'PX', string.format('%.0f', keep))
+end
+if step == 'reserve' then
+  local worst_i, worst_w, reserved = 0, 0, 0
+  for i = 1, n do
+    local needs = arg[i][4]
+    reserved = reserved + 2 ^ (i - 1)
+    if needs == 0 or tat[needs] > now then
+      local interval, tol, lockout = arg[i][1], arg[i][2], arg[i][3]
+      local wait = math.max(tat[i] - (now + tol), lock[i] - now)
+      wait = math.min(wait, interval + tol + lockout)
+      if wait > worst_w then worst_i, worst_w = i, wait end
+    end
+  end
+  if worst_i > 0 then return {worst_i, worst_w, 0} end
+  mask = reserved
+  for i = 1, n do
+    if bit(i) then
+      tat[i] = math.max(tat[i], now) + arg[i][1]
+      put(i)
+    end
+  end
+  return {0, 0, reserved}
+end
+for i = 1, n do
+  if bit(i) then
+    local interval, tol, lockout = arg[i][1], arg[i][2], arg[i][3]
+    if step == 'fail' then
+      if lockout > 0 and tat[i] > now + tol then
+        tat[i], lock[i] = now, now + lockout
+      end
+    else
+      tat[i] = math.max(tat[i] - interval, 0)
+    end
+    put(i)
   end
 end
-return {worst_i, worst_w}
+return {0, 0, mask}
 ";
 
 /// The Redis side of one configuration's sign-in budgets.
@@ -89,30 +125,51 @@ impl GuardLink {
         format!("{}signin:{:032x}", self.prefix, key.0)
     }
 
-    /// [`Counters`](crate::signin_guard::Counters)' check in Redis: `None` when Redis did not
-    /// answer (the local count answers then).
-    pub async fn count(
+    /// Runs one step of the script over `slots`.
+    async fn step(
         &self,
-        keys: &[(Key, Rate)],
+        slots: &[Slot],
         now: u64,
-        spend: bool,
-    ) -> Option<Option<(usize, u64)>> {
+        step: &str,
+        mask: u32,
+    ) -> Option<(i64, i64, i64)> {
         let mut conn = self.link.connection().await?;
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(COUNT).arg(keys.len());
-        for (k, _) in keys {
-            cmd.arg(self.redis_key(*k));
+        cmd.arg(STEP).arg(slots.len());
+        for s in slots {
+            cmd.arg(self.redis_key(s.key));
         }
-        cmd.arg(now).arg(if spend { "1" } else { "0" });
-        for (_, r) in keys {
-            cmd.arg(r.interval_ms).arg(r.tolerance_ms).arg(r.lockout_ms);
+        cmd.arg(now).arg(step).arg(mask);
+        for s in slots {
+            let needs = s.needs.map_or(0, |j| j + 1);
+            cmd.arg(s.rate.interval_ms)
+                .arg(s.rate.tolerance_ms)
+                .arg(s.rate.lockout_ms)
+                .arg(needs);
         }
-        let (index, wait): (i64, i64) = self.link.run(cmd.query_async(&mut conn)).await?;
-        let worst = usize::try_from(index)
+        self.link.run(cmd.query_async(&mut conn)).await
+    }
+
+    /// [`Counters`](crate::signin_guard::Counters)' reservation in Redis: `None` when Redis did
+    /// not answer (the local count answers then).
+    pub async fn reserve(&self, slots: &[Slot], now: u64) -> Option<Reserved> {
+        let (index, wait, mask) = self.step(slots, now, "reserve", 0).await?;
+        let refused = usize::try_from(index)
             .ok()
-            .filter(|&i| i >= 1 && i <= keys.len() && wait > 0)
-            .map(|i| (i - 1, u64::try_from(wait).unwrap_or(0)));
-        Some(worst)
+            .filter(|&i| i >= 1 && i <= slots.len() && wait > 0);
+        Some(match refused {
+            Some(i) => Err((i - 1, u64::try_from(wait).unwrap_or(0))),
+            None => Ok(u32::try_from(mask).unwrap_or(0)),
+        })
+    }
+
+    /// Ends a reservation made in Redis.
+    pub async fn settle(&self, slots: &[Slot], mask: u32, how: Settle, now: u64) {
+        let step = match how {
+            Settle::Fail => "fail",
+            Settle::Refund => "refund",
+        };
+        self.step(slots, now, step, mask).await;
     }
 
     /// Forgets one budget (a successful sign-in).
