@@ -600,3 +600,150 @@ async fn one_session_reuses_its_assertion_and_another_gets_its_own() {
     assert_eq!(jwt(&first), jwt(&second), "signed once for the session");
     assert_ne!(jwt(&first), jwt(&other));
 }
+
+// --- rolling sessions -------------------------------------------------------------------------
+
+/// An upstream whose session route rolls the cookie, as Auth.js's does.
+fn rolling_upstream() -> FakeUpstream {
+    FakeUpstream::start(|req, n| {
+        if req.path_and_query.ends_with("/session") {
+            Reply::json(r#"{"user":{"name":"Ada"},"expires":"2030-01-01T00:00:00.000Z"}"#)
+                .header(
+                    "set-cookie",
+                    &format!("authjs.session-token=rolled-{n}; Path=/; HttpOnly; SameSite=Lax"),
+                )
+                .delay(std::time::Duration::from_millis(100))
+        } else {
+            Reply::status(404)
+        }
+    })
+}
+
+fn plain_cookie(claims: Value) -> String {
+    let tok = token::encode_with_secret(
+        claims.as_object().unwrap(),
+        SECRET,
+        "authjs.session-token",
+        3600,
+    );
+    format!("authjs.session-token={tok}")
+}
+
+fn options_for(up: &FakeUpstream) -> ProxyOptions {
+    let mut o = options(&up.url());
+    o.secret = Some(Secret::One(SECRET.into()));
+    o
+}
+
+#[actix_web::test]
+async fn an_old_session_is_rolled_and_its_new_cookie_rides_on_the_200() {
+    let up = rolling_upstream();
+    let p = start_with(options_for(&up), |o| o.update_age_s = 1).await;
+    let cookie = plain_cookie(json!({"sub": "u-ada"}));
+    actix_rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let a = ask(&p, "GET", VERIFY, &[("cookie", &cookie)]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.header("set-cookie"),
+        Some("authjs.session-token=rolled-0; Path=/; HttpOnly; SameSite=Lax")
+    );
+    assert_eq!(up.count(), 1);
+    assert_eq!(up.last().header("cookie").as_deref(), Some(cookie.as_str()));
+}
+
+#[actix_web::test]
+async fn a_fresh_session_is_not_rolled() {
+    let up = rolling_upstream();
+    let p = start_with(options_for(&up), |_| {}).await;
+    let a = ask(
+        &p,
+        "GET",
+        VERIFY,
+        &[("cookie", &plain_cookie(json!({"sub": "u-ada"})))],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("set-cookie"), None);
+    assert_eq!(up.count(), 0, "no request to Auth.js");
+}
+
+#[actix_web::test]
+async fn concurrent_decisions_for_one_session_roll_it_once() {
+    let up = rolling_upstream();
+    let p = start_with(options_for(&up), |o| o.update_age_s = 1).await;
+    let cookie = plain_cookie(json!({"sub": "u-ada"}));
+    actix_rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (url, cookie) = (p.url(VERIFY), cookie.clone());
+            actix_rt::spawn(async move {
+                let res = client()
+                    .get(url)
+                    .insert_header(("cookie", cookie))
+                    .send()
+                    .await
+                    .unwrap();
+                res.headers()
+                    .get("set-cookie")
+                    .map(|v| v.to_str().unwrap().to_owned())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let cookie = t.await.unwrap();
+        assert_eq!(
+            cookie.as_deref(),
+            Some("authjs.session-token=rolled-0; Path=/; HttpOnly; SameSite=Lax")
+        );
+    }
+    assert_eq!(up.count(), 1);
+}
+
+#[actix_web::test]
+async fn a_real_auth_js_rolls_an_old_session_into_a_newer_token() {
+    if !common::peer::peer_ready() {
+        return;
+    }
+    let peer = common::peer::AuthJs::start(SECRET);
+    let mut o = options(&peer.url());
+    o.secret = Some(Secret::One(SECRET.into()));
+    let p = start_with(o, |o| o.update_age_s = 1).await;
+    let mut b = common::peer::Browser::new(format!("http://{}", p.addr));
+    let res = b
+        .sign_in("/api/auth", "ada@example.com", "analytical")
+        .await;
+    let old = b
+        .cookie("authjs.session-token")
+        .unwrap_or_else(|| panic!("{} {}", res.status, res.location()));
+    actix_rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let a = ask(
+        &p,
+        "GET",
+        VERIFY,
+        &[("cookie", &format!("authjs.session-token={old}"))],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let cookies: Vec<&str> = a
+        .headers
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let new = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("authjs.session-token="))
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("Auth.js's new cookie in {cookies:?}"));
+    assert!(
+        cookies
+            .iter()
+            .all(|c| c.starts_with("authjs.session-token")),
+        "only the session's cookies: {cookies:?}"
+    );
+    assert_ne!(new, old);
+    let decode = |t: &str| {
+        token::decode_with_secrets(t, &[SECRET.to_owned()], "authjs.session-token").unwrap()
+    };
+    assert!(decode(new).iat() > decode(&old).iat(), "a newer token");
+    assert_eq!(decode(new).sub(), Some("u-ada"));
+}

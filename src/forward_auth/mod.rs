@@ -20,6 +20,7 @@ pub mod forwarded;
 pub mod identity;
 pub mod original;
 pub mod policy;
+pub mod refresh;
 pub mod rules;
 pub mod signin;
 pub mod state;
@@ -31,6 +32,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 pub use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 pub use policy::{ForwardAuth, Policy};
 
+use crate::core::client::{ClientSide, Scheme};
 use crate::core::error::AuthError;
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, request_event};
@@ -287,6 +289,24 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     }
     log_decision(StatusCode::OK, "allowed", Some(source));
     let mut res = allowed(policy, &subject);
+    if source == Source::Token && policy.refresher.due(&subject) {
+        let mut side = match ClientSide::of(&req) {
+            Ok(side) => side,
+            Err(_) => return res,
+        };
+        if scheme == "https" {
+            side.scheme = Scheme::Https;
+        }
+        let key = session_key(req.headers());
+        for cookie in policy
+            .refresher
+            .cookies(&cfg, &upstream, req.headers(), &side, key)
+            .await
+            .iter()
+        {
+            res.headers_mut().append(header::SET_COOKIE, cookie.clone());
+        }
+    }
     if let Some(assertion) = &policy.assertion {
         let public_url = cfg.public.as_ref().map(|p| p.origin.as_str());
         let origin = forwarded::public_side(req.headers(), public_url, trusted, scheme)

@@ -12,6 +12,7 @@ use crate::core::path::is_plain_path;
 use crate::core::peer::parse_trust_list;
 use crate::forward_auth::access::{AccessRule, Requirements};
 use crate::forward_auth::assertion::Assertion;
+use crate::forward_auth::refresh::Refresher;
 use crate::forward_auth::rules::{ClaimPath, EmailRule, is_domain, is_email};
 use crate::options::forward_auth::{
     EMAIL_HEADER, ForwardAuthOptions, NAME_HEADER, OnUnauthenticated, USER_HEADER,
@@ -74,6 +75,8 @@ pub struct Policy {
     pub(crate) allow_cors_preflight: bool,
     /// The signed identity for the app behind, when configured.
     pub(crate) assertion: Option<Arc<Assertion>>,
+    /// Rolling sessions.
+    pub(crate) refresher: Refresher,
 }
 
 impl ForwardAuth {
@@ -306,6 +309,7 @@ impl ForwardAuthOptions {
                 rules,
                 allow_cors_preflight: self.allow_cors_preflight,
                 assertion,
+                refresher: Refresher::new(self.update_age_s),
             })),
         })
     }

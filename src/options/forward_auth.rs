@@ -91,6 +91,10 @@ pub struct ForwardAuthOptions {
     pub assertion: Option<AssertionOptions>,
     /// Where the assertion's public keys are served as a JWKS. Default `/_authjs/jwks.json`.
     pub jwks_path: String,
+    /// Rolling sessions: a decoded session older than this (seconds; Auth.js's `updateAge`)
+    /// is refreshed through the upstream's session route, and its `Set-Cookie` put on the
+    /// `200`. Default 86400; 0 never.
+    pub update_age_s: u64,
 }
 
 /// `[forward_auth.assertion]`: the identity, signed, so the app behind can verify it with any
@@ -192,6 +196,7 @@ impl Default for ForwardAuthOptions {
             signin_path: DEFAULT_SIGNIN_PATH.into(),
             assertion: None,
             jwks_path: DEFAULT_JWKS_PATH.into(),
+            update_age_s: 24 * 3600,
         }
     }
 }
