@@ -747,3 +747,34 @@ async fn a_real_auth_js_rolls_an_old_session_into_a_newer_token() {
     assert!(decode(new).iat() > decode(&old).iat(), "a newer token");
     assert_eq!(decode(new).sub(), Some("u-ada"));
 }
+
+// --- kept identities ---------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn a_reload_decides_again_rather_than_serve_a_kept_identity() {
+    let proxy = AuthProxy::start();
+    proxy.configure(jwt_options()).await.unwrap();
+    let g = ForwardAuthOptions {
+        enabled: true,
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let p = TestProxy::serve_with(proxy.clone(), gate::configure(proxy.clone(), g));
+    let cookie = plain_cookie(json!({"sub": "u-ada"}));
+    assert_eq!(
+        ask(&p, "GET", VERIFY, &[("cookie", &cookie)]).await.status,
+        200
+    );
+    assert_eq!(
+        ask(&p, "GET", VERIFY, &[("cookie", &cookie)]).await.status,
+        200
+    );
+    let mut rotated = jwt_options();
+    rotated.secret = Some(Secret::One("another-secret".into()));
+    proxy.configure(rotated).await.unwrap();
+    assert_eq!(
+        ask(&p, "GET", VERIFY, &[("cookie", &cookie)]).await.status,
+        401
+    );
+}

@@ -13,7 +13,9 @@ use crate::core::client::{ClientSide, Scheme};
 use crate::core::cookies::cookie_value;
 use crate::core::error::AuthError;
 use crate::core::obs::metrics;
+use crate::core::token::now_secs;
 use crate::forward_auth::rules::Subject;
+use crate::forward_auth::state::session_key;
 use crate::options::proxy::SessionStrategy;
 use crate::runtime::Snapshot;
 use crate::runtime::actors::token::decode_session_token;
@@ -44,8 +46,48 @@ pub fn decides_locally(cfg: &Snapshot) -> bool {
     cfg.session_strategy == SessionStrategy::Jwt && cfg.keys.is_some()
 }
 
+/// Identities decoded from session tokens, kept briefly so a session's next decisions skip
+/// the decryption: by the request's session headers and scheme, for at most [`KEEP_FOR`] and
+/// never past the token's `exp`, and only while neither the configuration nor the revocation
+/// list changed. Only valid sessions are kept (a flood of junk cookies takes no room).
+pub struct Decoded {
+    cache: moka::sync::Cache<u128, Arc<Known>>,
+}
+
+/// One kept identity.
+struct Known {
+    subject: Arc<Subject>,
+    generation: u64,
+    revocations: u64,
+    /// Unix seconds past which it is decoded again (the token's `exp` at the latest).
+    until: u64,
+}
+
+/// The longest an identity is kept.
+pub const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Default for Decoded {
+    fn default() -> Self {
+        Decoded {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(KEEP_FOR)
+                .build(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoded")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
 /// Who `req` belongs to: `Ok(None)` for no valid session (missing, malformed, tampered,
-/// expired, foreign), `Err` when the identity source could not answer (upstream down).
+/// expired, foreign, revoked), `Err` when the identity source could not answer (upstream
+/// down).
 ///
 /// `secure` is whether the client used https (the listener's TLS, or a trusted front proxy's
 /// `X-Forwarded-Proto`).
@@ -54,17 +96,45 @@ pub(crate) async fn identify(
     upstream: &Upstream,
     req: &HttpRequest,
     secure: bool,
-) -> Result<Option<(Subject, Source)>, AuthError> {
+    decoded: &Decoded,
+) -> Result<Option<(Arc<Subject>, Source)>, AuthError> {
     let headers = req.headers();
     if let (SessionStrategy::Jwt, Some(keys)) = (cfg.session_strategy, &cfg.keys) {
+        let key = session_key(headers) ^ u128::from(secure);
+        let now = now_secs();
+        let revocations = cfg.revocation.list.version();
+        if let Some(known) = decoded.cache.get(&key)
+            && known.generation == cfg.generation
+            && known.revocations == revocations
+            && now < known.until
+        {
+            metrics::token_decode(true);
+            return Ok(Some((known.subject.clone(), Source::Token)));
+        }
         let Some(token) = cfg.session_token(headers, secure) else {
             return Ok(None);
         };
         let value = &token.found.value;
         let claims = decode_session_token(keys, value, token.salts());
         metrics::token_decode(claims.is_some());
-        let claims = claims.filter(|c| !cfg.revocation.refuses(c, value));
-        return Ok(claims.map(|c| (Subject::from_claims(c.0), Source::Token)));
+        let Some(claims) = claims.filter(|c| !cfg.revocation.refuses(c, value)) else {
+            return Ok(None);
+        };
+        let until = claims
+            .exp()
+            .unwrap_or(u64::MAX)
+            .min(now + KEEP_FOR.as_secs());
+        let subject = Arc::new(Subject::from_claims(claims.0));
+        decoded.cache.insert(
+            key,
+            Arc::new(Known {
+                subject: subject.clone(),
+                generation: cfg.generation,
+                revocations,
+                until,
+            }),
+        );
+        return Ok(Some((subject, Source::Token)));
     }
     // The gate's own view of the scheme (its trusted proxies) decides which cookie counts; no
     // countable session cookie means no session, without asking the upstream.
@@ -78,7 +148,9 @@ pub(crate) async fn identify(
     }
     let session = server_session(cfg.clone(), upstream, headers, &side).await?;
     Ok(session.and_then(|s| match serde_json::to_value(s) {
-        Ok(serde_json::Value::Object(map)) => Some((Subject::from_session(map), Source::Session)),
+        Ok(serde_json::Value::Object(map)) => {
+            Some((Arc::new(Subject::from_session(map)), Source::Session))
+        }
         _ => None,
     }))
 }

@@ -38,7 +38,7 @@ use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, request_event};
 use crate::forward_auth::access::first_match;
 use crate::forward_auth::decide::check;
-use crate::forward_auth::identity::{Source, identify};
+use crate::forward_auth::identity::{Decoded, Source, identify};
 use crate::forward_auth::original::{Ambiguous, Original};
 use crate::forward_auth::rules::{Narrowing, Subject, claim_text, safe_header_value};
 use crate::forward_auth::state::{Gate, scheme_of, session_key};
@@ -86,6 +86,7 @@ pub fn configure(
         let state = web::Data::new(Gate {
             proxy: proxy.clone(),
             gate: gate.clone(),
+            decoded: Decoded::default(),
         });
         if let Some(jwks_path) = gate.jwks_path() {
             cfg.service(
@@ -246,7 +247,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         Some(w) => w.0.clone(),
         None => state.proxy.fallback_upstream(),
     };
-    let who = identify(&cfg, &upstream, &req, scheme == "https").await;
+    let who = identify(&cfg, &upstream, &req, scheme == "https", &state.decoded).await;
     let (subject, source) = match who {
         Ok(Some(found)) => found,
         Ok(None) => {

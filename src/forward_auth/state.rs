@@ -4,6 +4,7 @@ use actix_web::HttpRequest;
 
 use crate::core::client::listener_scheme;
 use crate::forward_auth::forwarded::forwarded_proto;
+use crate::forward_auth::identity::Decoded;
 use crate::forward_auth::policy::ForwardAuth;
 use crate::runtime::Snapshot;
 use crate::runtime::handle::AuthProxy;
@@ -12,6 +13,8 @@ use crate::runtime::handle::AuthProxy;
 pub(crate) struct Gate {
     pub(crate) proxy: AuthProxy,
     pub(crate) gate: ForwardAuth,
+    /// Identities decoded lately.
+    pub(crate) decoded: Decoded,
 }
 
 /// The session a request presents, as a key for what is kept per session (assertions,

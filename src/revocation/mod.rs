@@ -160,6 +160,8 @@ pub struct Revocations {
     /// What Redis has not taken yet.
     unsent: Mutex<Vec<Unsent>>,
     full_warned: std::sync::atomic::AtomicBool,
+    /// Changes with every entry added: what was decided before is decided again.
+    version: AtomicU64,
     /// Entries in `tokens` and `subjects`, read without a lock on the hot path.
     token_count: AtomicUsize,
     subject_count: AtomicUsize,
@@ -211,6 +213,11 @@ impl Revocations {
         std::mem::take(&mut *self.unsent.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// A number that changes whenever an entry is added.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
     /// Nothing is revoked.
     pub fn is_empty(&self) -> bool {
         self.token_count.load(Ordering::Relaxed) == 0
@@ -234,6 +241,9 @@ impl Revocations {
             let added = exp > *slot;
             *slot = (*slot).max(exp);
             self.token_count.store(tokens.len(), Ordering::Relaxed);
+            if added {
+                self.version.fetch_add(1, Ordering::AcqRel);
+            }
             added
         };
         self.sweep_if_due(now);
@@ -260,6 +270,9 @@ impl Revocations {
                 }
             };
             self.subject_count.store(subjects.len(), Ordering::Relaxed);
+            if changed {
+                self.version.fetch_add(1, Ordering::AcqRel);
+            }
             changed
         };
         self.sweep_if_due(now);
