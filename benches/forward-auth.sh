@@ -7,6 +7,12 @@
 #   * Auth.js's own session route (tests/e2e/authjs/server.mjs, GET /api/auth/session).
 #
 #   bash benches/forward-auth.sh      # DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=2
+#   MODE=nginx bash benches/forward-auth.sh
+#
+# MODE=nginx puts a real nginx (one worker, auth_request) in front of a static page twice, side
+# by side: once asking authjs-proxy's decision, once a no-op static 200 verifier (the
+# architecture's limit). It prints pages/s through each, their ratio, and authjs-proxy's CPU per
+# decision (target: >= 0.85x and <= 6 us).
 #
 # On a shared machine throughput follows whatever else runs, so besides decisions/s and p99 the
 # script reports CPU per decision (the server process's user+system time from /proc ÷ completed
@@ -20,6 +26,8 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-2}
+MODE=${MODE:-peers}
+NGINX_PORT=${NGINX_PORT:-18094}; NOOP_PORT=${NOOP_PORT:-18095}
 PEER_PORT=${PEER_PORT:-18091}
 OURS_PORT=${OURS_PORT:-18092}
 NODE_PORT=${NODE_PORT:-18093}
@@ -72,6 +80,81 @@ curl -s -o /dev/null -b "$jar" -c "$jar" "http://127.0.0.1:$PEER_PORT/api/auth/c
 token=$(awk '$6=="authjs.session-token"{print $7}' "$jar")
 [ -n "$token" ] || { echo "sign-in failed: no session cookie"; exit 1; }
 cookie="authjs.session-token=$token"
+
+if [ "$MODE" = nginx ]; then
+  command -v nginx >/dev/null || { echo "missing nginx (apt-get install nginx-light)"; exit 1; }
+  mkdir -p "$work/nginx/www"
+  echo page > "$work/nginx/www/index.html"
+  page_server() { # port verifier-location-body
+    cat <<SERVER
+  server {
+    listen 127.0.0.1:$1;
+    location / {
+      auth_request /_verify;
+      auth_request_set \$auth_user \$upstream_http_x_auth_request_user;
+      add_header X-User \$auth_user;
+      root $work/nginx/www;
+      try_files /index.html =404;
+    }
+    location = /_verify {
+      internal;
+      $2
+    }
+  }
+SERVER
+  }
+  cat > "$work/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log stderr error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  upstream authjs_proxy { server 127.0.0.1:$OURS_PORT; keepalive 64; }
+$(page_server "$NGINX_PORT" "proxy_pass http://authjs_proxy/_authjs/verify; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";")
+$(page_server "$NOOP_PORT" "return 200;")
+}
+CONF
+  nginx -c "$work/nginx.conf" -p "$work/nginx" &
+  nginx_pid=$!; pids+=($nginx_pid)
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$NOOP_PORT/" && break; sleep 0.1; done
+  for port in "$NGINX_PORT" "$NOOP_PORT"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/")
+    [ "$code" = 200 ] || { echo "nginx on $port answered $code with the cookie"; exit 1; }
+  done
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGINX_PORT/")
+  [ "$code" = 401 ] || { echo "nginx with authjs-proxy answered $code without a cookie"; exit 1; }
+  TCK=$(getconf CLK_TCK)
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  echo "nginx auth_request, one worker each, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved rounds"
+  : > "$work/through"; : > "$work/noop"
+  for round in $(seq 1 "$ROUNDS"); do
+    for side in through noop; do
+      port=$NGINX_PORT; [ "$side" = noop ] && port=$NOOP_PORT
+      t0=$(cpu_ticks "$ours_pid")
+      out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -H "Cookie: $cookie" "http://127.0.0.1:$port/")
+      t1=$(cpu_ticks "$ours_pid")
+      rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
+      reqs=$(awk '/requests in/{print $1}' <<<"$out")
+      errors=$(awk '/Non-2xx|Socket errors/{printf "%s ", $0}' <<<"$out")
+      printf '%-44s %9.0f pages/s  %s\n' "nginx + $side" "$rps" "$errors"
+      echo "$rps $reqs $((t1 - t0))" >> "$work/$side"
+    done
+  done
+  awk -v k="$TCK" 'FNR == 1 {f++} {r[f] += $1; n[f]++; q[f] += $2; t[f] += $3}
+    END {
+      printf "through authjs-proxy: %.0f pages/s, static verifier: %.0f pages/s, ratio %.3f (target >= 0.85)\n", r[1] / n[1], r[2] / n[2], (r[1] / n[1]) / (r[2] / n[2])
+      printf "authjs-proxy CPU per decision: %.2f us (target <= 6)\n", t[1] / k * 1e6 / q[1]
+    }' "$work/through" "$work/noop"
+  exit 0
+fi
 
 OURS="http://127.0.0.1:$OURS_PORT/_authjs/verify"
 NODE="http://127.0.0.1:$NODE_PORT/verify"
