@@ -401,11 +401,20 @@ async fn an_untrusted_peer_can_not_pick_its_address_by_header() {
     let mut o = proxy_options(
         &up.url(),
         None,
-        protection(|o| o.email_per_ip = Budget { max: 2, window_s: 600 }),
+        protection(|o| {
+            o.email_per_ip = Budget {
+                max: 2,
+                window_s: 600,
+            }
+        }),
     );
     o.trusted_proxies = vec!["10.0.0.0/8".into()];
     let p = TestProxy::start(Some(o)).await;
     assert_eq!(ask_link(&p, "a@example.com", "192.0.2.1").await, 302);
     assert_eq!(ask_link(&p, "b@example.com", "192.0.2.2").await, 302);
-    assert_eq!(ask_link(&p, "c@example.com", "192.0.2.3").await, 429, "one peer, one budget");
+    assert_eq!(
+        ask_link(&p, "c@example.com", "192.0.2.3").await,
+        429,
+        "one peer, one budget"
+    );
 }
