@@ -25,6 +25,7 @@ pub mod listener;
 pub mod resilience;
 pub mod revocation;
 pub mod signin_guard;
+pub mod store;
 pub mod tls;
 pub mod transport;
 // Layer 4: the built snapshot, the actors, the handle.

@@ -27,9 +27,10 @@ const LAYERS: &[(u8, &[&str])] = &[
     // 2, options: what users write: serde structs, file + env loading, pure checks.
     (2, &["options/"]),
     // 3, leaves: TLS, upstream transport, listener, resilience, header hygiene, session cache,
-    //    revocation (the deny-list of signed-out JWT sessions), sign-in protection.
+    //    revocation (the deny-list of signed-out JWT sessions), sign-in protection, the session
+    //    store (database sessions read from the adapter's tables).
     (3, &["tls.rs", "tls/", "transport/", "listener/", "resilience/", "hygiene/", "cache/",
-          "revocation/", "signin_guard/"]),
+          "revocation/", "signin_guard/", "store/"]),
     // 4, runtime: the built snapshot and its build, the actors, the AuthProxy handle.
     (4, &["runtime/"]),
     // 5, features: proxy (routes, forwarding, Location, handler), session lookup, forward auth.

@@ -470,13 +470,14 @@ fn shared_answer(value: &[u8], scope: &[u8]) -> Option<Option<Session>> {
     Session::from_body(body)
 }
 
-/// Whether a failed lookup is the upstream's trouble (so a stale answer may stand in), not a
+/// Whether a failed lookup is the upstream's (or the session store's) trouble (so a stale answer may stand in), not a
 /// wrong answer.
 fn upstream_trouble(e: &AuthError) -> bool {
     match e {
         AuthError::Upstream(UpstreamError::ResponseTooLarge) => false,
         AuthError::Upstream(_) => true,
         AuthError::BadSessionAnswer { status } => *status >= 500,
+        AuthError::SessionStore(_) => true,
         _ => false,
     }
 }

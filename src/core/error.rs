@@ -94,6 +94,26 @@ impl UpstreamError {
     }
 }
 
+/// The session store (the adapter's database) could not answer a lookup.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had (refused, authentication failed, pool exhausted).
+    #[error("session store unavailable")]
+    Unavailable,
+    /// The lookup took longer than `statement_timeout_ms`.
+    #[error("session store timed out")]
+    Timeout,
+    /// The query failed (a missing table or column, a type the store can not read).
+    #[error("session store query failed")]
+    Query,
+    /// The store's circuit breaker is open: refused without touching the network.
+    #[error("session store circuit open")]
+    CircuitOpen {
+        /// When to try again (`Retry-After`).
+        retry_after: Duration,
+    },
+}
+
 /// Errors of the session helpers (`get_server_session`, `get_token`) and extractors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -125,6 +145,9 @@ pub enum AuthError {
     /// The request's `Host` (or absolute-form authority) is not a valid `host[:port]`.
     #[error("invalid Host header")]
     BadHost,
+    /// The session store could not answer, nor the fallback source.
+    #[error(transparent)]
+    SessionStore(#[from] StoreError),
     /// No session (used by the `Session` extractor).
     #[error("not signed in")]
     Unauthenticated,

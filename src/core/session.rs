@@ -75,7 +75,21 @@ impl SessionUser {
     }
 }
 
+/// Where a session read from the adapter's database keeps its user's id: in `extra`, under a
+/// name Auth.js never writes, so the answer stays Auth.js's own shape and the id is for the
+/// forward-auth identity only (see [`Session::take_store_user_id`]).
+pub(crate) const STORE_USER_ID: &str = "authjs-proxy:user-id";
+
 impl Session {
+    /// The user id the session store put aside, taken out (what `get_server_session`
+    /// answers has none; forward-auth puts it in `user.id`).
+    pub(crate) fn take_store_user_id(&mut self) -> Option<String> {
+        match self.extra.remove(STORE_USER_ID)? {
+            Value::String(id) => Some(id),
+            _ => None,
+        }
+    }
+
     fn from_map(mut map: Map<String, Value>) -> Self {
         let user = match map.get("user") {
             Some(Value::Object(_)) => match map.remove("user") {

@@ -3,7 +3,8 @@
 //!
 //! * JWT strategy with a secret: the cookie (chunks reassembled, Bearer fallback) is decoded on
 //!   this worker thread with the snapshot's derived keys — no mailbox hop, no upstream request.
-//! * Otherwise: the upstream's `session` route through the session cache (single-flight).
+//! * Otherwise: the upstream's `session` route (or the adapter's database, see
+//!   [`crate::store`]) through the session cache (single-flight).
 
 use std::sync::Arc;
 
@@ -15,12 +16,12 @@ use crate::core::error::AuthError;
 use crate::core::obs::metrics;
 use crate::core::token::now_secs;
 use crate::forward_auth::rules::Subject;
-use crate::forward_auth::state::session_key;
+use crate::forward_auth::session_key::session_key;
 use crate::options::proxy::SessionStrategy;
 use crate::runtime::Snapshot;
 use crate::runtime::actors::token::decode_session_token;
 use crate::runtime::actors::upstream::Upstream;
-use crate::session::server_session;
+use crate::session::identity_session;
 
 /// Where an identity came from (for the decision log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,11 +147,17 @@ pub(crate) async fn identify(
     if secure {
         side.scheme = Scheme::Https;
     }
-    let session = server_session(cfg.clone(), upstream, headers, &side).await?;
-    Ok(session.and_then(|s| match serde_json::to_value(s) {
+    let Some(mut session) = identity_session(cfg.clone(), upstream, headers, &side).await? else {
+        return Ok(None);
+    };
+    // Read from the adapter's database: the user's id is known, as `user.id`.
+    if let (Some(id), Some(user)) = (session.take_store_user_id(), session.user.as_mut()) {
+        user.id.get_or_insert(id);
+    }
+    Ok(match serde_json::to_value(session) {
         Ok(serde_json::Value::Object(map)) => {
             Some((Arc::new(Subject::from_session(map)), Source::Session))
         }
         _ => None,
-    }))
+    })
 }

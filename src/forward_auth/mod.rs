@@ -22,6 +22,7 @@ pub mod original;
 pub mod policy;
 pub mod refresh;
 pub mod rules;
+pub mod session_key;
 pub mod signin;
 pub mod state;
 
@@ -41,7 +42,8 @@ use crate::forward_auth::decide::check;
 use crate::forward_auth::identity::{Decoded, Source, identify};
 use crate::forward_auth::original::{Ambiguous, Original};
 use crate::forward_auth::rules::{Narrowing, Subject, claim_text, safe_header_value};
-use crate::forward_auth::state::{Gate, scheme_of, session_key};
+use crate::forward_auth::session_key::session_key;
+use crate::forward_auth::state::{Gate, scheme_of};
 use crate::hygiene::header_section_too_large;
 use crate::options::forward_auth::{EMAIL_HEADER, NAME_HEADER, RuleAction, USER_HEADER};
 use crate::runtime::Snapshot;

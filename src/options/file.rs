@@ -79,7 +79,7 @@ fn file_error(e: config::ConfigError) -> ConfigError {
         text.replace_range(from..end, "…");
     }
     // Name the choices a setting has.
-    const CHOICES: [(&str, &str); 4] = [
+    const CHOICES: [(&str, &str); 6] = [
         ("`proxy.session_strategy`", "\"jwt\" or \"database\""),
         ("`log.format`", "\"text\" or \"json\""),
         (
@@ -87,6 +87,14 @@ fn file_error(e: config::ConfigError) -> ConfigError {
             "\"401\" or \"redirect\"",
         ),
         ("`proxy.jws.algorithms`", "HS256, RS256, ES256, EdDSA, ..."),
+        (
+            "`proxy.session_store.mode`",
+            "\"database-first\" or \"upstream-first\"",
+        ),
+        (
+            "`proxy.session_store.postgres.schema",
+            "\"pg-adapter\", \"prisma\", \"drizzle\" or a table of names",
+        ),
     ];
     if let Some((_, choices)) = CHOICES.iter().find(|(key, _)| text.contains(key)) {
         text.push_str(&format!(" (expected {choices})"));

@@ -7,6 +7,7 @@ pub mod file;
 pub mod forward_auth;
 pub mod proxy;
 pub mod server;
+pub mod session_store;
 pub mod sign_in;
 
 pub use authjs_token::cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
@@ -18,6 +19,10 @@ pub use proxy::{
     UpstreamOptions, UpstreamTlsOptions,
 };
 pub use server::{AdminOptions, LogFormat, LogOptions, ServerOptions, ServerTlsOptions};
+pub use session_store::{
+    PostgresOptions, PostgresTlsOptions, SchemaFields, SchemaNames, SchemaOptions, SchemaPreset,
+    SessionStoreOptions, StoreMode,
+};
 pub use sign_in::{Budget, SignInProtectionOptions};
 
 /// Most worker threads the service starts (each holds a connection pool and a thread).

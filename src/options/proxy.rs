@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::core::redact::{Redacted, redacted};
+use crate::options::session_store::SessionStoreOptions;
 use crate::options::sign_in::SignInProtectionOptions;
 
 /// How the upstream Auth.js keeps sessions.
@@ -341,6 +342,9 @@ pub struct ProxyOptions {
     pub timeouts: TimeoutOptions,
     /// Session cache.
     pub session_cache: SessionCacheOptions,
+    /// Database sessions read from the adapter's tables (`[proxy.session_store]`); off by
+    /// default.
+    pub session_store: SessionStoreOptions,
     /// Circuit breaker.
     pub circuit_breaker: CircuitBreakerOptions,
     /// Limits on the upstream.
@@ -377,6 +381,7 @@ impl Default for ProxyOptions {
             retry: RetryOptions::default(),
             timeouts: TimeoutOptions::default(),
             session_cache: SessionCacheOptions::default(),
+            session_store: SessionStoreOptions::default(),
             circuit_breaker: CircuitBreakerOptions::default(),
             upstream: UpstreamOptions::default(),
             revocation: RevocationOptions::default(),
@@ -406,6 +411,7 @@ impl fmt::Debug for ProxyOptions {
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
             .field("session_cache", &self.session_cache)
+            .field("session_store", &self.session_store)
             .field("circuit_breaker", &self.circuit_breaker)
             .field("upstream", &self.upstream)
             .field("revocation", &self.revocation)

@@ -125,6 +125,10 @@ pub struct Breaker {
     born: Instant,
     word: AtomicU64,
     consecutive: AtomicU32,
+    /// What it guards, for the log (`upstream`, `session store`).
+    what: &'static str,
+    /// Where its state is shown.
+    gauge: fn(BreakerState),
 }
 
 impl std::fmt::Debug for Breaker {
@@ -161,7 +165,17 @@ impl Breaker {
             born: Instant::now(),
             word: AtomicU64::new(Word::new(CLOSED, 0).0),
             consecutive: AtomicU32::new(0),
+            what: "upstream",
+            gauge: metrics::circuit_breaker_state,
         }
+    }
+
+    /// The same breaker guarding something else than the upstream: `what` names it in the
+    /// log, `gauge` shows its state.
+    pub fn guarding(mut self, what: &'static str, gauge: fn(BreakerState)) -> Self {
+        self.what = what;
+        self.gauge = gauge;
+        self
     }
 
     fn now_ms(&self) -> u64 {
@@ -219,11 +233,13 @@ impl Breaker {
             {
                 Ok(_) => {
                     if current.state() == OPEN {
-                        metrics::circuit_breaker_state(BreakerState::HalfOpen);
+                        (self.gauge)(BreakerState::HalfOpen);
                         request_event!(
                             tracing::Level::WARN,
                             probes = self.probes,
-                            "upstream circuit half-open: probing the upstream"
+                            "{} circuit half-open: probing the {}",
+                            self.what,
+                            self.what
                         );
                     }
                     return Ok(Permit {
@@ -253,11 +269,11 @@ impl Breaker {
             (CLOSED, Outcome::Failure) => {
                 let failures = self.consecutive.fetch_add(1, Ordering::AcqRel) + 1;
                 if failures >= self.threshold {
-                    self.open_from(period, failures, "upstream circuit opened");
+                    self.open_from(period, failures, "circuit opened");
                 }
             }
             (HALF_OPEN, Outcome::Failure) => {
-                self.open_from(period, 0, "upstream circuit re-opened: a probe failed");
+                self.open_from(period, 0, "circuit re-opened: a probe failed");
             }
             (HALF_OPEN, Outcome::Success) => self.probe_succeeded(period),
             _ => {}
@@ -275,19 +291,21 @@ impl Breaker {
             {
                 Ok(_) => {
                     self.consecutive.store(0, Ordering::Relaxed);
-                    metrics::circuit_breaker_state(BreakerState::Open);
+                    (self.gauge)(BreakerState::Open);
                     if failures > 0 {
                         request_event!(
                             tracing::Level::WARN,
                             consecutive_failures = failures,
                             open_ms = self.open_for_ms,
-                            "{message}"
+                            "{} {message}",
+                            self.what
                         );
                     } else {
                         request_event!(
                             tracing::Level::WARN,
                             open_ms = self.open_for_ms,
-                            "{message}"
+                            "{} {message}",
+                            self.what
                         );
                     }
                     return;
@@ -315,11 +333,12 @@ impl Breaker {
                 Ok(_) => {
                     if next.state() == CLOSED {
                         self.consecutive.store(0, Ordering::Relaxed);
-                        metrics::circuit_breaker_state(BreakerState::Closed);
+                        (self.gauge)(BreakerState::Closed);
                         request_event!(
                             tracing::Level::WARN,
                             probes = successes,
-                            "upstream circuit closed"
+                            "{} circuit closed",
+                            self.what
                         );
                     }
                     return;

@@ -13,7 +13,7 @@ use crate::core::path::plain_base_path;
 use crate::core::peer::parse_trust_list;
 use crate::core::token::{JwsKeys, SaltKeys, TokenKeys};
 use crate::hygiene::is_hop_by_hop;
-use crate::options::proxy::ProxyOptions;
+use crate::options::proxy::{ProxyOptions, SessionStrategy};
 use crate::options::{MAX_DURATION_MS, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 use crate::resilience::breaker::MAX_PROBES;
 use crate::resilience::limiter::MAX_LIMIT as MAX_IN_FLIGHT;
@@ -23,6 +23,7 @@ use crate::revocation::shared::RevocationLink;
 use crate::runtime::snapshot::{PublicOrigin, Snapshot, UpstreamOrigin};
 use crate::signin_guard::SignInGuard;
 use crate::signin_guard::shared::GuardLink;
+use crate::store::SessionStore;
 
 fn is_loopback(host: &url::Host<&str>) -> bool {
     match host {
@@ -329,6 +330,20 @@ impl Snapshot {
                 "must be above 0 (set session_cache.ttl_ms = 0 to disable the cache)",
             ));
         }
+        let session_store = SessionStore::new(
+            &opts.session_store,
+            (
+                b.consecutive_failures,
+                Duration::from_millis(b.open_ms),
+                b.half_open_probes,
+            ),
+        )?;
+        if session_store.is_some() && session_strategy != SessionStrategy::Database {
+            return Err(ConfigError::new(
+                "session_store.postgres",
+                "reads database sessions: it needs session_strategy = \"database\"",
+            ));
+        }
         let trusted_proxies = if opts.trust_forwarded {
             tracing::warn!(
                 "proxy.trust_forwarded is deprecated and trusts every peer's forwarding headers: \
@@ -369,6 +384,7 @@ impl Snapshot {
                 Duration::from_millis(t.request_ms),
                 secrets.first().map(String::as_str),
             )?,
+            session_store,
             revocation: revocation(opts, secrets.first().map(String::as_str))?,
             sign_in: sign_in_guard(opts, secrets.first().map(String::as_str))?,
             keys,

@@ -19,6 +19,7 @@ use crate::options::proxy::{RetryOptions, SessionStrategy};
 use crate::resilience::Resilience;
 use crate::revocation::Revocation;
 use crate::signin_guard::SignInGuard;
+use crate::store::SessionStore;
 
 /// Where requests go: the parsed upstream origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +94,9 @@ pub struct Snapshot {
     /// The session cache of this configuration (`None` when disabled). A new configuration
     /// starts with an empty cache.
     pub session_cache: Option<SessionCache>,
+    /// Database sessions read from the adapter's tables (`None`: the upstream's `session`
+    /// route answers alone). A new configuration starts with a new pool and breaker.
+    pub session_store: Option<Arc<SessionStore>>,
     /// Derived token keys; `None` without a secret (and without JWS).
     pub keys: Option<Arc<TokenKeys>>,
     /// Revoked JWT sessions (the list is the proxy's, kept across configurations).

@@ -13,10 +13,12 @@ use actix_web::{HttpRequest, web};
 pub use crate::cache::session::SessionCache;
 use crate::core::Replay;
 use crate::core::client::{ClientSide, Scheme};
-use crate::core::error::AuthError;
+use crate::core::error::{AuthError, UpstreamError};
 use crate::core::obs::request_id::X_REQUEST_ID;
+use crate::core::obs::request_id::request_event;
 pub use crate::core::session::{Session, SessionUser, Token};
 use crate::options::proxy::SessionStrategy;
+use crate::options::session_store::StoreMode;
 use crate::runtime::Snapshot;
 use crate::runtime::actors::token::{Decode, TokenActor};
 use crate::runtime::actors::upstream::{Forward, Upstream};
@@ -85,8 +87,91 @@ async fn fetch_session(
         .ok_or(AuthError::BadSessionAnswer { status: 200 })
 }
 
-/// Asks the upstream's `session` route, through the session cache.
+/// The session token the adapter's database is asked for: the session cookie that counts for
+/// the request (Auth.js's `session` route reads the cookie only, never a Bearer token).
+fn store_token(cfg: &Snapshot, caller: &HeaderMap, side: &ClientSide) -> Option<String> {
+    let secure = public_proto(cfg, caller, side) == "https";
+    let token = cfg.session_token(caller, secure)?;
+    token
+        .found
+        .cookie_name
+        .is_some()
+        .then_some(token.found.value)
+}
+
+/// Whether the upstream could not answer (so the other source may), not a wrong answer.
+fn upstream_down(e: &AuthError) -> bool {
+    match e {
+        AuthError::Upstream(e) => !matches!(e, UpstreamError::ResponseTooLarge),
+        AuthError::BadSessionAnswer { status } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// One lookup without the cache: the upstream's `session` route, or with a session store, the
+/// source its mode puts first and, when that one can not answer, the other one.
+async fn fetch_any(
+    cfg: Arc<Snapshot>,
+    upstream: &Upstream,
+    caller: &HeaderMap,
+    side: &ClientSide,
+) -> Result<Option<Arc<Session>>, AuthError> {
+    let ask_upstream = |cfg: Arc<Snapshot>| {
+        let headers = session_request_headers(&cfg, caller, side);
+        fetch_session(cfg, upstream.clone(), headers)
+    };
+    let Some(store) = cfg.session_store.clone() else {
+        return ask_upstream(cfg).await;
+    };
+    let Some(token) = store_token(&cfg, caller, side) else {
+        // No session cookie Auth.js would read: no session, whoever is asked.
+        return match store.mode() {
+            StoreMode::DatabaseFirst => Ok(None),
+            StoreMode::UpstreamFirst => ask_upstream(cfg).await,
+        };
+    };
+    let from_store = async || {
+        store
+            .session(&token)
+            .await
+            .map(|s| s.map(Arc::new))
+            .map_err(AuthError::from)
+    };
+    match store.mode() {
+        StoreMode::DatabaseFirst => match from_store().await {
+            Err(store_error) => ask_upstream(cfg).await.map_err(|upstream_error| {
+                request_event!(tracing::Level::WARN, store = %store_error,
+                    upstream = %upstream_error,
+                    "neither the session store nor the auth upstream could answer");
+                // The first source's trouble: stale-if-error may stand in for it.
+                store_error
+            }),
+            found => found,
+        },
+        StoreMode::UpstreamFirst => match ask_upstream(cfg).await {
+            Err(e) if upstream_down(&e) => from_store().await.map_err(|_| e),
+            answered => answered,
+        },
+    }
+}
+
+/// Asks the upstream's `session` route (or the session store), through the session cache.
 pub(crate) async fn server_session(
+    cfg: Arc<Snapshot>,
+    upstream: &Upstream,
+    caller: &HeaderMap,
+    side: &ClientSide,
+) -> Result<Option<Session>, AuthError> {
+    let mut session = identity_session(cfg, upstream, caller, side).await?;
+    if let Some(s) = &mut session {
+        s.take_store_user_id();
+    }
+    Ok(session)
+}
+
+/// [`server_session`] with the user id the session store put aside still in it (for the
+/// forward-auth identity: see [`Session::take_store_user_id`]).
+pub(crate) async fn identity_session(
     cfg: Arc<Snapshot>,
     upstream: &Upstream,
     caller: &HeaderMap,
@@ -96,14 +181,8 @@ pub(crate) async fn server_session(
     if cfg.presents_revoked_session(caller) {
         return Ok(None);
     }
-    // Built only when the upstream is asked, not on cache hits.
-    let fetch = || {
-        let cfg = cfg.clone();
-        async move {
-            let headers = session_request_headers(&cfg, caller, side);
-            fetch_session(cfg, upstream.clone(), headers).await
-        }
-    };
+    // Built only when a source is asked, not on cache hits.
+    let fetch = || fetch_any(cfg.clone(), upstream, caller, side);
     let key = cfg.session_cache.as_ref().and_then(|cache| {
         let origin = upstream_origin_key(&cfg, caller, side);
         cache

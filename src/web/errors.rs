@@ -51,6 +51,7 @@ impl ResponseError for AuthError {
             AuthError::BadSessionAnswer { .. } => StatusCode::BAD_GATEWAY,
             AuthError::BadHost => StatusCode::BAD_REQUEST,
             AuthError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AuthError::SessionStore(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

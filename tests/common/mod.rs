@@ -5,6 +5,7 @@ pub mod chaos;
 pub mod chromium;
 pub mod front;
 pub mod peer;
+pub mod postgres;
 pub mod raw;
 pub mod redis;
 pub mod service;

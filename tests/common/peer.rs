@@ -48,7 +48,23 @@ impl AuthJs {
     }
 
     pub fn start_on(port: u16, secrets: &str) -> Self {
-        let mut child = Command::new("node")
+        Self::spawn(port, secrets, None)
+    }
+
+    /// The peer in database mode: `@auth/pg-adapter` on `database_url` (its tables must
+    /// exist), database sessions, sign-in by e-mail link ([`AuthJs::last_link`]).
+    pub fn start_with_database(secrets: &str, database_url: &str) -> Self {
+        Self::spawn(0, secrets, Some(database_url))
+    }
+
+    fn spawn(port: u16, secrets: &str, database_url: Option<&str>) -> Self {
+        let mut command = Command::new("node");
+        if let Some(url) = database_url {
+            command.env("E2E_DATABASE_URL", url);
+        } else {
+            command.env_remove("E2E_DATABASE_URL");
+        }
+        let mut child = command
             .arg("server.mjs")
             .current_dir(PEER_DIR)
             .env("PORT", port.to_string())
@@ -86,6 +102,21 @@ impl AuthJs {
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The path and query of the last sign-in link the e-mail provider "sent" to `email`.
+    pub async fn last_link(&self, email: &str) -> String {
+        let mut res = client()
+            .get(format!("{}/__e2e/last-link", self.url()))
+            .query(&[("email", email)])
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "no sign-in link was sent to {email}");
+        let body: Value = serde_json::from_slice(&res.body().await.unwrap()).unwrap();
+        let url = url::Url::parse(body["url"].as_str().unwrap()).unwrap();
+        format!("{}?{}", url.path(), url.query().unwrap_or_default())
     }
 
     /// Requests this instance received, per "METHOD path".
@@ -258,6 +289,26 @@ impl Browser {
             ],
         )
         .await
+    }
+
+    /// Signs in by e-mail link (the peer's database mode): asks for the link, then follows it,
+    /// both through this browser's origin. The answer to the link.
+    pub async fn sign_in_by_email(&mut self, base: &str, peer: &AuthJs, email: &str) -> Resp {
+        let csrf = self.csrf(base).await;
+        let asked = self
+            .post(
+                &format!("{base}/signin/email"),
+                &[("csrfToken", &csrf), ("email", email), ("callbackUrl", "/")],
+            )
+            .await;
+        assert_eq!(asked.status, 302, "e-mail sign-in was not accepted");
+        assert!(
+            asked.location().contains("verify-request"),
+            "{}",
+            asked.location()
+        );
+        let link = peer.last_link(email).await;
+        self.get(&link).await
     }
 
     /// Drops cookies whose name starts with `prefix`.

@@ -93,6 +93,8 @@ struct Metrics {
     breaker_state: OnceLock<Gauge>,
     forward_auth: OnceLock<Family<ResultLabels, Counter>>,
     redis_up: OnceLock<Gauge>,
+    store_lookups: OnceLock<Family<ResultLabels, Counter>>,
+    store_breaker_state: OnceLock<Gauge>,
 }
 
 /// Latency buckets from 1 ms to ~16 s.
@@ -187,6 +189,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         breaker_state: OnceLock::new(),
         forward_auth: OnceLock::new(),
         redis_up: OnceLock::new(),
+        store_lookups: OnceLock::new(),
+        store_breaker_state: OnceLock::new(),
     }
 });
 
@@ -509,6 +513,40 @@ fn circuit_breaker_gauge() -> &'static Gauge {
             Gauge::default(),
         )
     })
+}
+
+/// One lookup in the session store (the adapter's database), by [`SESSION_STORE_RESULTS`].
+/// `session_store_lookups_total` appears with the first call.
+pub fn session_store_lookup(result: &'static str) {
+    METRICS
+        .store_lookups
+        .get_or_init(|| {
+            register_late(
+                "session_store_lookups",
+                "Session lookups in the adapter's database, by result",
+                Family::<ResultLabels, Counter>::default(),
+            )
+        })
+        .get_or_create(&ResultLabels { result })
+        .inc();
+}
+
+/// The session store lookup results, as `session_store_lookups_total` labels them.
+pub const SESSION_STORE_RESULTS: [&str; 4] = ["session", "none", "error", "circuit_open"];
+
+/// The session store's circuit breaker moved to `state`
+/// (`session_store_circuit_breaker_state`).
+pub fn session_store_breaker_state(state: BreakerState) {
+    METRICS
+        .store_breaker_state
+        .get_or_init(|| {
+            register_late(
+                "session_store_circuit_breaker_state",
+                "Session store circuit breaker: 0 closed, 1 open, 2 half-open",
+                Gauge::default(),
+            )
+        })
+        .set(state.gauge_value());
 }
 
 fn forward_auth_family() -> &'static Family<ResultLabels, Counter> {

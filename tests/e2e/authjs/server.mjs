@@ -4,11 +4,17 @@
 //   PORT          port to listen on, on 127.0.0.1 (0 or unset: any free port)
 //   AUTH_SECRETS  comma-separated secrets, newest first (default: AUTH_SECRET, else "e2e-secret")
 //   BASE_PATH     where Auth.js is mounted (default /api/auth)
+//   E2E_DATABASE_URL  set: database sessions in PostgreSQL through @auth/pg-adapter (the
+//                 adapter's tables must exist), signed in with an e-mail provider whose
+//                 "e-mail" is kept for the test: GET /__e2e/last-link?email=... answers the
+//                 last sign-in link sent to that address. Unset: JWT sessions, credentials.
 //
 // Prints `listening on <port>` on stdout once it accepts connections.
 import express from "express"
 import { ExpressAuth } from "@auth/express"
 import Credentials from "@auth/express/providers/credentials"
+import PostgresAdapter from "@auth/pg-adapter"
+import pg from "pg"
 
 const USERS = {
   "ada@example.com": { id: "u-ada", name: "Ada Lovelace", password: "analytical" },
@@ -33,6 +39,40 @@ app.use((req, _res, next) => {
   next()
 })
 app.get("/__e2e/counts", (_req, res) => res.json(counts))
+
+// Database mode: the sign-in links an e-mail provider would have sent, per address.
+const databaseUrl = process.env.E2E_DATABASE_URL
+const links = {}
+app.get("/__e2e/last-link", (req, res) => {
+  const link = links[String(req.query.email ?? "").toLowerCase()]
+  if (link) res.json({ url: link })
+  else res.status(404).json({ error: "no link sent to that address" })
+})
+const pool = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 4 }) : null
+// A database the test stops must not take this server down with it.
+pool?.on("error", () => {})
+const database = pool
+  ? {
+      adapter: PostgresAdapter(pool),
+      session: { strategy: "database" },
+      providers: [
+        {
+          id: "email",
+          type: "email",
+          name: "Email",
+          from: "e2e@example.com",
+          maxAge: 24 * 60 * 60,
+          options: {},
+          async sendVerificationRequest({ identifier, url }) {
+            links[identifier.toLowerCase()] = url
+          },
+        },
+      ],
+      // The default callbacks: the session route answers {user: {name, email, image}, expires}.
+      callbacks: {},
+    }
+  : null
+
 app.use(
   `${basePath}/*`,
   ExpressAuth({
@@ -68,6 +108,7 @@ app.use(
         return session
       },
     },
+    ...database,
   }),
 )
 app.get("/", (_req, res) => res.type("text").send("e2e Auth.js peer"))
