@@ -350,3 +350,56 @@ async fn a_table_name_that_is_not_an_identifier_is_refused_naming_the_field() {
     assert_eq!(e.field, "session_store.postgres.schema.sessions_table");
     assert!(!e.to_string().contains("hunter2"));
 }
+
+/// `check-config --connect` on a file whose session store is `url`: exit code and stdout.
+async fn check_connect(url: &str) -> (Option<i32>, String) {
+    let dir = Scratch::new("db-check");
+    let body = format!(
+        "[server]\nlisten = \"127.0.0.1:{}\"\n[proxy]\nbase_url = \"http://127.0.0.1:{}\"\n\
+         session_strategy = \"database\"\n[proxy.session_store.postgres]\nurl = \"{url}\"\n\
+         schema = \"pg-adapter\"\n",
+        closed_port(),
+        closed_port()
+    );
+    let path = dir.write("c.toml", &body);
+    let out = actix_rt::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_authjs-proxy"))
+            .args([
+                "--config",
+                path.to_str().unwrap(),
+                "check-config",
+                "--connect",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn check_config_connect_says_whether_the_session_store_answered() {
+    if !Postgres::available() {
+        return;
+    }
+    let mut pg = Postgres::start();
+    pg.exec(PG_ADAPTER_SCHEMA).await;
+    let (_, out) = check_connect(&pg.url()).await;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("postgres"))
+        .unwrap_or_default();
+    assert!(line.contains("answered the session lookup"), "{out}");
+    pg.stop();
+    let (code, out) = check_connect(&pg.url()).await;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("postgres"))
+        .unwrap_or_default();
+    assert!(line.contains("NOT REACHED"), "{out}");
+    assert_eq!(code, Some(1));
+}

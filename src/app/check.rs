@@ -74,7 +74,7 @@ pub enum Reached {
 }
 
 /// Tries what `file` depends on: the upstream (`GET <target_base_path>/providers`, Auth.js's
-/// cheapest route) and the Redis level, each once with a short timeout. Needs a running actix
+/// cheapest route), the Redis level and the session store, each once with a short timeout. Needs a running actix
 /// system. Answers one line per dependency: its name and what happened.
 pub async fn connect(file: &FileConfig) -> Result<Vec<(String, Reached)>, ConfigError> {
     let proxy = AuthProxy::start();
@@ -130,6 +130,18 @@ pub async fn connect(file: &FileConfig) -> Result<Vec<(String, Reached)>, Config
             match checked {
                 Ok(Ok(true)) => Reached::Answered("answered PING".into()),
                 Ok(Ok(false)) | Err(_) => Reached::Unreachable("did not answer".into()),
+                Ok(Err(e)) => Reached::Refused(e.to_string()),
+            },
+        ));
+    }
+    if let Some(store) = &cfg.session_store {
+        let checked = actix_rt::time::timeout(Duration::from_secs(5), store.ping()).await;
+        found.push((
+            "postgres (proxy.session_store.postgres)".into(),
+            match checked {
+                Ok(Ok(Ok(()))) => Reached::Answered("answered the session lookup".into()),
+                Ok(Ok(Err(why))) => Reached::Unreachable(why),
+                Err(_) => Reached::Unreachable("did not answer in 5 s".into()),
                 Ok(Err(e)) => Reached::Refused(e.to_string()),
             },
         ));

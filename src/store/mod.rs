@@ -168,6 +168,29 @@ impl SessionStore {
         }
     }
 
+    /// Asks the database once (`check-config --connect`): `Ok(Ok(()))` it answered the
+    /// lookup (the tables and columns exist), `Ok(Err(why))` it did not, `Err` naming the field
+    /// when it refused the credentials.
+    pub async fn ping(&self) -> Result<Result<(), String>, ConfigError> {
+        match self.row("authjs-proxy check-config: no such session").await {
+            Ok(_) => Ok(Ok(())),
+            Err((_, why)) => {
+                let lower = why.to_ascii_lowercase();
+                if lower.contains("password authentication failed")
+                    || lower.contains("authentication")
+                    || lower.contains("no pg_hba.conf entry")
+                {
+                    Err(ConfigError::new(
+                        format!("{FIELD}.postgres.url"),
+                        "PostgreSQL refused the credentials",
+                    ))
+                } else {
+                    Ok(Err(why))
+                }
+            }
+        }
+    }
+
     async fn row(&self, token: &str) -> Result<Option<query::Row>, (StoreError, String)> {
         let client = self.pool.get().await.map_err(|e| {
             let kind = match e {
