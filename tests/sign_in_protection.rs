@@ -677,3 +677,104 @@ async fn concurrent_failures_can_not_all_pass_one_check_across_replicas() {
     }
     assert_eq!(up.count(), 5);
 }
+
+// --- the issue's own scenarios, against the real Auth.js ---------------------------------------
+
+#[actix_web::test]
+async fn fifty_wrong_passwords_from_one_address_reach_auth_js_five_times() {
+    if !peer_ready() {
+        return;
+    }
+    let peer = AuthJs::start(SECRET);
+    let p = proxy(&peer.url(), None, SignInProtectionOptions::default()).await;
+    let mut b = browser_from(&p, "203.0.113.80");
+    let mut refused_forms = 0;
+    for _ in 0..50 {
+        let res = attempt(&mut b, "ada@example.com", "wrong").await;
+        refused_forms += usize::from(refused(&res));
+    }
+    let reached = peer.counts().await["POST /api/auth/callback/credentials"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        reached, 5,
+        "the budget, and nothing past it, reaches Auth.js"
+    );
+    assert_eq!(refused_forms, 45);
+}
+
+#[actix_web::test]
+async fn the_right_password_is_refused_during_the_lockout_and_succeeds_after_it() {
+    if !peer_ready() {
+        return;
+    }
+    let peer = AuthJs::start(SECRET);
+    let p = proxy(&peer.url(), None, protection(|o| o.lockout_s = 2)).await;
+    let mut b = browser_from(&p, "203.0.113.81");
+    for _ in 0..5 {
+        assert!(credentials_failed(
+            &attempt(&mut b, "ada@example.com", "wrong").await
+        ));
+    }
+    assert!(refused(
+        &attempt(&mut b, "ada@example.com", "analytical").await
+    ));
+    actix_rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let res = attempt(&mut b, "ada@example.com", "analytical").await;
+    assert_eq!(res.status, 302);
+    assert!(b.has_cookie("authjs.session-token"), "{}", res.location());
+}
+
+#[actix_web::test]
+async fn e_mail_links_to_one_address_stop_at_the_budget_while_another_address_still_gets_one() {
+    if !peer_ready() || !common::postgres::Postgres::available() {
+        return;
+    }
+    let pg = common::postgres::Postgres::start();
+    pg.exec(common::postgres::PG_ADAPTER_SCHEMA).await;
+    let peer = AuthJs::start_with_database(SECRET, &pg.url());
+    let mut o = proxy_options(&peer.url(), None, SignInProtectionOptions::default());
+    o.session_strategy = Some(authjs_proxy::config::SessionStrategy::Database);
+    let p = TestProxy::start(Some(o)).await;
+    let mut b = browser_from(&p, "203.0.113.82");
+    for i in 0..3 {
+        let csrf = b.csrf("/api/auth").await;
+        let res = b
+            .post(
+                "/api/auth/signin/email",
+                &[("csrfToken", &csrf), ("email", "victim@example.com")],
+            )
+            .await;
+        assert!(
+            res.location().contains("verify-request"),
+            "link {i}: {}",
+            res.location()
+        );
+    }
+    let sent = peer.counts().await["POST /api/auth/signin/email"].as_u64();
+    let csrf = b.csrf("/api/auth").await;
+    let res = b
+        .post(
+            "/api/auth/signin/email",
+            &[("csrfToken", &csrf), ("email", "victim@example.com")],
+        )
+        .await;
+    assert!(refused(&res), "{} {}", res.status, res.location());
+    assert_eq!(
+        peer.counts().await["POST /api/auth/signin/email"].as_u64(),
+        sent,
+        "no fourth mail"
+    );
+    let csrf = b.csrf("/api/auth").await;
+    let res = b
+        .post(
+            "/api/auth/signin/email",
+            &[("csrfToken", &csrf), ("email", "other@example.com")],
+        )
+        .await;
+    assert!(
+        res.location().contains("verify-request"),
+        "{}",
+        res.location()
+    );
+}
