@@ -299,12 +299,18 @@ async fn post_sign_out(p: &TestProxy, token: &str) -> u16 {
         .as_u16()
 }
 
-#[actix_web::test]
-async fn a_reload_forgets_no_revocation() {
-    let up = clearing_upstream();
+/// A replica over `up`, and a token it has seen signed out.
+async fn signed_out_copy(up: &FakeUpstream) -> (TestProxy, String) {
     let p = replica(proxy_options(&up.url(), None)).await;
     let copy = encoded(3600);
     assert_eq!(post_sign_out(&p, &copy).await, 302);
+    (p, copy)
+}
+
+#[actix_web::test]
+async fn a_reload_forgets_no_revocation() {
+    let up = clearing_upstream();
+    let (p, copy) = signed_out_copy(&up).await;
     assert_eq!(decision(&p, &copy).await, 401);
 
     let mut o = proxy_options(&up.url(), None);
@@ -356,9 +362,7 @@ async fn revocation_off_keeps_auth_js_behaviour() {
 #[actix_web::test]
 async fn a_revoked_token_never_reaches_auth_js_on_any_route() {
     let up = clearing_upstream();
-    let p = replica(proxy_options(&up.url(), None)).await;
-    let copy = encoded(3600);
-    assert_eq!(post_sign_out(&p, &copy).await, 302);
+    let (p, copy) = signed_out_copy(&up).await;
     let before = up.count();
 
     // A sign-in callback with the copy would let Auth.js link an account to its user.
@@ -381,9 +385,7 @@ async fn a_revoked_token_never_reaches_auth_js_on_any_route() {
 #[actix_web::test]
 async fn a_decoy_secure_cookie_does_not_hide_a_revoked_one() {
     let up = clearing_upstream();
-    let p = replica(proxy_options(&up.url(), None)).await;
-    let copy = encoded(3600);
-    assert_eq!(post_sign_out(&p, &copy).await, 302);
+    let (p, copy) = signed_out_copy(&up).await;
     let before = up.count();
     let res = client()
         .get(p.url("/api/auth/session"))
@@ -432,9 +434,7 @@ async fn many_sign_outs_of_one_subject_become_one_cut_off() {
 #[actix_web::test]
 async fn get_token_raw_gives_no_revoked_token() {
     let up = clearing_upstream();
-    let p = replica(proxy_options(&up.url(), None)).await;
-    let copy = encoded(3600);
-    assert_eq!(post_sign_out(&p, &copy).await, 302);
+    let (p, copy) = signed_out_copy(&up).await;
     let raw = p
         .proxy
         .get_token(&with_cookie(&copy), Scheme::Http, true)
