@@ -63,11 +63,18 @@ async fn proxy_for(
 }
 
 async fn nginx_stack(edit: impl FnOnce(&mut ProxyOptions)) -> Option<Stack> {
+    nginx_stack_with(edit, |_| {}).await
+}
+
+async fn nginx_stack_with(
+    edit: impl FnOnce(&mut ProxyOptions),
+    gate_edit: impl FnOnce(&mut ForwardAuthOptions),
+) -> Option<Stack> {
     if !peer_ready() || !binary_ready("nginx", "-v", NGINX_INSTALL) {
         return None;
     }
     let peer = AuthJs::start(SECRET);
-    let proxy = proxy_for(&peer, edit, |_| {}).await;
+    let proxy = proxy_for(&peer, edit, gate_edit).await;
     let front = Front::nginx(proxy.addr, closed_port());
     Some(Stack { peer, proxy, front })
 }
@@ -111,6 +118,48 @@ async fn nginx_anonymous_request_is_401() {
     let res = s.browser().get("/reports").await;
     assert_eq!(res.status, 401);
     assert!(!text(&res).contains("app "), "the app was not reached");
+}
+
+#[actix_web::test]
+async fn nginx_a_client_can_not_name_the_path_the_rules_see() {
+    use authjs_proxy::options::forward_auth::{RuleAction, RuleOptions};
+    let Some(s) = nginx_stack_with(
+        |_| {},
+        |g| {
+            g.rules = vec![RuleOptions {
+                path: Some("/public".into()),
+                action: RuleAction::Allow,
+                ..Default::default()
+            }];
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let mut b = s.browser();
+    let res = b
+        .send(
+            "GET",
+            "/reports",
+            None,
+            &[
+                ("x-forwarded-uri", "/public"),
+                ("x-original-uri", "/public"),
+                ("x-forwarded-method", "OPTIONS"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status, 401,
+        "judged as what nginx says: /reports, no session"
+    );
+    assert!(!text(&res).contains("app "), "the app was not reached");
+    assert_eq!(
+        s.browser().get("/public/x").await.status,
+        200,
+        "the rule itself works"
+    );
 }
 
 #[actix_web::test]

@@ -778,3 +778,124 @@ async fn a_reload_decides_again_rather_than_serve_a_kept_identity() {
         401
     );
 }
+
+// --- what the review of the rules found --------------------------------------------------------
+
+/// What nginx sends with the README's snippet: `GET`, the original URL in `X-Original-URL`.
+async fn nginx_asks(p: &TestProxy, url_path: &str, extra: &[(&str, &str)]) -> u16 {
+    let original = format!("http://app.test{url_path}");
+    let mut headers = vec![("x-original-url", original.as_str()), ("host", "app.test")];
+    headers.extend_from_slice(extra);
+    ask(p, "GET", VERIFY, &headers).await.status
+}
+
+#[actix_web::test]
+async fn a_second_source_of_the_original_path_is_refused_not_believed() {
+    let p = start(|o| o.rules = vec![rule("/public", RuleAction::Allow)]).await;
+    // nginx passes the client's own headers to its sub-request.
+    let forged = nginx_asks(&p, "/internal/x", &[("x-forwarded-uri", "/public")]).await;
+    assert_eq!(forged, 400);
+    let forged_method = ask(
+        &p,
+        "GET",
+        VERIFY,
+        &[
+            ("x-forwarded-method", "OPTIONS"),
+            ("x-original-method", "GET"),
+        ],
+    )
+    .await;
+    assert_eq!(forged_method.status, 400);
+}
+
+#[actix_web::test]
+async fn a_method_scoped_rule_does_not_match_when_nobody_says_the_method() {
+    let p = start(|o| {
+        o.rules = vec![RuleOptions {
+            methods: vec!["GET".into()],
+            ..rule("/", RuleAction::Allow)
+        }]
+    })
+    .await;
+    assert_eq!(
+        nginx_asks(&p, "/reports", &[]).await,
+        401,
+        "nginx asked with GET, the client maybe not"
+    );
+    assert_eq!(
+        nginx_asks(&p, "/reports", &[("x-original-method", "GET")]).await,
+        200
+    );
+    assert_eq!(
+        nginx_asks(&p, "/reports", &[("x-original-method", "HEAD")]).await,
+        200,
+        "GET covers HEAD"
+    );
+    assert_eq!(
+        nginx_asks(&p, "/reports", &[("x-original-method", "DELETE")]).await,
+        401
+    );
+}
+
+#[actix_web::test]
+async fn path_parameters_do_not_hide_a_denied_path() {
+    let p = start(|o| {
+        o.rules = vec![
+            rule("/admin", RuleAction::Deny),
+            rule("/public", RuleAction::Allow),
+        ]
+    })
+    .await;
+    let cookie = ada();
+    let with_cookie = [("cookie", cookie.as_str())];
+    assert_eq!(
+        traefik(&p, "GET", "/admin;x=1/users", &with_cookie)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        traefik(&p, "GET", "/public/..;/admin", &[]).await.status,
+        400
+    );
+}
+
+#[actix_web::test]
+async fn a_denied_path_is_denied_whatever_its_case() {
+    let p = start(|o| o.rules = vec![rule("/internal", RuleAction::Deny)]).await;
+    assert_eq!(
+        traefik(&p, "GET", "/Internal/x", &[("cookie", &ada())])
+            .await
+            .status,
+        403
+    );
+}
+
+#[actix_web::test]
+async fn an_endpoint_address_ending_in_a_slash_is_refused_not_read_as_envoy() {
+    let p = start(|o| o.rules = vec![rule("/", RuleAction::Allow)]).await;
+    let a = ask(
+        &p,
+        "GET",
+        &format!("{VERIFY}/"),
+        &[("x-forwarded-uri", "/admin"), ("x-forwarded-method", "GET")],
+    )
+    .await;
+    assert_eq!(a.status, 400);
+}
+
+#[test]
+fn an_assertion_claim_may_not_take_a_name_the_assertion_sets() {
+    let dir = Scratch::new("assertion-claims");
+    let key = p256_key(&dir, "k.pem");
+    let mut a = assertion(vec![key]);
+    a.claims = vec!["profile.email".into()];
+    let err = ForwardAuthOptions {
+        enabled: true,
+        assertion: Some(a),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert_eq!(err.field, "forward_auth.assertion.claims");
+}

@@ -154,19 +154,38 @@ impl AccessRule {
     }
 
     /// Whether the rule applies to `original` (a rule never matches an unknown path).
+    ///
+    /// A rule that restricts (deny, or its own requirements) matches whatever the case of the
+    /// path, since many app routers ignore case; an `allow` rule matches the exact case only.
+    /// `GET` in `methods` covers `HEAD` (frameworks answer `HEAD` with the `GET` handler).
     fn matches(&self, original: &Original) -> bool {
-        if !self.methods.is_empty() && !self.methods.contains(&original.method) {
-            return false;
+        if !self.methods.is_empty() {
+            let Some(method) = &original.method else {
+                return false;
+            };
+            let head_as_get = *method == Method::HEAD && self.methods.contains(&Method::GET);
+            if !self.methods.contains(method) && !head_as_get {
+                return false;
+            }
         }
         let Some(path) = &original.path else {
             return false;
         };
+        let restricts = self.action == RuleAction::Deny || self.requirements.is_some();
         match &self.path {
             PathMatch::Prefix(prefix) => {
+                let rest = if restricts {
+                    path.get(..prefix.len())
+                        .filter(|head| head.eq_ignore_ascii_case(prefix))
+                        .map(|_| &path[prefix.len()..])
+                } else {
+                    path.strip_prefix(prefix.as_str())
+                };
                 prefix.is_empty()
-                    || path
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                    || rest.is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            }
+            PathMatch::Regex(re) if restricts => {
+                re.is_match(path) || re.is_match(&path.to_ascii_lowercase())
             }
             PathMatch::Regex(re) => re.is_match(path),
         }
@@ -188,7 +207,7 @@ mod tests {
 
     fn at(method: &str, path: &str) -> Original {
         Original {
-            method: method.parse().unwrap(),
+            method: Some(method.parse().unwrap()),
             path: Some(path.into()),
         }
     }
@@ -217,10 +236,27 @@ mod tests {
         assert!(r.matches(&at("GET", "/x")));
         assert!(!r.matches(&at("POST", "/x")));
         let unknown = Original {
-            method: Method::GET,
+            method: Some(Method::GET),
             path: None,
         };
         assert!(!r.matches(&unknown));
+        let no_method = Original {
+            method: None,
+            path: Some("/x".into()),
+        };
+        assert!(
+            !r.matches(&no_method),
+            "a method-scoped rule needs the method"
+        );
+        assert!(r.matches(&at("HEAD", "/x")), "GET covers HEAD");
+    }
+
+    #[test]
+    fn a_restricting_rule_ignores_case_and_an_allow_rule_does_not() {
+        let deny = rule(serde_json::json!({"path": "/internal", "action": "deny"}));
+        assert!(deny.matches(&at("GET", "/Internal/x")));
+        let allow = rule(serde_json::json!({"path": "/public", "action": "allow"}));
+        assert!(!allow.matches(&at("GET", "/PUBLIC/x")));
     }
 
     #[test]

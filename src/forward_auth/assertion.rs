@@ -19,6 +19,11 @@ use crate::core::token::now_secs;
 use crate::forward_auth::rules::{ClaimPath, Subject};
 use crate::options::forward_auth::AssertionOptions;
 
+/// Claims the assertion sets itself: a configured claim may not take their name.
+const RESERVED_CLAIMS: [&str; 9] = [
+    "sub", "email", "name", "iat", "exp", "nbf", "iss", "aud", "jti",
+];
+
 /// Longest lifetime accepted, in seconds.
 const MAX_TTL_S: u64 = 3600;
 
@@ -99,12 +104,25 @@ impl Assertion {
                 format!("must be 1 to {MAX_TTL_S} seconds"),
             ));
         }
-        let mut claims = Vec::with_capacity(opts.claims.len());
+        let mut claims: Vec<(String, ClaimPath)> = Vec::with_capacity(opts.claims.len());
         for c in &opts.claims {
-            let path: ClaimPath = c.parse().map_err(|e| {
-                ConfigError::new("forward_auth.assertion.claims", format!("{c:?}: {e}"))
-            })?;
+            let field = "forward_auth.assertion.claims";
+            let path: ClaimPath = c
+                .parse()
+                .map_err(|e| ConfigError::new(field, format!("{c:?}: {e}")))?;
             let name = c.rsplit('.').next().unwrap_or(c).to_owned();
+            if RESERVED_CLAIMS.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{c:?} would be named {name:?}, which the assertion sets itself"),
+                ));
+            }
+            if claims.iter().any(|(n, _)| *n == name) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("two claims would be named {name:?}"),
+                ));
+            }
             claims.push((name, path));
         }
         let jwks = serde_json::to_string(&JwkSet { keys })

@@ -101,7 +101,7 @@ pub(crate) async fn identify(
 ) -> Result<Option<(Arc<Subject>, Source)>, AuthError> {
     let headers = req.headers();
     if let (SessionStrategy::Jwt, Some(keys)) = (cfg.session_strategy, &cfg.keys) {
-        let key = session_key(headers) ^ u128::from(secure);
+        let key = session_key(headers, &[&[u8::from(secure)]]);
         let now = now_secs();
         let revocations = cfg.revocation.list.version();
         if let Some(known) = decoded.cache.get(&key)

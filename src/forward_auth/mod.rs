@@ -201,7 +201,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     };
     // Browsers send preflights without cookies: let them through when asked to.
     if policy.allow_cors_preflight
-        && original.method == Method::OPTIONS
+        && original.method == Some(Method::OPTIONS)
         && req
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
@@ -300,7 +300,7 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         if scheme == "https" {
             side.scheme = Scheme::Https;
         }
-        let key = session_key(req.headers());
+        let key = session_key(req.headers(), &[scheme.as_bytes()]);
         for cookie in policy
             .refresher
             .cookies(&cfg, &upstream, req.headers(), &side, key)
@@ -314,7 +314,16 @@ async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
         let public_url = cfg.public.as_ref().map(|p| p.origin.as_str());
         let origin = forwarded::public_side(req.headers(), public_url, trusted, scheme)
             .and_then(|p| p.origin());
-        let session = session_key(req.headers());
+        // What the assertion says: the session, the scheme, the issuer, and the claims.
+        let claims = subject.to_bytes();
+        let session = session_key(
+            req.headers(),
+            &[
+                scheme.as_bytes(),
+                origin.as_deref().unwrap_or("").as_bytes(),
+                &claims,
+            ],
+        );
         match assertion.for_subject(&subject, session, origin.as_deref()) {
             Some(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {

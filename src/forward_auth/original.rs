@@ -24,8 +24,9 @@ const MAX_PATH: usize = 8192;
 /// The original request's method and normalised path (`None`: nobody said).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Original {
-    /// The method the client used.
-    pub method: Method,
+    /// The method the client used; `None` when the front proxy did not say (nginx asks with
+    /// `GET` whatever the client used): then no method-scoped rule matches.
+    pub method: Option<Method>,
     /// The path the client asked for, normalised; `None` when the front proxy did not say.
     pub path: Option<String>,
 }
@@ -39,20 +40,40 @@ impl Original {
     /// `trusted`: `req` comes from a trusted peer.
     pub fn of(req: &HttpRequest, gate_path: &str, trusted: bool) -> Result<Original, Ambiguous> {
         let headers = req.headers();
+        let said = |names: &[&str]| names.iter().filter(|n| headers.contains_key(**n)).count();
+        let (path_headers, method_headers) = if trusted {
+            (
+                said(&["x-forwarded-uri", "x-original-uri", "x-original-url"]),
+                said(&["x-forwarded-method", "x-original-method"]),
+            )
+        } else {
+            (0, 0)
+        };
+        // Two sources that could disagree: a client may have written one of them, and the
+        // front proxy passed it on (nginx passes the client's headers to its sub-request).
+        if path_headers > 1 || method_headers > 1 {
+            return Err(Ambiguous);
+        }
         // Envoy: the original path appended to the endpoint's, the original method as is.
         if let Some(tail) = req.path().strip_prefix(gate_path)
             && tail.starts_with('/')
         {
+            // A front proxy that also says the original request in headers is not Envoy: an
+            // address ending in `/` would otherwise judge every request as `/`.
+            if path_headers > 0 || method_headers > 0 {
+                return Err(Ambiguous);
+            }
             return Ok(Original {
-                method: req.method().clone(),
+                method: Some(req.method().clone()),
                 path: Some(normalize(tail)?),
             });
         }
-        let method =
-            match trusted.then(|| one_of(headers, &["x-forwarded-method", "x-original-method"])) {
-                Some(Some(m)) => Method::from_bytes(m?.trim().as_bytes()).map_err(|_| Ambiguous)?,
-                _ => req.method().clone(),
-            };
+        let method = match trusted
+            .then(|| one_of(headers, &["x-forwarded-method", "x-original-method"]))
+        {
+            Some(Some(m)) => Some(Method::from_bytes(m?.trim().as_bytes()).map_err(|_| Ambiguous)?),
+            _ => None,
+        };
         let path = match trusted.then(|| one_of(headers, &["x-forwarded-uri", "x-original-uri"])) {
             Some(Some(uri)) => Some(normalize(uri?)?),
             _ => match trusted.then(|| one_of(headers, &["x-original-url"])) {
@@ -94,11 +115,19 @@ pub fn normalize(raw: &str) -> Result<String, Ambiguous> {
         return Err(Ambiguous);
     }
     let lower = path.to_ascii_lowercase();
-    if ["%2f", "%5c", "%2e", "%00", "%25"]
+    if ["%2f", "%5c", "%2e", "%00", "%25", "%3b"]
         .iter()
         .any(|escape| lower.contains(escape))
     {
         return Err(Ambiguous);
+    }
+    // A `%` that is not an escape (IIS reads `%u0061`): read differently by different servers.
+    let bytes = path.as_bytes();
+    for (i, _) in path.match_indices('%') {
+        let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+        if !hex(i + 1) || !hex(i + 2) {
+            return Err(Ambiguous);
+        }
     }
     let decoded = percent_decode_str(path)
         .decode_utf8()
@@ -108,6 +137,13 @@ pub fn normalize(raw: &str) -> Result<String, Ambiguous> {
     }
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
+        // Path parameters (`/admin;x`, `/..;/`): Java servers drop them before routing, so
+        // rules match without them; one that hides a dot segment is read two ways.
+        let segment = match segment.split_once(';') {
+            Some((name, _)) if name == "." || name == ".." => return Err(Ambiguous),
+            Some((name, _)) => name,
+            None => segment,
+        };
         match segment {
             "" | "." => {}
             ".." => {
@@ -142,6 +178,7 @@ mod tests {
             ("/public/./x/", "/public/x/"),
             ("/../../etc", "/etc"),
             ("/caf%C3%A9", "/café"),
+            ("/admin;jsessionid=x/y", "/admin/y"),
         ] {
             assert_eq!(normalize(raw).as_deref(), Ok(want), "{raw}");
         }
@@ -160,6 +197,10 @@ mod tests {
             "relative",
             "",
             "/%ff",
+            "/public/..;/admin",
+            "/a%u0061",
+            "/a%",
+            "/a%3bb",
         ] {
             assert_eq!(normalize(raw), Err(Ambiguous), "{raw:?}");
         }

@@ -262,6 +262,18 @@ impl ForwardAuthOptions {
             .map(Assertion::new)
             .transpose()?
             .map(Arc::new);
+        if let Some(a) = &assertion
+            && (RESERVED_HEADERS.contains(&a.header.as_str())
+                || self
+                    .headers
+                    .keys()
+                    .any(|h| h.eq_ignore_ascii_case(a.header.as_str())))
+        {
+            return Err(ConfigError::new(
+                "forward_auth.assertion.header",
+                "is reserved (set by the endpoint itself, or an identity header)",
+            ));
+        }
         let signin_path = optional_path(
             "forward_auth.signin_path",
             &self.signin_path,
