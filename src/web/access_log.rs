@@ -9,6 +9,8 @@
 //! * One access line per request at info: method, route template, status, duration, upstream
 //!   attempts; never the path, query string, cookies or header values.
 //! * `requests_total` / `request_duration_seconds` are recorded here.
+//! * With tracing on ([`trace`]), the request's span starts here: it continues the caller's
+//!   `traceparent` only from a peer in the trust list, and its `trace_id` is on the access line.
 //!
 //! ```no_run
 //! use actix_web::App;
@@ -30,9 +32,13 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use tokio::task::futures::TaskLocalFuture;
+use tracing::Span;
+use tracing::instrument::{Instrument, Instrumented};
 
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, RequestId, RequestNotes, X_REQUEST_ID, in_span_of};
+use crate::core::obs::trace;
+use crate::runtime::AuthProxy;
 
 /// The route label and upstream attempts of an answered request.
 fn notes_of(req: &HttpRequest) -> (Cow<'static, str>, u32) {
@@ -52,6 +58,17 @@ struct Begun {
     id: RequestId,
     method: &'static str,
     started: Instant,
+    /// The request's trace span; [`Span::none`] with tracing off.
+    span: Span,
+}
+
+/// The request's trace span. The caller's trace is continued only from a trusted peer.
+fn request_span(req: &ServiceRequest, method: &'static str, id: &RequestId) -> Span {
+    let trusted = req
+        .app_data::<actix_web::web::Data<AuthProxy>>()
+        .and_then(|proxy| proxy.config())
+        .is_some_and(|cfg| cfg.trusts(req.peer_addr().map(|a| a.ip())));
+    trace::request_span(method, id.as_str(), trusted.then(|| req.headers()))
 }
 
 impl Begun {
@@ -61,10 +78,17 @@ impl Begun {
         let id = RequestId::from_client(req.headers().get(X_REQUEST_ID));
         req.headers_mut()
             .insert(X_REQUEST_ID, id.header_value().clone());
+        let method = metrics::method_label(req.method());
+        let span = if trace::enabled() {
+            request_span(req, method, &id)
+        } else {
+            Span::none()
+        };
         Begun {
             id,
-            method: metrics::method_label(req.method()),
+            method,
             started,
+            span,
         }
     }
 
@@ -77,6 +101,7 @@ impl Begun {
             id,
             method,
             started,
+            span,
         } = self;
         let took = started.elapsed();
         let (status, route, attempts) = match &result {
@@ -90,6 +115,8 @@ impl Begun {
                 0,
             ),
         };
+        trace::finish_request(&span, &route, status);
+        let _in_trace = span.enter();
         if tracing::enabled!(target: "authjs_proxy::access", tracing::Level::INFO) {
             in_span_of(&id, || {
                 tracing::info!(
@@ -120,7 +147,8 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let begun = Begun::start(&mut req);
-    let result = request_id::scope(begun.id.clone(), next.call(req)).await;
+    let call = next.call(req).instrument(begun.span.clone());
+    let result = request_id::scope(begun.id.clone(), call).await;
     begun.finish(result)
 }
 
@@ -163,7 +191,10 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let begun = Begun::start(&mut req);
         RequestIdFuture {
-            inner: request_id::scope(begun.id.clone(), self.service.call(req)),
+            inner: request_id::scope(
+                begun.id.clone(),
+                self.service.call(req).instrument(begun.span.clone()),
+            ),
             begun: Some(begun),
         }
     }
@@ -173,7 +204,7 @@ pin_project_lite::pin_project! {
     /// A request's answer under [`RequestIds`].
     pub struct RequestIdFuture<F> {
         #[pin]
-        inner: TaskLocalFuture<RequestId, F>,
+        inner: TaskLocalFuture<RequestId, Instrumented<F>>,
         begun: Option<Begun>,
     }
 }
