@@ -163,7 +163,8 @@ pub async fn scoped_by<F: std::future::Future>(id: Option<HeaderValue>, fut: F) 
 /// With tracing on, the span also carries the `trace_id` of the request's trace.
 pub fn in_span_of<R>(id: &RequestId, log: impl FnOnce() -> R) -> R {
     if let Some(trace_id) = crate::core::obs::trace::current_trace_id() {
-        return tracing::error_span!("request", request_id = %id, trace_id).in_scope(log);
+        return tracing::error_span!("request", request_id = %id, trace_id = %trace_id)
+            .in_scope(log);
     }
     tracing::error_span!("request", request_id = %id).in_scope(log)
 }
