@@ -311,3 +311,37 @@ async fn an_invalid_sampler_is_refused_naming_the_field() {
     std::io::Read::read_to_string(&mut running.0.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("telemetry.sampler"), "{stderr}");
 }
+
+#[actix_rt::test]
+async fn a_forward_auth_decision_is_a_span_under_its_request_with_its_result() {
+    let receiver = Receiver::start();
+    let up = FakeUpstream::ok();
+    let extra = format!(
+        "secret = \"telemetry-test-secret\"\n[forward_auth]\nenabled = true\n{}",
+        telemetry(&receiver)
+    );
+    let (running, listen, _dir) = start(&up.url(), "", &extra);
+    get(&listen, None).await;
+    let status = client()
+        .get(format!("http://{listen}/_authjs/verify"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+    let (spans, _) = stop_and_collect(running, &receiver, 5).await;
+    let decision = named(&spans, "forward-auth decision");
+    let parent = spans
+        .iter()
+        .find(|s| s.span_id == decision.parent_span_id)
+        .expect("the decision's parent was exported");
+    assert_eq!(parent.name, "HTTP GET");
+    let result = decision
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "result")
+        .and_then(|kv| kv.value.clone())
+        .and_then(|v| v.value);
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    assert_eq!(result, Some(Value::StringValue("unauthenticated".into())));
+}

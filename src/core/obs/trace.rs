@@ -94,6 +94,51 @@ pub fn record_outcome(span: &Span, outcome: &'static str, status: Option<u16>) {
     }
 }
 
+/// The span of a session lookup; [`record_current`] `("cache", level)` says which level
+/// answered: `local`, `shared` (Redis), `source` (the upstream or the session store), `stale`,
+/// `off` (no cache) or `revoked`.
+pub fn session_lookup_span() -> Span {
+    if !enabled() {
+        return Span::none();
+    }
+    tracing::info_span!(target: TARGET, "session lookup", cache = tracing::field::Empty)
+}
+
+/// The span of a forward-auth decision; `result` (`allow`, `unauthenticated`, ...) and
+/// `source` (`token`, `session`, ...) are recorded with [`record_current`].
+pub fn forward_auth_span() -> Span {
+    if !enabled() {
+        return Span::none();
+    }
+    tracing::info_span!(
+        target: TARGET,
+        "forward-auth decision",
+        result = tracing::field::Empty,
+        source = tracing::field::Empty,
+    )
+}
+
+/// The span of one call to a dependency: `redis get`, `redis put`, `database query`.
+pub fn call_span(name: &'static str, system: &'static str) -> Span {
+    if !enabled() {
+        return Span::none();
+    }
+    tracing::info_span!(
+        target: TARGET,
+        "call",
+        otel.name = name,
+        otel.kind = "client",
+        db.system.name = system,
+    )
+}
+
+/// Records `field` on the current span (the innermost one entered), when tracing is on.
+pub fn record_current(field: &'static str, value: &str) {
+    if enabled() {
+        Span::current().record(field, value);
+    }
+}
+
 /// The `traceparent` (and `tracestate`) that make `span` the parent of what the upstream does.
 pub fn upstream_headers(span: &Span) -> Option<(HeaderValue, Option<HeaderValue>)> {
     if span.is_none() {
