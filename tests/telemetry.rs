@@ -345,3 +345,56 @@ async fn a_forward_auth_decision_is_a_span_under_its_request_with_its_result() {
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     assert_eq!(result, Some(Value::StringValue("unauthenticated".into())));
 }
+
+#[actix_rt::test]
+async fn a_sign_in_through_the_proxy_makes_one_trace_that_auth_js_joins() {
+    use common::peer::{AuthJs, Browser, peer_ready};
+    if !peer_ready() {
+        return;
+    }
+    let peer = AuthJs::start("e2e-secret");
+    let receiver = Receiver::start();
+    let (running, listen, _dir) = start(&peer.url(), "", &telemetry(&receiver));
+    get(&listen, None).await;
+    // A front proxy on loopback (trusted by default) starts the trace of the sign-in.
+    let mut b = Browser::new(format!("http://{listen}"));
+    b.extra
+        .push(("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01")));
+    let res = b
+        .sign_in("/api/auth", "ada@example.com", "analytical")
+        .await;
+    assert_eq!(res.status, 302);
+    assert!(b.has_cookie("authjs.session-token"));
+
+    let seen: serde_json::Value = client()
+        .get(format!("{}/__e2e/traceparents", peer.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (spans, _) = stop_and_collect(running, &receiver, 6).await;
+    let ours: Vec<&Span> = spans
+        .iter()
+        .filter(|s| hex(&s.trace_id) == CALLER_TRACE)
+        .collect();
+    let attempts: Vec<String> = ours
+        .iter()
+        .filter(|s| s.name == "upstream attempt")
+        .map(|s| hex(&s.span_id))
+        .collect();
+    for step in ["GET /api/auth/csrf", "POST /api/auth/callback/credentials"] {
+        let tp = seen[step]
+            .as_str()
+            .unwrap_or_else(|| panic!("Auth.js saw no traceparent on {step}: {seen}"));
+        let (trace, parent, _) = parts(tp);
+        assert_eq!(trace, CALLER_TRACE, "{step}");
+        assert!(
+            attempts.contains(&parent),
+            "{step}: its parent is an exported attempt"
+        );
+    }
+    let requests = ours.iter().filter(|s| s.name.starts_with("HTTP ")).count();
+    assert_eq!(requests, 2, "csrf and callback, in the one trace");
+}
