@@ -398,3 +398,31 @@ async fn a_sign_in_through_the_proxy_makes_one_trace_that_auth_js_joins() {
     let requests = ours.iter().filter(|s| s.name.starts_with("HTTP ")).count();
     assert_eq!(requests, 2, "csrf and callback, in the one trace");
 }
+
+#[actix_rt::test]
+async fn a_trusted_caller_s_unsampled_trace_is_followed_without_exporting() {
+    let receiver = Receiver::start();
+    let up = FakeUpstream::ok();
+    let extra = format!(
+        "{}sampler = \"parentbased_always_on\"\n",
+        telemetry(&receiver)
+    );
+    let (running, listen, _dir) = start(&up.url(), "", &extra);
+    get(
+        &listen,
+        Some(&format!("00-{CALLER_TRACE}-{CALLER_SPAN}-00")),
+    )
+    .await;
+    let (trace, parent, flags) = parts(&up.last().header("traceparent").unwrap());
+    assert_eq!((trace.as_str(), flags.as_str()), (CALLER_TRACE, "00"));
+    assert_ne!(parent, CALLER_SPAN);
+    let (spans, stderr) = stop_and_collect(running, &receiver, 1).await;
+    assert!(
+        !spans.iter().any(|s| hex(&s.trace_id) == CALLER_TRACE),
+        "nothing of the caller's trace exported"
+    );
+    assert!(
+        stderr.contains(&format!("trace_id={CALLER_TRACE}")),
+        "{stderr}"
+    );
+}

@@ -45,8 +45,8 @@ pub fn start(options: &TelemetryOptions) -> Result<Option<(Telemetry, Layer)>, T
     let sampling = options.sampling()?;
     #[cfg(feature = "otel")]
     {
-        let (telemetry, layer) = pipeline(&url, service, sampling)?;
-        crate::core::obs::trace::enable();
+        let (telemetry, layer, parent_based, ratio) = pipeline(&url, service, sampling)?;
+        crate::core::obs::trace::enable(parent_based, ratio);
         Ok(Some((telemetry, layer)))
     }
     #[cfg(not(feature = "otel"))]
@@ -64,7 +64,7 @@ fn pipeline(
     url: &str,
     service: String,
     sampling: crate::options::telemetry::Sampling,
-) -> Result<(Telemetry, Layer), TelemetryError> {
+) -> Result<(Telemetry, Layer, bool, f64), TelemetryError> {
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_otlp::{Protocol, WithExportConfig};
     use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
@@ -79,17 +79,21 @@ fn pipeline(
         .with_endpoint(url)
         .build()
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    // The sampling decision is made when a request starts (`trace::start_request`): a
+    // request that is not sampled makes no span at all, and the spans of one that is are all
+    // kept.
     let root = |s: RootSampling| match s {
-        RootSampling::AlwaysOn => Sampler::AlwaysOn,
-        RootSampling::AlwaysOff => Sampler::AlwaysOff,
-        RootSampling::Ratio(r) => Sampler::TraceIdRatioBased(r),
+        RootSampling::AlwaysOn => 1.0,
+        RootSampling::AlwaysOff => 0.0,
+        RootSampling::Ratio(r) => r,
     };
-    let sampler = match sampling {
-        Sampling::AlwaysOn => Sampler::AlwaysOn,
-        Sampling::AlwaysOff => Sampler::AlwaysOff,
-        Sampling::Ratio(r) => Sampler::TraceIdRatioBased(r),
-        Sampling::ParentBased(s) => Sampler::ParentBased(Box::new(root(s))),
+    let (parent_based, ratio) = match sampling {
+        Sampling::AlwaysOn => (false, 1.0),
+        Sampling::AlwaysOff => (false, 0.0),
+        Sampling::Ratio(r) => (false, r),
+        Sampling::ParentBased(s) => (true, root(s)),
     };
+    let sampler = Sampler::AlwaysOn;
     // The batch processor reads OTEL_BSP_* (schedule delay, queue size) from the environment.
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
@@ -111,7 +115,7 @@ fn pipeline(
             meta.target() == TARGET
         }))
         .boxed();
-    Ok((Telemetry { provider }, layer))
+    Ok((Telemetry { provider }, layer, parent_based, ratio))
 }
 
 impl Telemetry {

@@ -32,12 +32,10 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use tokio::task::futures::TaskLocalFuture;
-use tracing::Span;
-use tracing::instrument::{Instrument, Instrumented};
 
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, RequestId, RequestNotes, X_REQUEST_ID, in_span_of};
-use crate::core::obs::trace;
+use crate::core::obs::trace::{self, RequestTrace, Traced};
 use crate::runtime::AuthProxy;
 
 /// The route label and upstream attempts of an answered request.
@@ -58,17 +56,17 @@ struct Begun {
     id: RequestId,
     method: &'static str,
     started: Instant,
-    /// The request's trace span; [`Span::none`] with tracing off.
-    span: Span,
+    /// The request's trace ([`RequestTrace::Off`] with tracing off).
+    trace: RequestTrace,
 }
 
-/// The request's trace span. The caller's trace is continued only from a trusted peer.
-fn request_span(req: &ServiceRequest, method: &'static str, id: &RequestId) -> Span {
+/// The request's trace. The caller's trace is continued only from a trusted peer.
+fn request_trace(req: &ServiceRequest, method: &'static str, id: &RequestId) -> RequestTrace {
     let trusted = req
         .app_data::<actix_web::web::Data<AuthProxy>>()
         .and_then(|proxy| proxy.config())
         .is_some_and(|cfg| cfg.trusts(req.peer_addr().map(|a| a.ip())));
-    trace::request_span(method, id.as_str(), trusted.then(|| req.headers()))
+    trace::start_request(method, id.as_str(), trusted.then(|| req.headers()))
 }
 
 impl Begun {
@@ -79,16 +77,16 @@ impl Begun {
         req.headers_mut()
             .insert(X_REQUEST_ID, id.header_value().clone());
         let method = metrics::method_label(req.method());
-        let span = if trace::enabled() {
-            request_span(req, method, &id)
+        let trace = if trace::enabled() {
+            request_trace(req, method, &id)
         } else {
-            Span::none()
+            RequestTrace::Off
         };
         Begun {
             id,
             method,
             started,
-            span,
+            trace,
         }
     }
 
@@ -101,7 +99,7 @@ impl Begun {
             id,
             method,
             started,
-            span,
+            trace,
         } = self;
         let took = started.elapsed();
         let (status, route, attempts) = match &result {
@@ -115,19 +113,20 @@ impl Begun {
                 0,
             ),
         };
-        trace::finish_request(&span, &route, status);
-        let _in_trace = span.enter();
+        trace.finish(&route, status);
         if tracing::enabled!(target: "authjs_proxy::access", tracing::Level::INFO) {
-            in_span_of(&id, || {
-                tracing::info!(
-                    target: "authjs_proxy::access",
-                    method,
-                    route = %route,
-                    status,
-                    duration_ms = took.as_secs_f64() * 1000.0,
-                    upstream_attempts = attempts,
-                    "request"
-                );
+            trace.in_scope(|| {
+                in_span_of(&id, || {
+                    tracing::info!(
+                        target: "authjs_proxy::access",
+                        method,
+                        route = %route,
+                        status,
+                        duration_ms = took.as_secs_f64() * 1000.0,
+                        upstream_attempts = attempts,
+                        "request"
+                    );
+                })
             });
         }
         metrics::request(route, method, status, took);
@@ -147,7 +146,7 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let begun = Begun::start(&mut req);
-    let call = next.call(req).instrument(begun.span.clone());
+    let call = begun.trace.wrap(next.call(req));
     let result = request_id::scope(begun.id.clone(), call).await;
     begun.finish(result)
 }
@@ -191,10 +190,7 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let begun = Begun::start(&mut req);
         RequestIdFuture {
-            inner: request_id::scope(
-                begun.id.clone(),
-                self.service.call(req).instrument(begun.span.clone()),
-            ),
+            inner: request_id::scope(begun.id.clone(), begun.trace.wrap(self.service.call(req))),
             begun: Some(begun),
         }
     }
@@ -204,7 +200,7 @@ pin_project_lite::pin_project! {
     /// A request's answer under [`RequestIds`].
     pub struct RequestIdFuture<F> {
         #[pin]
-        inner: TaskLocalFuture<RequestId, Instrumented<F>>,
+        inner: TaskLocalFuture<RequestId, Traced<F>>,
         begun: Option<Begun>,
     }
 }

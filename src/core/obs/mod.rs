@@ -3,5 +3,6 @@
 //! spans exported over OpenTelemetry when tracing is on ([`trace`]).
 
 pub mod metrics;
+pub mod random;
 pub mod request_id;
 pub mod trace;
