@@ -62,10 +62,12 @@ struct Begun {
 
 /// The request's trace. The caller's trace is continued only from a trusted peer.
 fn request_trace(req: &ServiceRequest, method: &'static str, id: &RequestId) -> RequestTrace {
-    let trusted = req
-        .app_data::<actix_web::web::Data<AuthProxy>>()
-        .and_then(|proxy| proxy.config())
-        .is_some_and(|cfg| cfg.trusts(req.peer_addr().map(|a| a.ip())));
+    // The trust list is read only for a request that carries a trace.
+    let trusted = req.headers().contains_key(trace::TRACEPARENT)
+        && req
+            .app_data::<actix_web::web::Data<AuthProxy>>()
+            .and_then(|proxy| proxy.config())
+            .is_some_and(|cfg| cfg.trusts(req.peer_addr().map(|a| a.ip())));
     trace::start_request(method, id.as_str(), trusted.then(|| req.headers()))
 }
 

@@ -11,7 +11,6 @@
 //! the target [`TARGET`]; the exporter takes only those, and the log output leaves them out.
 
 use std::future::Future;
-use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -320,17 +319,11 @@ pub fn record_current(field: &'static str, value: &str) {
     }
 }
 
-/// The `traceparent` (and `tracestate`) that make `span` (an upstream attempt's) the parent of
-/// what the upstream does; in an unsampled trace, a new span id with flags `00`.
+/// The `traceparent` (and `tracestate`) that make `span` (a sampled upstream attempt's) the
+/// parent of what the upstream does.
 pub fn upstream_headers(span: &Span) -> Option<(HeaderValue, Option<HeaderValue>)> {
-    if !enabled() {
-        return None;
-    }
     if span.is_none() {
-        return UNSAMPLED
-            .try_with(|u| Some((traceparent(u.trace_id, next_u64(), 0), u.state.clone())))
-            .ok()
-            .flatten();
+        return None;
     }
     #[cfg(feature = "otel")]
     return otel::headers_of(span);
@@ -338,11 +331,32 @@ pub fn upstream_headers(span: &Span) -> Option<(HeaderValue, Option<HeaderValue>
     None
 }
 
+/// Adds the trace headers of an unsampled request to `headers` (its upstream request): the
+/// request's trace id with a span id of its own and flags `00`. Nothing outside such a request.
+pub fn add_unsampled_headers(headers: &mut HeaderMap) {
+    if !enabled() {
+        return;
+    }
+    let _ = UNSAMPLED.try_with(|u| {
+        headers.insert(TRACEPARENT, traceparent(u.trace_id, next_u64() | 1, 0));
+        if let Some(state) = &u.state {
+            headers.insert(TRACESTATE, state.clone());
+        }
+    });
+}
+
 /// `00-<trace id>-<span id>-<flags>`.
 fn traceparent(trace_id: u128, span_id: u64, flags: u8) -> HeaderValue {
-    let mut buf = [0u8; 55];
-    let mut w = &mut buf[..];
-    let _ = write!(w, "00-{trace_id:032x}-{span_id:016x}-{flags:02x}");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    for i in 0..32 {
+        buf[3 + i] = HEX[((trace_id >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    for i in 0..16 {
+        buf[36 + i] = HEX[((span_id >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    buf[53] = HEX[usize::from(flags >> 4)];
+    buf[54] = HEX[usize::from(flags & 0xf)];
     HeaderValue::from_bytes(&buf).expect("hex and dashes")
 }
 

@@ -116,7 +116,10 @@ pub(super) async fn forward(
     slot: ClientSlot,
     mut msg: Forward,
 ) -> Result<UpstreamResponse, UpstreamError> {
-    let prepared = Prepared::new(std::mem::take(&mut msg.headers));
+    let mut headers = std::mem::take(&mut msg.headers);
+    // An unsampled trace's headers go with every attempt alike; a sampled attempt adds its own.
+    trace::add_unsampled_headers(&mut headers);
+    let prepared = Prepared::new(headers);
     let cfg = &msg.config;
     let _in_flight_gauge = metrics::upstream_in_flight();
     let started = Instant::now();
