@@ -293,19 +293,28 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             let args = file.or(cli.file);
             let path = args.path();
             let file = load(&path, args.allow_insecure, format)?;
-            authjs_proxy::app::logging::init(format.unwrap_or(file.log.format));
-            actix_web::rt::System::new()
-                .block_on(authjs_proxy::app::server::serve(file, Some(path)))
-                .map_err(|e| {
-                    // Through the log, so `[log] format = "json"` gets a JSON line too.
-                    tracing::error!(error = %e, "authjs-proxy stopped");
-                    if e.kind() == std::io::ErrorKind::InvalidInput {
-                        // A configuration only the start could judge (Redis refused it).
-                        ExitCode::from(EXIT_INVALID_CONFIG)
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                })
+            let telemetry = authjs_proxy::app::telemetry::start(&file.telemetry).map_err(|e| {
+                eprintln!("invalid configuration: {e}");
+                ExitCode::from(EXIT_INVALID_CONFIG)
+            })?;
+            let (telemetry, layer) = telemetry.unzip();
+            authjs_proxy::app::logging::init_with(format.unwrap_or(file.log.format), layer);
+            let served = actix_web::rt::System::new()
+                .block_on(authjs_proxy::app::server::serve(file, Some(path)));
+            // Buffered spans go out before the process ends (on SIGTERM too).
+            if let Some(telemetry) = telemetry {
+                telemetry.shutdown();
+            }
+            served.map_err(|e| {
+                // Through the log, so `[log] format = "json"` gets a JSON line too.
+                tracing::error!(error = %e, "authjs-proxy stopped");
+                if e.kind() == std::io::ErrorKind::InvalidInput {
+                    // A configuration only the start could judge (Redis refused it).
+                    ExitCode::from(EXIT_INVALID_CONFIG)
+                } else {
+                    ExitCode::FAILURE
+                }
+            })
         }
         Command::Demo { listen } => {
             authjs_proxy::app::logging::init(format.unwrap_or_default());

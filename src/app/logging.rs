@@ -24,3 +24,43 @@ pub fn init(format: LogFormat) {
             .init(),
     }
 }
+
+/// [`init`], plus the trace exporter's layer when tracing is on
+/// ([`crate::app::telemetry::start`]). The log output leaves the exported spans out: its
+/// lines carry their `trace_id` in the `request` span instead.
+pub fn init_with(format: LogFormat, telemetry: Option<crate::app::telemetry::Layer>) {
+    #[cfg(feature = "otel")]
+    if let Some(otel) = telemetry {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::filter::FilterExt as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let not_spans = tracing_subscriber::filter::filter_fn(|meta| {
+            meta.target() != crate::core::obs::trace::TARGET
+        });
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        let fmt = match format {
+            LogFormat::Text => fmt
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter(not_spans.and(filter))
+                .boxed(),
+            LogFormat::Json => fmt
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_filter(not_spans.and(filter))
+                .boxed(),
+        };
+        tracing_subscriber::registry().with(otel).with(fmt).init();
+        return;
+    }
+    #[cfg(not(feature = "otel"))]
+    if let Some(never) = telemetry {
+        match never {}
+    }
+    init(format);
+}

@@ -7,3 +7,4 @@ pub mod check;
 pub mod demo;
 pub mod logging;
 pub mod server;
+pub mod telemetry;

@@ -27,6 +27,7 @@ use crate::cache::link::{Heard, Link};
 use crate::core::error::ConfigError;
 use crate::core::obs::metrics::{self, CacheResult};
 use crate::core::obs::request_id::request_event;
+use crate::core::obs::trace;
 use crate::options::RedisOptions;
 
 /// An entry id: the HMAC of the session cookie bytes and protocol.
@@ -148,7 +149,8 @@ impl SharedLevel {
         let mut pipe = redis::pipe();
         pipe.get(&key).cmd("PTTL").arg(&key);
         let query = pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn);
-        let (value, left_ms) = self.link.run(query).await?;
+        let span = trace::call_span("redis get", "redis");
+        let (value, left_ms) = tracing::Instrument::instrument(self.link.run(query), span).await?;
         let plain = self.open(&value?, material, id)?;
         // PTTL: -2 gone meanwhile, -1 no expiry (never written so here): a moment, not a TTL.
         let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));

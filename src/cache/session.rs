@@ -16,6 +16,7 @@ use crate::core::cookies::{is_plain_cookie_value, is_session_cookie, request_coo
 use crate::core::error::{AuthError, ConfigError, UpstreamError};
 use crate::core::obs::metrics::{self, CacheResult};
 use crate::core::obs::request_id::request_event;
+use crate::core::obs::trace;
 use crate::core::session::Session;
 use crate::options::proxy::SessionCacheOptions;
 
@@ -348,6 +349,7 @@ impl SessionCache {
         let scope = scope_of(origin, host.as_ref());
         let slot = cache.tombstones.get(&hash).await.unwrap_or(0);
         let asked = std::cell::Cell::new(false);
+        let from_shared = std::cell::Cell::new(false);
         let answer = cache
             .inner
             .try_get_with((hash, slot, tag), async {
@@ -357,6 +359,7 @@ impl SessionCache {
                     && let Some((plain, left)) = level.get(id, material.as_slice()).await
                     && let Some(answer) = shared_answer(&plain, &scope)
                 {
+                    from_shared.set(true);
                     return Ok(Answer {
                         session: answer.map(Arc::new),
                         left: Some(left),
@@ -376,7 +379,11 @@ impl SessionCache {
                         cache.negative_ttl
                     };
                     let (level, id, material) = (level.clone(), *id, material.clone());
-                    actix_rt::spawn(async move { level.put(&id, &material, &plain, ttl).await });
+                    let span = trace::call_span("redis put", "redis");
+                    actix_rt::spawn(tracing::Instrument::instrument(
+                        async move { level.put(&id, &material, &plain, ttl).await },
+                        span,
+                    ));
                 }
                 // Defence in depth: a session for a request without a session cookie would be
                 // served to every anonymous caller.
@@ -401,6 +408,14 @@ impl SessionCache {
         } else {
             CacheResult::Hit
         });
+        trace::record_current(
+            "cache",
+            match (asked.get(), from_shared.get()) {
+                (true, _) => "source",
+                (false, true) => "shared",
+                (false, false) => "local",
+            },
+        );
         match answer {
             Ok(cached) => Ok(cached.session.map(|s| (*s).clone())),
             Err(e) => match &*e {
@@ -506,6 +521,7 @@ async fn stale_answer(
         return None;
     }
     metrics::session_cache(CacheResult::Stale);
+    trace::record_current("cache", "stale");
     request_event!(tracing::Level::INFO,
         age_ms = kept.fetched.elapsed().as_millis() as u64,
         error = %e,

@@ -37,6 +37,7 @@ use crate::core::client::{ClientSide, Scheme};
 use crate::core::error::AuthError;
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, request_event};
+use crate::core::obs::trace;
 use crate::forward_auth::access::first_match;
 use crate::forward_auth::decide::check;
 use crate::forward_auth::identity::{Decoded, Source, identify};
@@ -124,13 +125,18 @@ pub fn configure(
 
 /// Why a request got its answer (for the decision log; never a cookie, token or value).
 fn log_decision(status: StatusCode, reason: &str, source: Option<Source>) {
-    metrics::forward_auth_decision(match status.as_u16() {
+    let result = match status.as_u16() {
         200 => "allow",
         302 => "redirect",
         401 => "unauthenticated",
         403 => "forbidden",
         _ => "error",
-    });
+    };
+    metrics::forward_auth_decision(result);
+    trace::record_current("result", result);
+    if let Some(source) = source {
+        trace::record_current("source", source.as_str());
+    }
     request_event!(
         tracing::Level::DEBUG,
         status = status.as_u16(),
@@ -166,8 +172,13 @@ fn unavailable(policy: &Policy) -> HttpResponse {
     res
 }
 
-/// `<path>` and below it, any method: the decision.
+/// `<path>` and below it, any method: the decision, in its trace span.
 async fn verify(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
+    tracing::Instrument::instrument(decision(req, state), trace::forward_auth_span()).await
+}
+
+/// The decision [`verify`] answers.
+async fn decision(req: HttpRequest, state: web::Data<Gate>) -> HttpResponse {
     // Every decision, at the path or below it, is one route for the access log and metrics.
     request_id::note_route(&req, ROUTE_LABEL);
     let Some(cfg) = state.proxy.config() else {

@@ -12,9 +12,11 @@ use crate::options::forward_auth::{ForwardAuthOptions, OnUnauthenticated};
 use crate::options::proxy::{ProxyOptions, Secret};
 use crate::options::server::{AdminOptions, LogFormat, LogOptions, ServerOptions};
 use crate::options::sign_in::SignInProtectionOptions;
+use crate::options::telemetry::TelemetryOptions;
 use crate::options::{ENV_PREFIX, MAX_DURATION_MS, MAX_WORKERS};
 
-/// The whole configuration file: `[server]`, `[proxy]`, `[forward_auth]`, `[admin]` and `[log]`.
+/// The whole configuration file: `[server]`, `[proxy]`, `[forward_auth]`, `[admin]`, `[log]`
+/// and `[telemetry]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
@@ -31,6 +33,9 @@ pub struct FileConfig {
     pub sign_in_protection: SignInProtectionOptions,
     /// Logging.
     pub log: LogOptions,
+    /// Tracing export over OTLP; off unless an endpoint is set (here or in
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub telemetry: TelemetryOptions,
     /// What reading the file noticed that is not an error (an environment variable that looks
     /// like an override but is never read): logged at start, printed by `check-config`.
     #[serde(skip)]
@@ -244,6 +249,12 @@ impl FileConfig {
             take(name, true);
         }
         let mut env = env;
+        let mut telemetry_env = std::collections::HashMap::new();
+        for (name, _) in crate::options::telemetry::ENV_VARS {
+            if let Some(value) = env.remove(name) {
+                telemetry_env.insert(name.to_owned(), value);
+            }
+        }
         let mut notices = Vec::new();
         let ours = format!("{ENV_PREFIX}__");
         let mut stray: Vec<&String> = env
@@ -309,6 +320,14 @@ impl FileConfig {
             file.proxy.trusted_proxies = list.clone();
         }
         file.server.listen_addr()?;
+        file.telemetry.apply_env(&telemetry_env);
+        file.telemetry.check()?;
+        if file.telemetry.enabled() && !cfg!(feature = "otel") {
+            return Err(ConfigError::new(
+                "telemetry.otlp_endpoint",
+                "this build has no trace export (built without the `otel` feature)",
+            ));
+        }
         file.sign_in_protection.check()?;
         file.proxy.sign_in_protection = file.sign_in_protection.clone();
         if file.forward_auth.enabled

@@ -9,6 +9,7 @@ pub mod proxy;
 pub mod server;
 pub mod session_store;
 pub mod sign_in;
+pub mod telemetry;
 
 pub use authjs_token::cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
 pub use file::FileConfig;
@@ -24,6 +25,7 @@ pub use session_store::{
     SessionStoreOptions, StoreMode,
 };
 pub use sign_in::{Budget, SignInProtectionOptions};
+pub use telemetry::TelemetryOptions;
 
 /// Most worker threads the service starts (each holds a connection pool and a thread).
 pub const MAX_WORKERS: usize = 256;

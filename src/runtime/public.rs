@@ -16,7 +16,8 @@ use crate::runtime::Snapshot;
 /// underscores are dropped, and so are method and URL overrides, from anyone. From a peer not in
 /// the trust list every forwarding header the client sent is dropped and `X-Forwarded-For` is
 /// the peer alone; from a trusted peer, the peer is appended and the last
-/// `X-Forwarded-Proto`/`-Host` element counts. `public_url` pins proto and host.
+/// `X-Forwarded-Proto`/`-Host` element counts. `public_url` pins proto and host. With tracing
+/// on, the client's `traceparent`/`tracestate` are dropped: each attempt sends its own.
 pub fn upstream_request_headers(
     cfg: &Snapshot,
     client: &HeaderMap,
@@ -87,6 +88,11 @@ pub fn upstream_request_headers(
     }
     for (name, value) in &cfg.headers {
         out.insert(name.clone(), value.clone());
+    }
+    if crate::core::obs::trace::enabled() {
+        // Each upstream attempt carries its own trace headers; the client's never go as they
+        // came (a trusted caller's trace is continued through the request's span).
+        crate::core::obs::trace::strip_incoming(&mut out);
     }
     out
 }

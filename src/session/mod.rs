@@ -16,6 +16,7 @@ use crate::core::client::{ClientSide, Scheme};
 use crate::core::error::{AuthError, UpstreamError};
 use crate::core::obs::request_id::X_REQUEST_ID;
 use crate::core::obs::request_id::request_event;
+use crate::core::obs::trace;
 pub use crate::core::session::{Session, SessionUser, Token};
 use crate::options::proxy::SessionStrategy;
 use crate::options::session_store::StoreMode;
@@ -177,8 +178,20 @@ pub(crate) async fn identity_session(
     caller: &HeaderMap,
     side: &ClientSide,
 ) -> Result<Option<Session>, AuthError> {
+    let span = trace::session_lookup_span();
+    tracing::Instrument::instrument(lookup(cfg, upstream, caller, side), span).await
+}
+
+/// [`identity_session`] in its trace span.
+async fn lookup(
+    cfg: Arc<Snapshot>,
+    upstream: &Upstream,
+    caller: &HeaderMap,
+    side: &ClientSide,
+) -> Result<Option<Session>, AuthError> {
     // A JWT session signed out through the proxy: Auth.js would still accept it.
     if cfg.presents_revoked_session(caller) {
+        trace::record_current("cache", "revoked");
         return Ok(None);
     }
     // Built only when a source is asked, not on cache hits.
@@ -190,6 +203,7 @@ pub(crate) async fn identity_session(
             .map(|key| (cache, key))
     });
     let Some((cache, key)) = key else {
+        trace::record_current("cache", "off");
         return Ok(fetch().await?.map(|s| (*s).clone()));
     };
     let host = upstream_host(&cfg, caller, side);

@@ -22,6 +22,7 @@ use crate::core::error::ConfigError;
 pub use crate::core::error::StoreError;
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::request_event;
+use crate::core::obs::trace;
 use crate::core::session::Session;
 use crate::options::proxy::UpstreamTlsOptions;
 use crate::options::session_store::{FIELD, PostgresOptions, SessionStoreOptions, StoreMode};
@@ -144,7 +145,8 @@ impl SessionStore {
                 return Err(StoreError::CircuitOpen { retry_after });
             }
         };
-        let row = self.row(token).await;
+        let span = trace::call_span("database query", "postgresql");
+        let row = tracing::Instrument::instrument(self.row(token), span).await;
         self.breaker.record(
             permit,
             if row.is_ok() {

@@ -9,6 +9,8 @@
 //! * One access line per request at info: method, route template, status, duration, upstream
 //!   attempts; never the path, query string, cookies or header values.
 //! * `requests_total` / `request_duration_seconds` are recorded here.
+//! * With tracing on ([`trace`]), the request's span starts here: it continues the caller's
+//!   `traceparent` only from a peer in the trust list, and its `trace_id` is on the access line.
 //!
 //! ```no_run
 //! use actix_web::App;
@@ -33,6 +35,8 @@ use tokio::task::futures::TaskLocalFuture;
 
 use crate::core::obs::metrics;
 use crate::core::obs::request_id::{self, RequestId, RequestNotes, X_REQUEST_ID, in_span_of};
+use crate::core::obs::trace::{self, RequestTrace, Traced};
+use crate::runtime::AuthProxy;
 
 /// The route label and upstream attempts of an answered request.
 fn notes_of(req: &HttpRequest) -> (Cow<'static, str>, u32) {
@@ -52,6 +56,19 @@ struct Begun {
     id: RequestId,
     method: &'static str,
     started: Instant,
+    /// The request's trace ([`RequestTrace::Off`] with tracing off).
+    trace: RequestTrace,
+}
+
+/// The request's trace. The caller's trace is continued only from a trusted peer.
+fn request_trace(req: &ServiceRequest, method: &'static str, id: &RequestId) -> RequestTrace {
+    // The trust list is read only for a request that carries a trace.
+    let trusted = req.headers().contains_key(trace::TRACEPARENT)
+        && req
+            .app_data::<actix_web::web::Data<AuthProxy>>()
+            .and_then(|proxy| proxy.config())
+            .is_some_and(|cfg| cfg.trusts(req.peer_addr().map(|a| a.ip())));
+    trace::start_request(method, id.as_str(), trusted.then(|| req.headers()))
 }
 
 impl Begun {
@@ -61,10 +78,17 @@ impl Begun {
         let id = RequestId::from_client(req.headers().get(X_REQUEST_ID));
         req.headers_mut()
             .insert(X_REQUEST_ID, id.header_value().clone());
+        let method = metrics::method_label(req.method());
+        let trace = if trace::enabled() {
+            request_trace(req, method, &id)
+        } else {
+            RequestTrace::Off
+        };
         Begun {
             id,
-            method: metrics::method_label(req.method()),
+            method,
             started,
+            trace,
         }
     }
 
@@ -77,6 +101,7 @@ impl Begun {
             id,
             method,
             started,
+            trace,
         } = self;
         let took = started.elapsed();
         let (status, route, attempts) = match &result {
@@ -90,17 +115,20 @@ impl Begun {
                 0,
             ),
         };
+        trace.finish(&route, status);
         if tracing::enabled!(target: "authjs_proxy::access", tracing::Level::INFO) {
-            in_span_of(&id, || {
-                tracing::info!(
-                    target: "authjs_proxy::access",
-                    method,
-                    route = %route,
-                    status,
-                    duration_ms = took.as_secs_f64() * 1000.0,
-                    upstream_attempts = attempts,
-                    "request"
-                );
+            trace.in_scope(|| {
+                in_span_of(&id, || {
+                    tracing::info!(
+                        target: "authjs_proxy::access",
+                        method,
+                        route = %route,
+                        status,
+                        duration_ms = took.as_secs_f64() * 1000.0,
+                        upstream_attempts = attempts,
+                        "request"
+                    );
+                })
             });
         }
         metrics::request(route, method, status, took);
@@ -120,7 +148,8 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let begun = Begun::start(&mut req);
-    let result = request_id::scope(begun.id.clone(), next.call(req)).await;
+    let call = begun.trace.wrap(next.call(req));
+    let result = request_id::scope(begun.id.clone(), call).await;
     begun.finish(result)
 }
 
@@ -163,7 +192,7 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let begun = Begun::start(&mut req);
         RequestIdFuture {
-            inner: request_id::scope(begun.id.clone(), self.service.call(req)),
+            inner: request_id::scope(begun.id.clone(), begun.trace.wrap(self.service.call(req))),
             begun: Some(begun),
         }
     }
@@ -173,7 +202,7 @@ pin_project_lite::pin_project! {
     /// A request's answer under [`RequestIds`].
     pub struct RequestIdFuture<F> {
         #[pin]
-        inner: TaskLocalFuture<RequestId, F>,
+        inner: TaskLocalFuture<RequestId, Traced<F>>,
         begun: Option<Begun>,
     }
 }

@@ -11,6 +11,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest};
 use tokio::task::futures::TaskLocalFuture;
 
+use crate::core::obs::random::next_u64;
+
 /// `X-Request-Id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client-sent request id that is kept.
@@ -33,8 +35,8 @@ impl RequestId {
     /// come from a per-thread SplitMix64 stream seeded by the OS, so no system call per request.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&next_random().to_le_bytes());
-        bytes[8..].copy_from_slice(&next_random().to_le_bytes());
+        bytes[..8].copy_from_slice(&next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&next_u64().to_le_bytes());
         let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let id = uuid.hyphenated().encode_lower(&mut buf);
@@ -63,37 +65,6 @@ impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RequestId({})", self.as_str())
     }
-}
-
-thread_local! {
-    static RANDOM_STATE: std::cell::Cell<u64> = std::cell::Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        // No OS randomness: time and thread still make streams distinct.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let thread = std::hash::BuildHasher::hash_one(
-            &std::collections::hash_map::RandomState::new(),
-            std::thread::current().id(),
-        );
-        return nanos ^ thread;
-    }
-    u64::from_le_bytes(b)
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014).
-fn next_random() -> u64 {
-    RANDOM_STATE.with(|state| {
-        let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-        state.set(z);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    })
 }
 
 /// 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters (no spaces, no control characters).
@@ -160,7 +131,12 @@ pub async fn scoped_by<F: std::future::Future>(id: Option<HeaderValue>, fut: F) 
 
 /// Runs `log` in the `request` span of `id`: the span every line of a request is written in
 /// (`request{request_id=...}` in text, `"span":{"request_id":...}` in JSON).
+/// With tracing on, the span also carries the `trace_id` of the request's trace.
 pub fn in_span_of<R>(id: &RequestId, log: impl FnOnce() -> R) -> R {
+    if let Some(trace_id) = crate::core::obs::trace::current_trace_id() {
+        return tracing::error_span!("request", request_id = %id, trace_id = %trace_id)
+            .in_scope(log);
+    }
     tracing::error_span!("request", request_id = %id).in_scope(log)
 }
 

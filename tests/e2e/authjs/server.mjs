@@ -39,6 +39,13 @@ app.use((req, _res, next) => {
   next()
 })
 app.get("/__e2e/counts", (_req, res) => res.json(counts))
+// The W3C traceparent each "METHOD path" last arrived with, so tests can follow a trace here.
+const traceparents = {}
+app.use((req, _res, next) => {
+  if (req.headers.traceparent) traceparents[`${req.method} ${req.path}`] = req.headers.traceparent
+  next()
+})
+app.get("/__e2e/traceparents", (_req, res) => res.json(traceparents))
 
 // Database mode: the sign-in links an e-mail provider would have sent, per address.
 const databaseUrl = process.env.E2E_DATABASE_URL

@@ -11,8 +11,8 @@ use backon::{ExponentialBuilder, Retryable};
 
 use crate::core::Replay;
 use crate::core::error::UpstreamError;
-use crate::core::obs::metrics;
 use crate::core::obs::request_id::request_event;
+use crate::core::obs::{metrics, trace};
 use crate::resilience::breaker::{Outcome, Permit};
 use crate::resilience::limiter::QUEUE_WAIT;
 use crate::runtime::actors::upstream::{ClientSlot, Forward, UpstreamResponse};
@@ -116,7 +116,10 @@ pub(super) async fn forward(
     slot: ClientSlot,
     mut msg: Forward,
 ) -> Result<UpstreamResponse, UpstreamError> {
-    let prepared = Prepared::new(std::mem::take(&mut msg.headers));
+    let mut headers = std::mem::take(&mut msg.headers);
+    // An unsampled trace's headers go with every attempt alike; a sampled attempt adds its own.
+    trace::add_unsampled_headers(&mut headers);
+    let prepared = Prepared::new(headers);
     let cfg = &msg.config;
     let _in_flight_gauge = metrics::upstream_in_flight();
     let started = Instant::now();
@@ -243,16 +246,29 @@ impl<'a> Attempts<'a> {
             return Err(Failure::Timeout);
         }
         let msg = self.msg;
-        let result = exchange(
-            self.slot,
-            &self.prepared,
-            msg,
-            remaining,
-            self.deadline,
-            &self.made,
-            &self.cause,
+        let span = trace::upstream_attempt_span(self.made.get() - 1);
+        let result = tracing::Instrument::instrument(
+            exchange(
+                self.slot,
+                &self.prepared,
+                msg,
+                (remaining, self.deadline),
+                &span,
+                &self.made,
+                &self.cause,
+            ),
+            span.clone(),
         )
         .await;
+        if !span.is_none() {
+            let outcome = match &result {
+                Ok(res) if matches!(res.status.as_u16(), 502..=504) => "status",
+                Ok(_) => "ok",
+                Err(f) => f.reason(),
+            };
+            let status = result.as_ref().ok().map(|res| res.status.as_u16());
+            trace::record_outcome(&span, outcome, status);
+        }
         if let Some(permit) = permit {
             msg.config
                 .resilience
@@ -357,7 +373,13 @@ impl Prepared {
     /// Starts sending `msg` on the thread's client.
     /// Any request on this thread may have dropped the client it was built on (an interim
     /// answer): then it is built again on the current one, never resent through the old pool.
-    fn send(&self, slot: &ClientSlot, msg: &Forward) -> Result<SendClientRequest, Failure> {
+    /// With tracing on, `span` is the attempt's: its `traceparent` goes with this send only.
+    fn send(
+        &self,
+        slot: &ClientSlot,
+        msg: &Forward,
+        span: &tracing::Span,
+    ) -> Result<SendClientRequest, Failure> {
         let cfg = &msg.config;
         let (id, client) = slot.current(cfg);
         let mut frozen = self.frozen.borrow_mut();
@@ -376,6 +398,13 @@ impl Prepared {
             *frozen = Some((id, req.freeze().map_err(|_| Failure::Broken)?));
         }
         let (_, request) = frozen.as_ref().expect("built above");
+        if let Some((parent, state)) = trace::upstream_headers(span) {
+            let mut send = request.extra_header((trace::TRACEPARENT, parent));
+            if let Some(state) = state {
+                send = send.extra_header((trace::TRACESTATE, state));
+            }
+            return Ok(send.send_body(msg.body.clone()));
+        }
         Ok(request.send_body(msg.body.clone()))
     }
 }
@@ -385,13 +414,13 @@ async fn exchange(
     slot: &ClientSlot,
     prepared: &Prepared,
     msg: &Forward,
-    remaining: Duration,
-    deadline: Instant,
+    (remaining, deadline): (Duration, Instant),
+    span: &tracing::Span,
     attempts: &Cell<u32>,
     cause: &RefCell<Option<String>>,
 ) -> Result<UpstreamResponse, Failure> {
     let cfg = &msg.config;
-    let send = prepared.send(slot, msg)?;
+    let send = prepared.send(slot, msg, span)?;
     // awc bounds the attempt by `per_try_timeout`; near the deadline, less is left.
     let sent = if remaining < cfg.per_try_timeout {
         actix_rt::time::timeout(remaining, send)
