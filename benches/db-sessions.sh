@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Forward-auth decisions per second for database sessions, side by side in one run on this
-# machine (loopback only, bounded by DURATION), each server with one worker/process, the same
-# real session cookie (a real e-mail sign-in through Auth.js with @auth/pg-adapter):
+# machine (loopback only, bounded by DURATION), each server with one worker/process, asked for
+# SESSIONS distinct sessions in turn (default 1000: a real e-mail sign-in through Auth.js with
+# @auth/pg-adapter, then that many more rows for the same user, as a busy site has many users):
 #   * authjs-proxy's /_authjs/verify reading the adapter's tables, session cache off;
 #   * the same with the session cache on (ttl 5 s);
 #   * Auth.js's own session route (tests/e2e/authjs/server.mjs in database mode).
 #
-#   bash benches/db-sessions.sh      # DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=2
+#   bash benches/db-sessions.sh      # DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=2 SESSIONS=1000
 #
 # Besides decisions/s and p99 it reports CPU per decision (user+system time from /proc ÷
 # completed requests) of the answering server alone and with PostgreSQL's (the postmaster and
@@ -21,6 +22,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-2}
+SESSIONS=${SESSIONS:-1000}
 PG_PORT=${PG_PORT:-18190}
 PEER_PORT=${PEER_PORT:-18191}
 NOCACHE_PORT=${NOCACHE_PORT:-18192}
@@ -49,8 +51,10 @@ cleanup() {
 trap cleanup EXIT
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 
-cargo build -q --release --bin authjs-proxy
-BIN=${CARGO_TARGET_DIR:-target}/release/authjs-proxy
+if [ -z "${BIN:-}" ]; then # BIN=<an authjs-proxy binary> measures that one instead
+  cargo build -q --release --bin authjs-proxy
+  BIN=${CARGO_TARGET_DIR:-target}/release/authjs-proxy
+fi
 
 "${as_pg[@]}" "$INITDB" -D "$work/pg" -U postgres -A trust -E UTF8 --no-sync >/dev/null
 "${as_pg[@]}" "$POSTGRES" -D "$work/pg" -p "$PG_PORT" -k "$work" -c listen_addresses=127.0.0.1 \
@@ -108,6 +112,23 @@ token=$(awk '$6=="authjs.session-token"{print $7}' "$jar")
 [ -n "$token" ] || { echo "sign-in failed: no session cookie"; exit 1; }
 cookie="authjs.session-token=$token"
 
+# The other sessions, and a wrk script that asks for each in turn.
+node -e '
+  const pg = require("./tests/e2e/authjs/node_modules/pg");
+  const c = new pg.Client(process.argv[1]);
+  c.connect().then(() => c.query(
+    `INSERT INTO sessions ("userId", expires, "sessionToken")
+       SELECT (SELECT id FROM users WHERE email = $$ada@example.com$$), now() + interval $$30 days$$,
+              $$bench-$$ || i FROM generate_series(1, $1::int) i`, [process.argv[2]])).then(() => c.end());
+' "$DB" "$SESSIONS"
+cat > "$work/sessions.lua" <<LUA
+local i = 0
+request = function()
+  i = i % $SESSIONS + 1
+  return wrk.format("GET", nil, {["Cookie"] = "authjs.session-token=bench-" .. i})
+end
+LUA
+
 NOCACHE="http://127.0.0.1:$NOCACHE_PORT/_authjs/verify"
 CACHE="http://127.0.0.1:$CACHE_PORT/_authjs/verify"
 SESSION="http://127.0.0.1:$PEER_PORT/api/auth/session"
@@ -115,7 +136,11 @@ for url in "$NOCACHE" "$CACHE" "$SESSION"; do
   code=$(curl -s -o "$work/body" -w '%{http_code}' -H "Cookie: $cookie" "$url")
   [ "$code" = 200 ] || { echo "$url answered $code with the cookie"; exit 1; }
 done
-grep -q ada@example.com "$work/body" || { echo "the session route did not recognise the cookie"; exit 1; }
+for url in "$NOCACHE" "$CACHE" "$SESSION"; do
+  code=$(curl -s -o "$work/body" -w '%{http_code}' -H "Cookie: authjs.session-token=bench-$SESSIONS" "$url")
+  [ "$code" = 200 ] || { echo "$url answered $code for the session bench-$SESSIONS"; exit 1; }
+done
+grep -q ada@example.com "$work/body" || { echo "the session route did not recognise the session"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: authjs.session-token=not-a-session" "$NOCACHE")
 [ "$code" = 401 ] || { echo "authjs-proxy answered $code for an unknown session"; exit 1; }
 
@@ -134,7 +159,7 @@ pg_ticks() { # the postmaster, its ended children (cutime + cstime) and its live
 run() { # name url pid file -> prints a line; appends "rps p99 requests cpu_ticks pg_ticks"
   local out rps p99 reqs errors t0 t1 g0 g1
   t0=$(cpu_ticks "$3"); g0=$(pg_ticks)
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $cookie" "$2")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/sessions.lua" "$2")
   t1=$(cpu_ticks "$3"); g1=$(pg_ticks)
   rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
   reqs=$(awk '/requests in/{print $1}' <<<"$out")
@@ -146,7 +171,7 @@ run() { # name url pid file -> prints a line; appends "rps p99 requests cpu_tick
     "$(awk -v t=$((t1 - t0 + g1 - g0)) -v k="$TCK" -v n="$reqs" 'BEGIN{print t / k * 1e6 / n}')" "$errors"
   echo "$rps $p99 $reqs $((t1 - t0)) $((g1 - g0))" >> "$work/$4"
 }
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, real database session cookie, one worker each, $ROUNDS interleaved rounds"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $SESSIONS database sessions in turn, one worker each, $ROUNDS interleaved rounds"
 for round in $(seq 1 "$ROUNDS"); do
   run "authjs-proxy verify, database, no cache" "$NOCACHE" "$(eval echo \$pid_$NOCACHE_PORT)" nocache
   run "authjs-proxy verify, database + cache" "$CACHE" "$(eval echo \$pid_$CACHE_PORT)" cache

@@ -275,6 +275,70 @@ async fn the_drizzle_preset_reads_the_drizzle_adapters_tables() {
 }
 
 #[actix_web::test]
+async fn lookups_that_wait_for_one_connection_each_get_their_own_session() {
+    if !Postgres::available() {
+        return;
+    }
+    let pg = Postgres::start();
+    pg.exec(PG_ADAPTER_SCHEMA).await;
+    let mut rows = String::new();
+    for i in 1..=40 {
+        rows += &format!(
+            "INSERT INTO users (name, email) VALUES ('User {i}', 'user{i}@example.com');
+             INSERT INTO sessions (\"userId\", expires, \"sessionToken\")
+               VALUES ({i}, now() + interval '1 day', 'tok-{i}');"
+        );
+    }
+    pg.exec(&rows).await;
+    let absent = format!("http://127.0.0.1:{}", closed_port());
+    let mut o = store_options(&absent, &pg, SchemaPreset::PgAdapter);
+    if let Some(store) = &mut o.session_store.postgres {
+        store.pool_size = 1;
+        store.statement_timeout_ms = 10_000;
+    }
+    let p = start(o).await;
+    // The table held: every lookup below waits for the one connection, then most of them are
+    // answered together.
+    let holder = pg.client().await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut tokens: Vec<String> = (1..=40).map(|i| format!("tok-{i}")).collect();
+    tokens.extend(["tok-7".into(), "tok-unknown".into(), "tok-40".into()]);
+    let p = &p;
+    let lookups = tokens
+        .iter()
+        .map(|t| async move { decide(p, &format!("{COOKIE}={t}")).await });
+    let release = async {
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        holder.batch_execute("COMMIT").await.unwrap();
+    };
+    let (answers, ()) =
+        futures_util::future::join(futures_util::future::join_all(lookups), release).await;
+    for (token, (status, headers)) in tokens.iter().zip(answers) {
+        let Some(i) = token
+            .strip_prefix("tok-")
+            .and_then(|i| i.parse::<u32>().ok())
+        else {
+            assert_eq!(status, 401, "{token} is no session");
+            continue;
+        };
+        assert_eq!(status, 200, "{token}");
+        assert_eq!(
+            header(&headers, "x-auth-request-user"),
+            Some(i.to_string()),
+            "{token}"
+        );
+        assert_eq!(
+            header(&headers, "x-auth-request-email"),
+            Some(format!("user{i}@example.com")),
+            "{token}"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn postgres_stopped_mid_run_falls_back_to_the_upstream_then_recovers() {
     if !Postgres::available() {
         return;

@@ -3,20 +3,21 @@
 //! request to the upstream.
 //!
 //! * One prepared statement per connection (a pool of them, `deadpool-postgres`), written
-//!   from checked, quoted names; the session token is always a parameter.
+//!   from checked, quoted names; the session tokens are always a parameter. Lookups that
+//!   arrive while every connection is busy are answered by one statement ([`batch`]).
 //! * It only reads: extending a session's expiry stays Auth.js's job (its `session` route
 //!   writes it). Connections are opened with `default_transaction_read_only`.
 //! * A circuit breaker of its own: a database that fails is not waited on by every lookup.
 //! * The answer is what Auth.js's `session` route answers with the default callbacks; custom
 //!   `session` callbacks can not run here.
 
+mod batch;
 mod query;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::error::SqlState;
 
 use crate::core::error::ConfigError;
 pub use crate::core::error::StoreError;
@@ -32,9 +33,7 @@ pub use query::iso_millis;
 
 /// The adapter's database, as the session lookups read it.
 pub struct SessionStore {
-    pool: Pool,
-    sql: String,
-    statement_timeout: Duration,
+    lookups: Arc<batch::Batcher>,
     breaker: Breaker,
     mode: StoreMode,
 }
@@ -121,9 +120,12 @@ impl SessionStore {
             .map_err(|e| ConfigError::new(format!("{FIELD}.postgres"), e.to_string()))?;
         let (failures, open_for, probes) = breaker;
         Ok(Some(Arc::new(SessionStore {
-            pool,
-            sql: query::lookup_sql(&names),
-            statement_timeout,
+            lookups: Arc::new(batch::Batcher::new(
+                pool,
+                query::lookup_sql(&names),
+                statement_timeout,
+                pg.pool_size,
+            )),
             breaker: Breaker::new(failures, open_for, probes)
                 .guarding("session store", metrics::session_store_breaker_state),
             mode: opts.mode,
@@ -193,42 +195,7 @@ impl SessionStore {
         }
     }
 
-    async fn row(&self, token: &str) -> Result<Option<query::Row>, (StoreError, String)> {
-        let client = self.pool.get().await.map_err(|e| {
-            let kind = match e {
-                deadpool_postgres::PoolError::Timeout(_) => StoreError::Timeout,
-                _ => StoreError::Unavailable,
-            };
-            (kind, e.to_string())
-        })?;
-        let asked = async {
-            let statement = client.prepare_cached(&self.sql).await?;
-            client.query_opt(&statement, &[&token]).await
-        };
-        let row = tokio::time::timeout(self.statement_timeout, asked)
-            .await
-            .map_err(|_| (StoreError::Timeout, "no answer in time".to_owned()))?
-            .map_err(|e| {
-                let kind = match e.as_db_error().map(|d| d.code()) {
-                    Some(&SqlState::QUERY_CANCELED) => StoreError::Timeout,
-                    Some(_) => StoreError::Query,
-                    None if e.is_closed() => StoreError::Unavailable,
-                    None => StoreError::Query,
-                };
-                (kind, e.to_string())
-            })?;
-        let Some(row) = row else { return Ok(None) };
-        let read = || -> Result<query::Row, tokio_postgres::Error> {
-            Ok(query::Row {
-                expires: row.try_get(0)?,
-                user_id: row.try_get(1)?,
-                name: row.try_get(2)?,
-                email: row.try_get(3)?,
-                image: row.try_get(4)?,
-            })
-        };
-        read()
-            .map(Some)
-            .map_err(|e| (StoreError::Query, e.to_string()))
+    async fn row(&self, token: &str) -> batch::Answer {
+        self.lookups.row(token).await
     }
 }

@@ -16,14 +16,15 @@ fn quoted(name: &str) -> String {
     format!("\"{name}\"")
 }
 
-/// The lookup by session token (`$1`): the row's expiry and its user, joined. Ids of any type
-/// (`serial`, `text`, `uuid`) and text columns of any text type are read as text.
+/// The lookup by session tokens (`$1`, an array: one statement answers many lookups): each
+/// row's token, its expiry and its user, joined. Ids of any type (`serial`, `text`, `uuid`) and
+/// text columns of any text type are read as text.
 pub fn lookup_sql(n: &SchemaNames) -> String {
     let (sessions, users) = (quoted(&n.sessions_table), quoted(&n.users_table));
     format!(
-        "SELECT s.{expires}, u.{id}::text, u.{name}::text, u.{email}::text, u.{image}::text \
-         FROM {sessions} s JOIN {users} u ON u.{id} = s.{user_id} \
-         WHERE s.{token} = $1 LIMIT 1",
+        "SELECT s.{token}::text, s.{expires}, u.{id}::text, u.{name}::text, u.{email}::text, \
+         u.{image}::text FROM {sessions} s JOIN {users} u ON u.{id} = s.{user_id} \
+         WHERE s.{token} = ANY($1)",
         expires = quoted(&n.expires),
         id = quoted(&n.user_id),
         name = quoted(&n.name),
@@ -35,7 +36,7 @@ pub fn lookup_sql(n: &SchemaNames) -> String {
 }
 
 /// A session row and its user.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Row {
     /// `expires`.
     pub expires: SystemTime,
@@ -88,13 +89,13 @@ mod tests {
     use crate::options::session_store::SchemaPreset;
 
     #[test]
-    fn the_query_quotes_every_name_and_takes_the_token_as_a_parameter() {
+    fn the_query_quotes_every_name_and_takes_the_tokens_as_a_parameter() {
         let sql = lookup_sql(&SchemaPreset::Prisma.names());
         assert_eq!(
             sql,
-            "SELECT s.\"expires\", u.\"id\"::text, u.\"name\"::text, u.\"email\"::text, \
-             u.\"image\"::text FROM \"Session\" s JOIN \"User\" u ON u.\"id\" = s.\"userId\" \
-             WHERE s.\"sessionToken\" = $1 LIMIT 1"
+            "SELECT s.\"sessionToken\"::text, s.\"expires\", u.\"id\"::text, u.\"name\"::text, \
+             u.\"email\"::text, u.\"image\"::text FROM \"Session\" s JOIN \"User\" u \
+             ON u.\"id\" = s.\"userId\" WHERE s.\"sessionToken\" = ANY($1)"
         );
     }
 
