@@ -8,6 +8,8 @@
 #   * Auth.js's own session route (tests/e2e/authjs/server.mjs in database mode).
 #
 #   bash benches/db-sessions.sh      # DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=2 SESSIONS=1000
+#   INDEX=1 bash benches/db-sessions.sh   # with a unique index on "sessionToken" (the adapter's
+#                                         # documented schema has none: every lookup scans)
 #
 # Besides decisions/s and p99 it reports CPU per decision (user+system time from /proc ÷
 # completed requests) of the answering server alone and with PostgreSQL's (the postmaster and
@@ -23,6 +25,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-2}
 SESSIONS=${SESSIONS:-1000}
+INDEX=${INDEX:-0}
 PG_PORT=${PG_PORT:-18190}
 PEER_PORT=${PEER_PORT:-18191}
 NOCACHE_PORT=${NOCACHE_PORT:-18192}
@@ -121,6 +124,13 @@ node -e '
        SELECT (SELECT id FROM users WHERE email = $$ada@example.com$$), now() + interval $$30 days$$,
               $$bench-$$ || i FROM generate_series(1, $1::int) i`, [process.argv[2]])).then(() => c.end());
 ' "$DB" "$SESSIONS"
+if [ "$INDEX" = 1 ]; then
+  node -e '
+    const pg = require("./tests/e2e/authjs/node_modules/pg");
+    const c = new pg.Client(process.argv[1]);
+    c.connect().then(() => c.query(`CREATE UNIQUE INDEX ON sessions ("sessionToken"); ANALYZE`)).then(() => c.end());
+  ' "$DB"
+fi
 cat > "$work/sessions.lua" <<LUA
 local i = 0
 request = function()
@@ -171,7 +181,7 @@ run() { # name url pid file -> prints a line; appends "rps p99 requests cpu_tick
     "$(awk -v t=$((t1 - t0 + g1 - g0)) -v k="$TCK" -v n="$reqs" 'BEGIN{print t / k * 1e6 / n}')" "$errors"
   echo "$rps $p99 $reqs $((t1 - t0)) $((g1 - g0))" >> "$work/$4"
 }
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $SESSIONS database sessions in turn, one worker each, $ROUNDS interleaved rounds"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $SESSIONS database sessions in turn (index on the token: $INDEX), one worker each, $ROUNDS interleaved rounds"
 for round in $(seq 1 "$ROUNDS"); do
   run "authjs-proxy verify, database, no cache" "$NOCACHE" "$(eval echo \$pid_$NOCACHE_PORT)" nocache
   run "authjs-proxy verify, database + cache" "$CACHE" "$(eval echo \$pid_$CACHE_PORT)" cache

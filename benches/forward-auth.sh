@@ -9,10 +9,12 @@
 #   bash benches/forward-auth.sh      # DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=2
 #   MODE=nginx bash benches/forward-auth.sh
 #
-# MODE=nginx puts a real nginx (one worker, auth_request) in front of a static page twice, side
-# by side: once asking authjs-proxy's decision, once a no-op static 200 verifier (the
-# architecture's limit). It prints pages/s through each, their ratio, and authjs-proxy's CPU per
-# decision (target: >= 0.85x and <= 6 us).
+# MODE=nginx puts a real nginx (one worker, auth_request) in front of a static page three times,
+# side by side: once asking authjs-proxy's decision, once a no-op static 200 verifier inside
+# nginx (the architecture's limit), and once a no-op verifier over HTTP (a second nginx, one
+# worker, `return 200`, asked over keep-alive exactly as authjs-proxy is: the floor of any
+# verifier behind auth_request). It prints pages/s through each, the ratios, and the CPU per
+# decision of authjs-proxy and of the no-op HTTP verifier (target: >= 0.85x and <= 6 us).
 #
 # On a shared machine throughput follows whatever else runs, so besides decisions/s and p99 the
 # script reports CPU per decision (the server process's user+system time from /proc ÷ completed
@@ -28,6 +30,7 @@ THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-2}
 MODE=${MODE:-peers}
 NGINX_PORT=${NGINX_PORT:-18094}; NOOP_PORT=${NOOP_PORT:-18095}
+NOOP_HTTP_PORT=${NOOP_HTTP_PORT:-18096}; VERIFIER_PORT=${VERIFIER_PORT:-18097}
 PEER_PORT=${PEER_PORT:-18091}
 OURS_PORT=${OURS_PORT:-18092}
 NODE_PORT=${NODE_PORT:-18093}
@@ -118,14 +121,38 @@ http {
   uwsgi_temp_path $work/nginx/uwsgi;
   scgi_temp_path $work/nginx/scgi;
   upstream authjs_proxy { server 127.0.0.1:$OURS_PORT; keepalive 64; }
+  upstream noop_verifier { server 127.0.0.1:$VERIFIER_PORT; keepalive 64; }
 $(page_server "$NGINX_PORT" "proxy_pass http://authjs_proxy/_authjs/verify; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";")
 $(page_server "$NOOP_PORT" "return 200;")
+$(page_server "$NOOP_HTTP_PORT" "proxy_pass http://noop_verifier/_authjs/verify; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";")
+}
+CONF
+  mkdir -p "$work/verifier"
+  cat > "$work/verifier.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/verifier/nginx.pid;
+error_log stderr error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/verifier/body;
+  proxy_temp_path $work/verifier/proxy;
+  fastcgi_temp_path $work/verifier/fastcgi;
+  uwsgi_temp_path $work/verifier/uwsgi;
+  scgi_temp_path $work/verifier/scgi;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$VERIFIER_PORT; location / { return 200; } }
 }
 CONF
   nginx -c "$work/nginx.conf" -p "$work/nginx" &
   nginx_pid=$!; pids+=($nginx_pid)
+  nginx -c "$work/verifier.conf" -p "$work/verifier" &
+  verifier_pid=$!; pids+=($verifier_pid)
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$NOOP_PORT/" && break; sleep 0.1; done
-  for port in "$NGINX_PORT" "$NOOP_PORT"; do
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$VERIFIER_PORT/" && break; sleep 0.1; done
+  for port in "$NGINX_PORT" "$NOOP_PORT" "$NOOP_HTTP_PORT"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/")
     [ "$code" = 200 ] || { echo "nginx on $port answered $code with the cookie"; exit 1; }
   done
@@ -134,13 +161,15 @@ CONF
   TCK=$(getconf CLK_TCK)
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   echo "nginx auth_request, one worker each, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved rounds"
-  : > "$work/through"; : > "$work/noop"
+  : > "$work/through"; : > "$work/noop"; : > "$work/noop-http"
   for round in $(seq 1 "$ROUNDS"); do
-    for side in through noop; do
-      port=$NGINX_PORT; [ "$side" = noop ] && port=$NOOP_PORT
-      t0=$(cpu_ticks "$ours_pid")
+    for side in through noop noop-http; do
+      port=$NGINX_PORT; verifier=$ours_pid
+      [ "$side" = noop ] && port=$NOOP_PORT
+      [ "$side" = noop-http ] && port=$NOOP_HTTP_PORT && verifier=$verifier_pid
+      t0=$(cpu_ticks "$verifier")
       out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -H "Cookie: $cookie" "http://127.0.0.1:$port/")
-      t1=$(cpu_ticks "$ours_pid")
+      t1=$(cpu_ticks "$verifier")
       rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
       reqs=$(awk '/requests in/{print $1}' <<<"$out")
       errors=$(awk '/Non-2xx|Socket errors/{printf "%s ", $0}' <<<"$out")
@@ -151,8 +180,9 @@ CONF
   awk -v k="$TCK" 'FNR == 1 {f++} {r[f] += $1; n[f]++; q[f] += $2; t[f] += $3}
     END {
       printf "through authjs-proxy: %.0f pages/s, static verifier: %.0f pages/s, ratio %.3f (target >= 0.85)\n", r[1] / n[1], r[2] / n[2], (r[1] / n[1]) / (r[2] / n[2])
-      printf "authjs-proxy CPU per decision: %.2f us (target <= 6)\n", t[1] / k * 1e6 / q[1]
-    }' "$work/through" "$work/noop"
+      printf "through a no-op HTTP verifier (nginx return 200): %.0f pages/s, ratio %.3f to the static verifier; authjs-proxy reaches %.3f of it\n", r[3] / n[3], (r[3] / n[3]) / (r[2] / n[2]), (r[1] / n[1]) / (r[3] / n[3])
+      printf "authjs-proxy CPU per decision: %.2f us (target <= 6); the no-op HTTP verifier: %.2f us\n", t[1] / k * 1e6 / q[1], t[3] / k * 1e6 / q[3]
+    }' "$work/through" "$work/noop" "$work/noop-http"
   exit 0
 fi
 

@@ -4,8 +4,8 @@
 //! slots) starts a drain task at once, so a lone lookup waits for nobody; while every
 //! connection is busy, lookups gather in the queue and the next free connection takes up to
 //! [`MAX_BATCH`] of them in one statement (`= ANY($1)`). On a busy day the database parses,
-//! plans and answers one statement for many sessions instead of one each, and no lookup
-//! waits longer than the statement before it.
+//! plans and answers one statement for many sessions instead of one each. A lookup waits at
+//! most twice `statement_timeout` (as long as for a pooled connection and then its statement).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,12 +62,19 @@ impl Batcher {
         if let Ok(slot) = self.slots.clone().try_acquire_owned() {
             tokio::spawn(self.clone().drain(slot));
         }
-        asked.await.unwrap_or_else(|_| {
-            Err((
+        // As long as a lookup could wait before: `statement_timeout` for a connection, then as
+        // long for the statement. A lookup that gives up leaves the queue unasked.
+        match tokio::time::timeout(2 * self.statement_timeout, asked).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err((
                 StoreError::Unavailable,
                 "the lookup was dropped before the database answered".to_owned(),
-            ))
-        })
+            )),
+            Err(_) => Err((
+                StoreError::Timeout,
+                "no connection answered in time".to_owned(),
+            )),
+        }
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiting>> {
