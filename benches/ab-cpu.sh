@@ -11,6 +11,11 @@
 # seconds; CPU per request is `perf stat -e task-clock` on the proxy ÷ requests completed.
 # Prints every round, the medians and B/A. Needs wrk, nginx and perf. Loopback only, bounded.
 #
+# A_ENV / B_ENV add environment variables to one side only (`VAR=value ...`), to compare one
+# binary with itself under two settings, e.g. tracing on with sampling 0 against off:
+#   B_ENV="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9 OTEL_TRACES_SAMPLER=traceidratio \
+#     OTEL_TRACES_SAMPLER_ARG=0" bash benches/ab-cpu.sh target/release/authjs-proxy target/release/authjs-proxy
+#
 # MODE=forward-auth compares forward-auth decisions instead: both binaries get `[forward_auth]`
 # and a secret, and wrk asks GET /_authjs/verify with one valid session cookie (a JWT session
 # decoded locally; minted by binary A's `token encode`).
@@ -36,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 . benches/stand-in.sh
 start_stand_in "$work" "$UP_PORT"
-start() { # binary port -> pid
+start() { # binary port env -> pid
   cat > "$work/$2.toml" <<CONF
 [server]
 listen = "127.0.0.1:$2"
@@ -46,11 +51,12 @@ base_url = "http://127.0.0.1:$UP_PORT"
 session_strategy = "jwt"
 CONF
   [ "$MODE" = forward-auth ] && printf 'secret = "%s"\n[forward_auth]\nenabled = true\n' "$SECRET" >> "$work/$2.toml"
-  RUST_LOG=warn "$1" --config "$work/$2.toml" >/dev/null 2>&1 &
+  # shellcheck disable=SC2086 # $3 is a list of VAR=value words
+  env RUST_LOG=warn $3 "$1" --config "$work/$2.toml" >/dev/null 2>&1 &
   echo $!
 }
-a_pid=$(start "$A" "$A_PORT"); pids+=("$a_pid")
-b_pid=$(start "$B" "$B_PORT"); pids+=("$b_pid")
+a_pid=$(start "$A" "$A_PORT" "${A_ENV:-}"); pids+=("$a_pid")
+b_pid=$(start "$B" "$B_PORT" "${B_ENV:-}"); pids+=("$b_pid")
 for port in $UP_PORT $A_PORT $B_PORT; do
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/api/auth/session" >/dev/null && break

@@ -268,10 +268,14 @@ async fn sampling_zero_exports_nothing_but_still_tells_the_upstream() {
     );
     let (running, listen, _dir) = start(&up.url(), "", &extra);
     get(&listen, None).await;
-    let (_, _, flags) = parts(&up.last().header("traceparent").unwrap());
+    let (trace, _, flags) = parts(&up.last().header("traceparent").unwrap());
     assert_eq!(flags, "00", "not sampled");
-    let (clean, _) = running.stop().await;
+    let (clean, stderr) = running.stop().await;
     assert!(clean);
+    assert!(
+        stderr.contains(&format!("trace_id={trace}")),
+        "the access line carries the unsampled trace's id: {stderr}"
+    );
     actix_rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(names(&receiver.spans()), Vec::<&str>::new());
 }

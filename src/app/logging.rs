@@ -38,9 +38,7 @@ pub fn init_with(format: LogFormat, telemetry: Option<crate::app::telemetry::Lay
 
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let not_spans = tracing_subscriber::filter::filter_fn(|meta| {
-            meta.target() != crate::core::obs::trace::TARGET
-        });
+        let not_spans = crate::app::telemetry::TraceSpans { keep: false };
         let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
         let fmt = match format {
             LogFormat::Text => fmt

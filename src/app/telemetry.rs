@@ -70,7 +70,6 @@ fn pipeline(
     use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
     use tracing_subscriber::Layer as _;
 
-    use crate::core::obs::trace::TARGET;
     use crate::options::telemetry::{RootSampling, Sampling};
 
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -111,11 +110,60 @@ fn pipeline(
         .with_threads(false)
         .with_level(false)
         .with_tracked_inactivity(false)
-        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            meta.target() == TARGET
-        }))
+        .with_filter(TraceSpans { keep: true })
         .boxed();
     Ok((Telemetry { provider }, layer, parent_based, ratio))
+}
+
+/// The spans made for export (target [`crate::core::obs::trace::TARGET`]): kept by the
+/// exporter's layer (`keep: true`), left out of the log output (`keep: false`). Decided once
+/// per callsite: every other callsite (the debug and trace events of actix, tokio, awc) stays
+/// as cheap as without tracing, never asked again per event.
+#[cfg(feature = "otel")]
+#[derive(Debug, Clone, Copy)]
+pub struct TraceSpans {
+    /// Whether the trace spans are the ones kept.
+    pub keep: bool,
+}
+
+#[cfg(feature = "otel")]
+impl TraceSpans {
+    fn keeps(self, meta: &tracing::Metadata<'_>) -> bool {
+        (meta.target() == crate::core::obs::trace::TARGET) == self.keep
+    }
+}
+
+#[cfg(feature = "otel")]
+impl<S> tracing_subscriber::layer::Filter<S> for TraceSpans {
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.keeps(meta)
+    }
+
+    // A hint, so the `log` records of actix and awc below the log level stay off at the source
+    // (without one the subscriber's maximum level is unknown, and every `trace!` is asked).
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(if self.keep {
+            // The trace spans are all at INFO.
+            tracing::level_filters::LevelFilter::INFO
+        } else {
+            tracing::level_filters::LevelFilter::TRACE
+        })
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if self.keeps(meta) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
 }
 
 impl Telemetry {

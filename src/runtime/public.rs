@@ -24,6 +24,9 @@ pub fn upstream_request_headers(
     side: &ClientSide,
 ) -> HeaderMap {
     let trusted = cfg.trusts(side.peer_ip);
+    // Each upstream attempt carries its own trace headers; the client's never go as they came
+    // (a trusted caller's trace is continued through the request's span).
+    let tracing = crate::core::obs::trace::enabled();
     let mut out = HeaderMap::with_capacity(client.len() + 4);
     let listed = connection_listed(client);
     for (name, value) in client.iter() {
@@ -33,6 +36,7 @@ pub fn upstream_request_headers(
             || matches!(n, "content-length" | "accept-encoding" | "expect" | "host")
             || n.contains('_')
             || is_forwarding(n)
+            || (tracing && matches!(n, "traceparent" | "tracestate"))
         {
             continue;
         }
@@ -88,11 +92,6 @@ pub fn upstream_request_headers(
     }
     for (name, value) in &cfg.headers {
         out.insert(name.clone(), value.clone());
-    }
-    if crate::core::obs::trace::enabled() {
-        // Each upstream attempt carries its own trace headers; the client's never go as they
-        // came (a trusted caller's trace is continued through the request's span).
-        crate::core::obs::trace::strip_incoming(&mut out);
     }
     out
 }

@@ -34,7 +34,7 @@ use actix_web::{HttpMessage, HttpRequest};
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::core::obs::metrics;
-use crate::core::obs::request_id::{self, RequestId, RequestNotes, X_REQUEST_ID, in_span_of};
+use crate::core::obs::request_id::{self, RequestId, RequestNotes, X_REQUEST_ID, in_request_span};
 use crate::core::obs::trace::{self, RequestTrace, Traced};
 use crate::runtime::AuthProxy;
 
@@ -68,7 +68,7 @@ fn request_trace(req: &ServiceRequest, method: &'static str, id: &RequestId) -> 
             .app_data::<actix_web::web::Data<AuthProxy>>()
             .and_then(|proxy| proxy.config())
             .is_some_and(|cfg| cfg.trusts(req.peer_addr().map(|a| a.ip())));
-    trace::start_request(method, id.as_str(), trusted.then(|| req.headers()))
+    trace::start_request(method, id.header_value(), trusted.then(|| req.headers()))
 }
 
 impl Begun {
@@ -117,17 +117,21 @@ impl Begun {
         };
         trace.finish(&route, status);
         if tracing::enabled!(target: "authjs_proxy::access", tracing::Level::INFO) {
+            let unsampled = trace.unsampled().cloned();
             trace.in_scope(|| {
-                in_span_of(&id, || {
-                    tracing::info!(
-                        target: "authjs_proxy::access",
-                        method,
-                        route = %route,
-                        status,
-                        duration_ms = took.as_secs_f64() * 1000.0,
-                        upstream_attempts = attempts,
-                        "request"
-                    );
+                // The id and unsampled trace as the request's own lines had them.
+                request_id::sync_traced_scope(id.clone(), unsampled, || {
+                    in_request_span(|| {
+                        tracing::info!(
+                            target: "authjs_proxy::access",
+                            method,
+                            route = %route,
+                            status,
+                            duration_ms = took.as_secs_f64() * 1000.0,
+                            upstream_attempts = attempts,
+                            "request"
+                        );
+                    })
                 })
             });
         }
@@ -149,7 +153,8 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let begun = Begun::start(&mut req);
     let call = begun.trace.wrap(next.call(req));
-    let result = request_id::scope(begun.id.clone(), call).await;
+    let unsampled = begun.trace.unsampled().cloned();
+    let result = request_id::traced_scope(begun.id.clone(), unsampled, call).await;
     begun.finish(result)
 }
 
@@ -192,7 +197,11 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let begun = Begun::start(&mut req);
         RequestIdFuture {
-            inner: request_id::scope(begun.id.clone(), begun.trace.wrap(self.service.call(req))),
+            inner: request_id::traced_scope(
+                begun.id.clone(),
+                begun.trace.unsampled().cloned(),
+                begun.trace.wrap(self.service.call(req)),
+            ),
             begun: Some(begun),
         }
     }
@@ -202,7 +211,7 @@ pin_project_lite::pin_project! {
     /// A request's answer under [`RequestIds`].
     pub struct RequestIdFuture<F> {
         #[pin]
-        inner: TaskLocalFuture<RequestId, Traced<F>>,
+        inner: TaskLocalFuture<request_id::Current, Traced<F>>,
         begun: Option<Begun>,
     }
 }

@@ -7,11 +7,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest};
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::core::obs::random::next_u64;
+use crate::core::obs::trace::{self, Unsampled};
 
 /// `X-Request-Id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -80,19 +81,75 @@ pub fn is_sane(id: &[u8]) -> bool {
     (1..=MAX_REQUEST_ID_LEN).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
 }
 
+/// What the request being handled carries in its task: its id and, when tracing is on and it
+/// is not sampled, its trace (one task-local for both: each is swapped in at every poll).
+#[derive(Debug, Clone)]
+pub struct Current {
+    id: RequestId,
+    // Boxed: the value is swapped in and out at every poll, so it stays small.
+    unsampled: Option<Box<Unsampled>>,
+}
+
 tokio::task_local! {
-    static CURRENT: RequestId;
+    static CURRENT: Current;
 }
 
 /// The id of the request being handled, inside the access-log middleware (or [`scope`]).
 pub fn current() -> Option<RequestId> {
-    CURRENT.try_with(Clone::clone).ok()
+    CURRENT.try_with(|c| c.id.clone()).ok()
 }
 
 /// Runs `fut` as the request with id `id`: [`current`] answers `id` inside it, and lines
 /// logged through `request_event!` are written in its span.
-pub fn scope<F: Future>(id: RequestId, fut: F) -> TaskLocalFuture<RequestId, F> {
-    CURRENT.scope(id, fut)
+pub fn scope<F: Future>(id: RequestId, fut: F) -> TaskLocalFuture<Current, F> {
+    traced_scope(id, None, fut)
+}
+
+/// [`scope`], with the request's unsampled trace: its upstream requests carry it
+/// ([`add_trace_headers`]) and so do its log lines.
+pub fn traced_scope<F: Future>(
+    id: RequestId,
+    unsampled: Option<Unsampled>,
+    fut: F,
+) -> TaskLocalFuture<Current, F> {
+    let unsampled = unsampled.map(Box::new);
+    CURRENT.scope(Current { id, unsampled }, fut)
+}
+
+/// Runs `f` as [`traced_scope`] runs a future (the access line, written after the request's
+/// future ended).
+pub fn sync_traced_scope<R>(
+    id: RequestId,
+    unsampled: Option<Unsampled>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let unsampled = unsampled.map(Box::new);
+    CURRENT.sync_scope(Current { id, unsampled }, f)
+}
+
+/// Adds the trace headers of the unsampled request being handled to `headers` (its upstream
+/// request). Nothing outside such a request; a sampled attempt adds its own.
+pub fn add_trace_headers(headers: &mut HeaderMap) {
+    if !trace::enabled() {
+        return;
+    }
+    let _ = CURRENT.try_with(|c| {
+        if let Some(u) = &c.unsampled {
+            u.add_headers(headers);
+        }
+    });
+}
+
+/// The trace id of the request being handled, for log lines (`None` when tracing is off or
+/// outside a request).
+pub fn current_trace_id() -> Option<String> {
+    if !trace::enabled() {
+        return None;
+    }
+    if let Ok(Some(id)) = CURRENT.try_with(|c| c.unsampled.as_ref().map(|u| u.trace_id())) {
+        return Some(format!("{id:032x}"));
+    }
+    trace::sampled_trace_id()
 }
 
 /// What a handler tells the access log and metrics about its request: the route template it
@@ -124,7 +181,7 @@ pub fn note_attempts(req: &HttpRequest, attempts: u32) {
 /// another thread), so its log lines carry the id too.
 pub async fn scoped_by<F: std::future::Future>(id: Option<HeaderValue>, fut: F) -> F::Output {
     match id {
-        Some(id) if is_sane(id.as_bytes()) => CURRENT.scope(RequestId(id), fut).await,
+        Some(id) if is_sane(id.as_bytes()) => scope(RequestId(id), fut).await,
         _ => fut.await,
     }
 }
@@ -133,7 +190,7 @@ pub async fn scoped_by<F: std::future::Future>(id: Option<HeaderValue>, fut: F) 
 /// (`request{request_id=...}` in text, `"span":{"request_id":...}` in JSON).
 /// With tracing on, the span also carries the `trace_id` of the request's trace.
 pub fn in_span_of<R>(id: &RequestId, log: impl FnOnce() -> R) -> R {
-    if let Some(trace_id) = crate::core::obs::trace::current_trace_id() {
+    if let Some(trace_id) = current_trace_id() {
         return tracing::error_span!("request", request_id = %id, trace_id = %trace_id)
             .in_scope(log);
     }
@@ -146,9 +203,9 @@ pub fn in_span_of<R>(id: &RequestId, log: impl FnOnce() -> R) -> R {
 /// every request costs more than the rest of the request's logging put together, for lines
 /// that are almost never written. Use it through `request_event!`.
 pub fn in_request_span<R>(log: impl FnOnce() -> R) -> R {
-    match CURRENT.try_with(Clone::clone) {
-        Ok(id) => in_span_of(&id, log),
-        Err(_) => log(),
+    match current() {
+        Some(id) => in_span_of(&id, log),
+        None => log(),
     }
 }
 

@@ -107,14 +107,28 @@ fn parse_traceparent(v: &[u8]) -> Option<Parent> {
 
 /// The trace of a request that is not sampled: no spans, only the id its upstream attempts and
 /// log lines carry, and the caller's `tracestate` when continued.
+/// It rides with the request's id ([`crate::core::obs::request_id::traced_scope`]): one
+/// task-local per request.
 #[derive(Debug, Clone)]
 pub struct Unsampled {
     trace_id: u128,
     state: Option<HeaderValue>,
 }
 
-tokio::task_local! {
-    static UNSAMPLED: Unsampled;
+impl Unsampled {
+    /// The trace id.
+    pub fn trace_id(&self) -> u128 {
+        self.trace_id
+    }
+
+    /// Adds this trace's headers to `headers` (an upstream request): the trace id with a span
+    /// id of its own and flags `00`, and the caller's `tracestate` when continued.
+    pub fn add_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(TRACEPARENT, traceparent(self.trace_id, next_u64() | 1, 0));
+        if let Some(state) = &self.state {
+            headers.insert(TRACESTATE, state.clone());
+        }
+    }
 }
 
 /// A request's trace: [`start_request`] settles it.
@@ -130,7 +144,13 @@ pub enum RequestTrace {
 
 /// Settles the trace of a request: continued from `headers` (a trusted peer's request; `None`
 /// for any other peer, which always starts a new trace), sampled or not.
-pub fn start_request(method: &str, request_id: &str, headers: Option<&HeaderMap>) -> RequestTrace {
+///
+/// `request_id` is the request's `X-Request-Id` value, read as text only for a sampled request.
+pub fn start_request(
+    method: &str,
+    request_id: &HeaderValue,
+    headers: Option<&HeaderMap>,
+) -> RequestTrace {
     if !enabled() {
         return RequestTrace::Off;
     }
@@ -148,7 +168,7 @@ pub fn start_request(method: &str, request_id: &str, headers: Option<&HeaderMap>
     if sampled {
         return RequestTrace::Sampled(request_span(
             method,
-            request_id,
+            request_id.to_str().unwrap_or_default(),
             headers.filter(|_| parent.is_some()),
         ));
     }
@@ -160,25 +180,30 @@ pub fn start_request(method: &str, request_id: &str, headers: Option<&HeaderMap>
 }
 
 impl RequestTrace {
-    /// Runs `fut` (the request's work) in this trace.
+    /// Runs `fut` (the request's work) in this trace's span, if sampled. An unsampled trace
+    /// goes with the request's id instead ([`RequestTrace::unsampled`]).
     pub fn wrap<F: Future>(&self, fut: F) -> Traced<F> {
         match self {
-            RequestTrace::Off => Traced::Plain { inner: fut },
             RequestTrace::Sampled(span) => Traced::Sampled {
                 inner: fut.instrument(span.clone()),
             },
-            RequestTrace::Unsampled(u) => Traced::Unsampled {
-                inner: UNSAMPLED.scope(u.clone(), fut),
-            },
+            RequestTrace::Off | RequestTrace::Unsampled(_) => Traced::Plain { inner: fut },
         }
     }
 
-    /// Runs `f` (the request's access line) in this trace.
+    /// Runs `f` (the request's access line) in this trace's span, if sampled.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         match self {
-            RequestTrace::Off => f(),
             RequestTrace::Sampled(span) => span.in_scope(f),
-            RequestTrace::Unsampled(u) => UNSAMPLED.sync_scope(u.clone(), f),
+            RequestTrace::Off | RequestTrace::Unsampled(_) => f(),
+        }
+    }
+
+    /// The trace of an unsampled request.
+    pub fn unsampled(&self) -> Option<&Unsampled> {
+        match self {
+            RequestTrace::Unsampled(u) => Some(u),
+            _ => None,
         }
     }
 
@@ -196,19 +221,15 @@ pub use traced::Traced;
 mod traced {
     // pin-project-lite takes no doc comments on an enum's fields.
     #![allow(missing_docs)]
-    use tokio::task::futures::TaskLocalFuture;
     use tracing::instrument::Instrumented;
-
-    use super::Unsampled;
 
     pin_project_lite::pin_project! {
         /// A request's work in its trace ([`RequestTrace::wrap`](super::RequestTrace::wrap)):
-        /// as it is (tracing off), in the request's span, or with its unsampled trace at hand.
+        /// as it is (tracing off, or not sampled) or in the request's span.
         #[project = TracedProjection]
         pub enum Traced<F> {
             Plain { #[pin] inner: F },
             Sampled { #[pin] inner: Instrumented<F> },
-            Unsampled { #[pin] inner: TaskLocalFuture<Unsampled, F> },
         }
     }
 }
@@ -220,7 +241,6 @@ impl<F: Future> Future for Traced<F> {
         match self.project() {
             traced::TracedProjection::Plain { inner } => inner.poll(cx),
             traced::TracedProjection::Sampled { inner } => inner.poll(cx),
-            traced::TracedProjection::Unsampled { inner } => inner.poll(cx),
         }
     }
 }
@@ -331,54 +351,33 @@ pub fn upstream_headers(span: &Span) -> Option<(HeaderValue, Option<HeaderValue>
     None
 }
 
-/// Adds the trace headers of an unsampled request to `headers` (its upstream request): the
-/// request's trace id with a span id of its own and flags `00`. Nothing outside such a request.
-pub fn add_unsampled_headers(headers: &mut HeaderMap) {
-    if !enabled() {
-        return;
-    }
-    let _ = UNSAMPLED.try_with(|u| {
-        headers.insert(TRACEPARENT, traceparent(u.trace_id, next_u64() | 1, 0));
-        if let Some(state) = &u.state {
-            headers.insert(TRACESTATE, state.clone());
-        }
-    });
-}
-
 /// `00-<trace id>-<span id>-<flags>`.
 fn traceparent(trace_id: u128, span_id: u64, flags: u8) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    fn hex(out: &mut [u8], bytes: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
+        }
+    }
     let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    for i in 0..32 {
-        buf[3 + i] = HEX[((trace_id >> (124 - 4 * i)) & 0xf) as usize];
-    }
-    for i in 0..16 {
-        buf[36 + i] = HEX[((span_id >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    buf[53] = HEX[usize::from(flags >> 4)];
-    buf[54] = HEX[usize::from(flags & 0xf)];
+    hex(&mut buf[3..35], &trace_id.to_be_bytes());
+    hex(&mut buf[36..52], &span_id.to_be_bytes());
+    hex(&mut buf[53..55], &[flags]);
     HeaderValue::from_bytes(&buf).expect("hex and dashes")
 }
 
-/// The trace id of the request being handled, for log lines (`None` when off or outside a
-/// request).
-pub fn current_trace_id() -> Option<String> {
+/// The trace id of the sampled request being handled (its span is the current one), for log
+/// lines; `None` when off, outside a request or not sampled (an unsampled request's id rides
+/// with its request id: [`crate::core::obs::request_id::current_trace_id`]).
+pub fn sampled_trace_id() -> Option<String> {
     if !enabled() {
         return None;
-    }
-    if let Ok(id) = UNSAMPLED.try_with(|u| u.trace_id) {
-        return Some(format!("{id:032x}"));
     }
     #[cfg(feature = "otel")]
     return otel::trace_id_of(&Span::current());
     #[cfg(not(feature = "otel"))]
     None
-}
-
-/// Drops the caller's trace headers (the request carries its own when tracing is on).
-pub fn strip_incoming(headers: &mut HeaderMap) {
-    headers.remove(TRACEPARENT);
-    headers.remove(TRACESTATE);
 }
 
 #[cfg(feature = "otel")]

@@ -118,7 +118,7 @@ pub(super) async fn forward(
 ) -> Result<UpstreamResponse, UpstreamError> {
     let mut headers = std::mem::take(&mut msg.headers);
     // An unsampled trace's headers go with every attempt alike; a sampled attempt adds its own.
-    trace::add_unsampled_headers(&mut headers);
+    crate::core::obs::request_id::add_trace_headers(&mut headers);
     let prepared = Prepared::new(headers);
     let cfg = &msg.config;
     let _in_flight_gauge = metrics::upstream_in_flight();
