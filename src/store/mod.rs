@@ -4,7 +4,7 @@
 //!
 //! * One prepared statement per connection (a pool of them, `deadpool-postgres`), written
 //!   from checked, quoted names; the session tokens are always a parameter. Lookups that
-//!   arrive while every connection is busy are answered by one statement ([`batch`]).
+//!   arrive while every connection is busy are answered by one statement.
 //! * It only reads: extending a session's expiry stays Auth.js's job (its `session` route
 //!   writes it). Connections are opened with `default_transaction_read_only`.
 //! * A circuit breaker of its own: a database that fails is not waited on by every lookup.

@@ -5,7 +5,7 @@
 //!   [`MAX_REQUEST_ID_LEN`](crate::core::obs::request_id::MAX_REQUEST_ID_LEN) visible ASCII characters), otherwise generated. It replaces the
 //!   request's header (so it travels upstream), is returned to the client, names the `request`
 //!   span authjs-proxy's own lines for the request are written in (made when a line is
-//!   written, see [`in_request_span`](crate::core::obs::request_id::in_request_span)), and appears in JSON error bodies.
+//!   written, see [`in_request_span`]), and appears in JSON error bodies.
 //! * One access line per request at info: method, route template, status, duration, upstream
 //!   attempts; never the path, query string, cookies or header values.
 //! * `requests_total` / `request_duration_seconds` are recorded here.
