@@ -338,6 +338,134 @@ async fn lookups_that_wait_for_one_connection_each_get_their_own_session() {
     }
 }
 
+/// `n` users with one session each (`tok-<i>`, user id `i`), written as the pg-adapter writes
+/// them, through `client`.
+async fn users_with_sessions(client: &tokio_postgres::Client, n: u32) {
+    let mut rows = String::new();
+    for i in 1..=n {
+        rows += &format!(
+            "INSERT INTO users (name, email) VALUES ('User {i}', 'user{i}@example.com');
+             INSERT INTO sessions (\"userId\", expires, \"sessionToken\")
+               VALUES ({i}, now() + interval '1 day', 'tok-{i}');"
+        );
+    }
+    client.batch_execute(&rows).await.unwrap();
+}
+
+/// Asks for every cookie in `cookies` at once while `sessions` is locked for 300 ms by
+/// `holder` (so the lookups wait for the store's connections, and go together).
+async fn decide_all_behind_a_lock(
+    p: &TestProxy,
+    holder: &tokio_postgres::Client,
+    cookies: &[String],
+    hold: Duration,
+) -> Vec<(u16, HeaderMap)> {
+    holder
+        .batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let lookups = cookies.iter().map(|c| decide(p, c));
+    let release = async {
+        actix_rt::time::sleep(hold).await;
+        holder.batch_execute("COMMIT").await.unwrap();
+    };
+    let (answers, ()) =
+        futures_util::future::join(futures_util::future::join_all(lookups), release).await;
+    answers
+}
+
+#[actix_web::test]
+async fn a_token_the_database_can_not_hold_fails_no_other_lookup_asked_with_it() {
+    if !Postgres::available() {
+        return;
+    }
+    let pg = Postgres::start();
+    // A database in LATIN1: a token with an emoji can not be compared there, and the
+    // statement holding it is refused whole.
+    pg.exec(
+        "CREATE DATABASE latin TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'",
+    )
+    .await;
+    let url = format!("{}/latin", pg.url().rsplit_once('/').unwrap().0);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_rt::spawn(async move {
+        let _ = connection.await;
+    });
+    client.batch_execute(PG_ADAPTER_SCHEMA).await.unwrap();
+    users_with_sessions(&client, 10).await;
+    let absent = format!("http://127.0.0.1:{}", closed_port());
+    let mut o = store_options(&absent, &pg, SchemaPreset::PgAdapter);
+    if let Some(store) = &mut o.session_store.postgres {
+        store.url = url.clone();
+        store.pool_size = 1;
+        store.statement_timeout_ms = 10_000;
+    }
+    let p = start(o).await;
+    let mut cookies: Vec<String> = (1..=10).map(|i| format!("{COOKIE}=tok-{i}")).collect();
+    cookies.push(format!("{COOKIE}=%F0%9F%98%80"));
+    cookies.push(format!("{COOKIE}=%00tok-1"));
+    let holder = {
+        let (c, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        actix_rt::spawn(async move {
+            let _ = connection.await;
+        });
+        c
+    };
+    let answers = decide_all_behind_a_lock(&p, &holder, &cookies, Duration::from_millis(300)).await;
+    for (i, (status, headers)) in answers.iter().take(10).enumerate() {
+        let i = i + 1;
+        assert_eq!(*status, 200, "tok-{i} was failed by another lookup");
+        assert_eq!(header(headers, "x-auth-request-user"), Some(i.to_string()));
+    }
+    assert_ne!(answers[10].0, 200, "the emoji token is no session");
+    assert_eq!(answers[11].0, 401, "a token with a NUL is no session");
+}
+
+#[actix_web::test]
+async fn a_statement_that_fails_for_many_lookups_counts_once_against_the_breaker() {
+    if !Postgres::available() {
+        return;
+    }
+    let pg = Postgres::start();
+    pg.exec(PG_ADAPTER_SCHEMA).await;
+    users_with_sessions(&pg.client().await, 10).await;
+    // The fallback answers under another name, so each answer shows its source.
+    let up = FakeUpstream::start(|_, _| {
+        Reply::json(
+            r#"{"user":{"name":"From Auth.js","email":"x@example.com"},"expires":"2031-01-01T00:00:00.000Z"}"#,
+        )
+    });
+    let mut o = store_options(&up.url(), &pg, SchemaPreset::PgAdapter);
+    o.circuit_breaker.consecutive_failures = 3;
+    o.circuit_breaker.open_ms = 60_000;
+    if let Some(store) = &mut o.session_store.postgres {
+        store.pool_size = 1;
+        store.statement_timeout_ms = 300;
+    }
+    let p = start(o).await;
+    // Ten lookups, two statements (one alone, then nine together), both cancelled by the
+    // statement timeout behind the lock: two failures, not ten.
+    let cookies: Vec<String> = (1..=10).map(|i| format!("{COOKIE}=tok-{i}")).collect();
+    let holder = pg.client().await;
+    let answers = decide_all_behind_a_lock(&p, &holder, &cookies, Duration::from_millis(900)).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "the fallback answered"
+    );
+    assert!(up.count() >= 10);
+    let asked = up.count();
+    assert_eq!(
+        session_json(&p, &format!("{COOKIE}=tok-3")).await["user"]["name"],
+        "User 3",
+        "the circuit stayed closed: the database answers again"
+    );
+    assert_eq!(up.count(), asked);
+}
+
 #[actix_web::test]
 async fn postgres_stopped_mid_run_falls_back_to_the_upstream_then_recovers() {
     if !Postgres::available() {

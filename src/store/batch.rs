@@ -4,10 +4,17 @@
 //! slots) starts a drain task at once, so a lone lookup waits for nobody; while every
 //! connection is busy, lookups gather in the queue and the next free connection takes up to
 //! [`MAX_BATCH`] of them in one statement (`= ANY($1)`). On a busy day the database parses,
-//! plans and answers one statement for many sessions instead of one each. A lookup waits at
-//! most twice `statement_timeout` (as long as for a pooled connection and then its statement).
+//! plans and answers one statement for many sessions instead of one each.
+//!
+//! * A lookup waits as long as it could before batching: for a pooled connection, a new one,
+//!   then the statement. At most [`QUEUE_PER_SLOT`] lookups per connection wait.
+//! * A failed statement reports once (the log line, the circuit breaker), not once per lookup
+//!   it held; a statement refused for what one token holds is asked again token by token, and
+//!   a row that can not be read fails its own lookups only.
+//! * Drains run on the runtime the store was built on, not on the one of the lookup that
+//!   started them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,9 +28,39 @@ use crate::core::error::StoreError;
 /// The most sessions one statement asks for.
 pub const MAX_BATCH: usize = 64;
 
+/// At most this many lookups wait for a connection per slot; more are refused at once
+/// ("overloaded", not counted against the database).
+const QUEUE_PER_SLOT: usize = 4 * MAX_BATCH;
+
+/// Why a lookup got no row.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    /// The error.
+    pub error: StoreError,
+    /// Its text, for the log.
+    pub why: String,
+    /// Whether this lookup reports the failure (log line, circuit breaker): one lookup per
+    /// failed statement, so a statement that answered many lookups counts once; `false` too
+    /// for a refusal that says nothing about the database.
+    pub reports: bool,
+}
+
+impl Failed {
+    fn new(error: StoreError, why: impl Into<String>, reports: bool) -> Self {
+        Failed {
+            error,
+            why: why.into(),
+            reports,
+        }
+    }
+}
+
 /// What one lookup gets: its row (`None`: no such session), or why the database did not
-/// answer (the error and its text for the log).
-pub type Answer = Result<Option<Row>, (StoreError, String)>;
+/// answer.
+pub type Answer = Result<Option<Row>, Failed>;
+
+/// A statement's answer: each token's row or why it could not be read.
+type Rows = HashMap<String, Result<Row, (StoreError, String)>>;
 
 struct Waiting {
     token: String,
@@ -35,44 +72,82 @@ pub struct Batcher {
     pool: Pool,
     sql: String,
     statement_timeout: Duration,
+    /// How long a lookup waits in all: for a connection, a new one, then the statement.
+    patience: Duration,
     queue: Mutex<VecDeque<Waiting>>,
     slots: Arc<Semaphore>,
+    max_queued: usize,
+    /// Where drains run: the runtime the store was built on (the service's own, which lives
+    /// as long as the service), so a drain never depends on the worker or the embedding
+    /// runtime of the lookup that started it.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Batcher {
     /// Lookups over `pool`'s connections (`slots` of them at once) with `sql`, which takes the
     /// tokens as a text array (`$1`) and answers each row's token first.
-    pub fn new(pool: Pool, sql: String, statement_timeout: Duration, slots: usize) -> Self {
+    /// `connect_timeout` and `statement_timeout` are the pool's.
+    pub fn new(
+        pool: Pool,
+        sql: String,
+        (connect_timeout, statement_timeout): (Duration, Duration),
+        slots: usize,
+    ) -> Self {
+        let slots = slots.max(1);
         Batcher {
             pool,
             sql,
             statement_timeout,
+            patience: 2 * statement_timeout + connect_timeout,
             queue: Mutex::new(VecDeque::new()),
-            slots: Arc::new(Semaphore::new(slots.max(1))),
+            slots: Arc::new(Semaphore::new(slots)),
+            max_queued: slots * QUEUE_PER_SLOT,
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
     /// The row of the session whose token is `token`. Call within a Tokio runtime.
     pub async fn row(self: &Arc<Self>, token: &str) -> Answer {
-        let (answer, asked) = oneshot::channel();
-        self.queue().push_back(Waiting {
-            token: token.to_owned(),
-            answer,
-        });
-        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
-            tokio::spawn(self.clone().drain(slot));
+        // No stored token holds a NUL (PostgreSQL text can not), and one would fail every
+        // lookup asked in the same statement.
+        if token.contains('\0') {
+            return Ok(None);
         }
-        // As long as a lookup could wait before: `statement_timeout` for a connection, then as
-        // long for the statement. A lookup that gives up leaves the queue unasked.
-        match tokio::time::timeout(2 * self.statement_timeout, asked).await {
+        let (answer, asked) = oneshot::channel();
+        {
+            let mut queue = self.queue();
+            if queue.len() >= self.max_queued {
+                return Err(Failed::new(
+                    StoreError::Unavailable,
+                    "too many lookups waiting for a connection",
+                    false,
+                ));
+            }
+            queue.push_back(Waiting {
+                token: token.to_owned(),
+                answer,
+            });
+        }
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            let drain = self.clone().drain(slot);
+            match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(drain)),
+                None => drop(tokio::spawn(drain)),
+            }
+        }
+        // As long as a lookup could wait before: for a pooled connection, a new one, then the
+        // statement. A lookup that gives up leaves the queue unasked.
+        match tokio::time::timeout(self.patience, asked).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err((
+            Ok(Err(_)) => Err(Failed::new(
                 StoreError::Unavailable,
-                "the lookup was dropped before the database answered".to_owned(),
+                "the lookup was dropped before the database answered",
+                true,
             )),
-            Err(_) => Err((
+            Err(_) => Err(Failed::new(
                 StoreError::Timeout,
-                "no connection answered in time".to_owned(),
+                "no connection answered in time",
+                true,
             )),
         }
     }
@@ -114,23 +189,56 @@ impl Batcher {
         let mut tokens: Vec<&str> = batch.iter().map(|w| w.token.as_str()).collect();
         tokens.sort_unstable();
         tokens.dedup();
-        match self.rows(&tokens).await {
-            Ok(rows) => {
-                for waiting in batch {
-                    let row = rows.get(waiting.token.as_str()).cloned();
-                    let _ = waiting.answer.send(Ok(row));
+        let mut asked = self.rows(&tokens).await;
+        // A connection found closed (the database restarted, a proxy between dropped it): once
+        // more, on another.
+        if matches!(&asked, Err((StoreError::Unavailable, _))) {
+            asked = self.rows(&tokens).await;
+        }
+        // A statement the database refused for what one token holds must not fail the others:
+        // each is asked alone.
+        if tokens.len() > 1 && matches!(&asked, Err((StoreError::Query, _))) {
+            let mut rows = Rows::new();
+            for token in &tokens {
+                match self.rows(&[token]).await {
+                    Ok(one) => rows.extend(one),
+                    Err(e) => {
+                        rows.insert((*token).to_owned(), Err(e));
+                    }
                 }
             }
-            Err(e) => {
+            asked = Ok(rows);
+        }
+        match asked {
+            Ok(rows) => {
+                // One report per failed token, however many lookups asked for it.
+                let mut reported = HashSet::new();
                 for waiting in batch {
-                    let _ = waiting.answer.send(Err(e.clone()));
+                    let answer = match rows.get(waiting.token.as_str()) {
+                        None => Ok(None),
+                        Some(Ok(row)) => Ok(Some(row.clone())),
+                        Some(Err((error, why))) => Err(Failed::new(
+                            error.clone(),
+                            why.clone(),
+                            reported.insert(waiting.token.clone()),
+                        )),
+                    };
+                    let _ = waiting.answer.send(answer);
+                }
+            }
+            Err((error, why)) => {
+                for (i, waiting) in batch.into_iter().enumerate() {
+                    let _ =
+                        waiting
+                            .answer
+                            .send(Err(Failed::new(error.clone(), why.clone(), i == 0)));
                 }
             }
         }
     }
 
     /// One statement for `tokens`: their rows by token.
-    async fn rows(&self, tokens: &[&str]) -> Result<HashMap<String, Row>, (StoreError, String)> {
+    async fn rows(&self, tokens: &[&str]) -> Result<Rows, (StoreError, String)> {
         let client = self.pool.get().await.map_err(|e| {
             let kind = match e {
                 deadpool_postgres::PoolError::Timeout(_) => StoreError::Timeout,
@@ -154,22 +262,23 @@ impl Batcher {
                 };
                 (kind, e.to_string())
             })?;
-        let mut by_token = HashMap::with_capacity(rows.len());
+        let mut by_token = Rows::with_capacity(rows.len());
         for row in rows {
-            let read = || -> Result<(String, Row), tokio_postgres::Error> {
-                Ok((
-                    row.try_get(0)?,
-                    Row {
-                        expires: row.try_get(1)?,
-                        user_id: row.try_get(2)?,
-                        name: row.try_get(3)?,
-                        email: row.try_get(4)?,
-                        image: row.try_get(5)?,
-                    },
-                ))
+            let token: String = row
+                .try_get(0)
+                .map_err(|e| (StoreError::Query, e.to_string()))?;
+            // A row that can not be read fails its own lookups only.
+            let read = || -> Result<Row, tokio_postgres::Error> {
+                Ok(Row {
+                    expires: row.try_get(1)?,
+                    user_id: row.try_get(2)?,
+                    name: row.try_get(3)?,
+                    email: row.try_get(4)?,
+                    image: row.try_get(5)?,
+                })
             };
-            let (token, row) = read().map_err(|e| (StoreError::Query, e.to_string()))?;
-            by_token.entry(token).or_insert(row);
+            let read = read().map_err(|e| (StoreError::Query, e.to_string()));
+            by_token.entry(token).or_insert(read);
         }
         Ok(by_token)
     }

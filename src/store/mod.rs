@@ -123,7 +123,10 @@ impl SessionStore {
             lookups: Arc::new(batch::Batcher::new(
                 pool,
                 query::lookup_sql(&names),
-                statement_timeout,
+                (
+                    Duration::from_millis(pg.connect_timeout_ms),
+                    statement_timeout,
+                ),
                 pg.pool_size,
             )),
             breaker: Breaker::new(failures, open_for, probes)
@@ -149,25 +152,23 @@ impl SessionStore {
         };
         let span = trace::call_span("database query", "postgresql");
         let row = tracing::Instrument::instrument(self.row(token), span).await;
-        self.breaker.record(
-            permit,
-            if row.is_ok() {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            },
-        );
         match row {
             Ok(row) => {
+                self.breaker.record(permit, Outcome::Success);
                 let session = row.and_then(|row| query::session_of(row, SystemTime::now()));
                 metrics::session_store_lookup(if session.is_some() { "session" } else { "none" });
                 Ok(session)
             }
-            Err((e, why)) => {
+            Err(failed) => {
                 metrics::session_store_lookup("error");
-                request_event!(tracing::Level::WARN, error = %e, reason = %why,
-                    "session store lookup failed");
-                Err(e)
+                // One failed statement counts once, however many lookups it answered (the
+                // others' permits go back unrecorded).
+                if failed.reports {
+                    self.breaker.record(permit, Outcome::Failure);
+                    request_event!(tracing::Level::WARN, error = %failed.error,
+                        reason = %failed.why, "session store lookup failed");
+                }
+                Err(failed.error)
             }
         }
     }
@@ -178,7 +179,7 @@ impl SessionStore {
     pub async fn ping(&self) -> Result<Result<(), String>, ConfigError> {
         match self.row("authjs-proxy check-config: no such session").await {
             Ok(_) => Ok(Ok(())),
-            Err((_, why)) => {
+            Err(batch::Failed { why, .. }) => {
                 let lower = why.to_ascii_lowercase();
                 if lower.contains("password authentication failed")
                     || lower.contains("authentication")

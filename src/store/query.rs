@@ -51,8 +51,17 @@ pub struct Row {
 }
 
 /// `Date.prototype.toISOString()`: `YYYY-MM-DDTHH:MM:SS.sssZ`, milliseconds truncated.
+/// `None` for a time JavaScript's `Date` can not write so (before year 0, after 9999,
+/// PostgreSQL's `infinity`).
 pub fn iso_millis(at: SystemTime) -> Option<String> {
-    let at = time::OffsetDateTime::from(at);
+    let epoch = time::OffsetDateTime::UNIX_EPOCH;
+    let at = match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => epoch.checked_add(time::Duration::try_from(after).ok()?)?,
+        Err(before) => epoch.checked_sub(time::Duration::try_from(before.duration()).ok()?)?,
+    };
+    if !(0..=9999).contains(&at.year()) {
+        return None;
+    }
     at.format(time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     ))
@@ -121,6 +130,22 @@ mod tests {
                 "user": {"name": null, "email": "ada@example.com", "image": null},
                 "expires": "2025-01-01T00:00:00.123Z",
             })
+        );
+    }
+
+    #[test]
+    fn a_time_javascript_can_not_write_is_no_answer_and_no_panic() {
+        // PostgreSQL's `infinity` reads as the farthest SystemTime it can make.
+        for far in [
+            UNIX_EPOCH + Duration::from_secs(253_402_300_800), // 10000-01-01
+            UNIX_EPOCH + Duration::from_secs(u64::MAX / 2),
+        ] {
+            assert_eq!(iso_millis(far), None);
+            assert!(session_of(row(far), UNIX_EPOCH).is_none());
+        }
+        assert_eq!(
+            iso_millis(UNIX_EPOCH - Duration::from_millis(1)).as_deref(),
+            Some("1969-12-31T23:59:59.999Z")
         );
     }
 
