@@ -281,15 +281,7 @@ async fn lookups_that_wait_for_one_connection_each_get_their_own_session() {
     }
     let pg = Postgres::start();
     pg.exec(PG_ADAPTER_SCHEMA).await;
-    let mut rows = String::new();
-    for i in 1..=40 {
-        rows += &format!(
-            "INSERT INTO users (name, email) VALUES ('User {i}', 'user{i}@example.com');
-             INSERT INTO sessions (\"userId\", expires, \"sessionToken\")
-               VALUES ({i}, now() + interval '1 day', 'tok-{i}');"
-        );
-    }
-    pg.exec(&rows).await;
+    users_with_sessions(&pg.client().await, 40).await;
     let absent = format!("http://127.0.0.1:{}", closed_port());
     let mut o = store_options(&absent, &pg, SchemaPreset::PgAdapter);
     if let Some(store) = &mut o.session_store.postgres {
@@ -297,25 +289,12 @@ async fn lookups_that_wait_for_one_connection_each_get_their_own_session() {
         store.statement_timeout_ms = 10_000;
     }
     let p = start(o).await;
-    // The table held: every lookup below waits for the one connection, then most of them are
-    // answered together.
-    let holder = pg.client().await;
-    holder
-        .batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
+    // Every lookup waits for the one connection, then most of them are answered together.
     let mut tokens: Vec<String> = (1..=40).map(|i| format!("tok-{i}")).collect();
     tokens.extend(["tok-7".into(), "tok-unknown".into(), "tok-40".into()]);
-    let p = &p;
-    let lookups = tokens
-        .iter()
-        .map(|t| async move { decide(p, &format!("{COOKIE}={t}")).await });
-    let release = async {
-        actix_rt::time::sleep(Duration::from_millis(300)).await;
-        holder.batch_execute("COMMIT").await.unwrap();
-    };
-    let (answers, ()) =
-        futures_util::future::join(futures_util::future::join_all(lookups), release).await;
+    let cookies: Vec<String> = tokens.iter().map(|t| format!("{COOKIE}={t}")).collect();
+    let holder = pg.client().await;
+    let answers = decide_all_behind_a_lock(&p, &holder, &cookies, Duration::from_millis(300)).await;
     for (token, (status, headers)) in tokens.iter().zip(answers) {
         let Some(i) = token
             .strip_prefix("tok-")
@@ -336,6 +315,16 @@ async fn lookups_that_wait_for_one_connection_each_get_their_own_session() {
             "{token}"
         );
     }
+}
+
+/// The fallback: an upstream that knows every cookie under another name ("From Auth.js"), so
+/// each answer shows which source gave it.
+fn auth_js_under_another_name() -> FakeUpstream {
+    FakeUpstream::start(|_, _| {
+        Reply::json(
+            r#"{"user":{"name":"From Auth.js","email":"ada@example.com"},"expires":"2031-01-01T00:00:00.000Z"}"#,
+        )
+    })
 }
 
 /// `n` users with one session each (`tok-<i>`, user id `i`), written as the pg-adapter writes
@@ -433,12 +422,7 @@ async fn a_statement_that_fails_for_many_lookups_counts_once_against_the_breaker
     let pg = Postgres::start();
     pg.exec(PG_ADAPTER_SCHEMA).await;
     users_with_sessions(&pg.client().await, 10).await;
-    // The fallback answers under another name, so each answer shows its source.
-    let up = FakeUpstream::start(|_, _| {
-        Reply::json(
-            r#"{"user":{"name":"From Auth.js","email":"x@example.com"},"expires":"2031-01-01T00:00:00.000Z"}"#,
-        )
-    });
+    let up = auth_js_under_another_name();
     let mut o = store_options(&up.url(), &pg, SchemaPreset::PgAdapter);
     o.circuit_breaker.consecutive_failures = 3;
     o.circuit_breaker.open_ms = 60_000;
@@ -479,13 +463,7 @@ async fn postgres_stopped_mid_run_falls_back_to_the_upstream_then_recovers() {
            VALUES (1, now() + interval '1 day', 'tok-ada');",
     )
     .await;
-    // The fallback: an upstream that knows the cookie under another name, so the answer shows
-    // which source gave it.
-    let up = FakeUpstream::start(|_, _| {
-        Reply::json(
-            r#"{"user":{"name":"From Auth.js","email":"ada@example.com"},"expires":"2031-01-01T00:00:00.000Z"}"#,
-        )
-    });
+    let up = auth_js_under_another_name();
     let mut o = store_options(&up.url(), &pg, SchemaPreset::PgAdapter);
     o.circuit_breaker.consecutive_failures = 2;
     o.circuit_breaker.open_ms = 200;
