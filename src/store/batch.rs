@@ -63,6 +63,27 @@ pub type Answer = Result<Option<Row>, Failed>;
 /// A statement's answer: each token's row or why it could not be read.
 type Rows = HashMap<String, Result<Row, (StoreError, String)>>;
 
+/// Why a statement got no answer.
+struct Refused {
+    error: StoreError,
+    why: String,
+    /// The pooled connection was found closed: worth one more try on another.
+    closed: bool,
+    /// Refused for the data it was given (SQLSTATE class 22).
+    data: bool,
+}
+
+impl Refused {
+    fn new(error: StoreError, why: impl Into<String>) -> Self {
+        Refused {
+            error,
+            why: why.into(),
+            closed: false,
+            data: false,
+        }
+    }
+}
+
 struct Waiting {
     token: String,
     answer: oneshot::Sender<Answer>,
@@ -192,20 +213,20 @@ impl Batcher {
         tokens.sort_unstable();
         tokens.dedup();
         let mut asked = self.rows(&tokens).await;
-        // A connection found closed (the database restarted, a proxy between dropped it): once
-        // more, on another.
-        if matches!(&asked, Err((StoreError::Unavailable, _))) {
+        // A pooled connection found closed (the database restarted, a proxy between dropped
+        // it): once more, on another.
+        if matches!(&asked, Err(r) if r.closed) {
             asked = self.rows(&tokens).await;
         }
-        // A statement the database refused for what one token holds must not fail the others:
-        // each is asked alone.
-        if tokens.len() > 1 && matches!(&asked, Err((StoreError::Query, _))) {
+        // A statement the database refused for what one token holds (SQLSTATE class 22: a
+        // character it can not compare) must not fail the others: each is asked alone.
+        if tokens.len() > 1 && matches!(&asked, Err(r) if r.data) {
             let mut rows = Rows::new();
             for token in &tokens {
                 match self.rows(&[token]).await {
                     Ok(one) => rows.extend(one),
-                    Err(e) => {
-                        rows.insert((*token).to_owned(), Err(e));
+                    Err(r) => {
+                        rows.insert((*token).to_owned(), Err((r.error, r.why)));
                     }
                 }
             }
@@ -228,7 +249,7 @@ impl Batcher {
                     let _ = waiting.answer.send(answer);
                 }
             }
-            Err((error, why)) => {
+            Err(Refused { error, why, .. }) => {
                 for (i, waiting) in batch.into_iter().enumerate() {
                     let _ =
                         waiting
@@ -240,13 +261,13 @@ impl Batcher {
     }
 
     /// One statement for `tokens`: their rows by token.
-    async fn rows(&self, tokens: &[&str]) -> Result<Rows, (StoreError, String)> {
+    async fn rows(&self, tokens: &[&str]) -> Result<Rows, Refused> {
         let client = self.pool.get().await.map_err(|e| {
-            let kind = match e {
+            let error = match e {
                 deadpool_postgres::PoolError::Timeout(_) => StoreError::Timeout,
                 _ => StoreError::Unavailable,
             };
-            (kind, e.to_string())
+            Refused::new(error, e.to_string())
         })?;
         let asked = async {
             let statement = client.prepare_cached(&self.sql).await?;
@@ -254,21 +275,27 @@ impl Batcher {
         };
         let rows = tokio::time::timeout(self.statement_timeout, asked)
             .await
-            .map_err(|_| (StoreError::Timeout, "no answer in time".to_owned()))?
+            .map_err(|_| Refused::new(StoreError::Timeout, "no answer in time"))?
             .map_err(|e| {
-                let kind = match e.as_db_error().map(|d| d.code()) {
-                    Some(&SqlState::QUERY_CANCELED) => StoreError::Timeout,
+                let code = e.as_db_error().map(|d| d.code().code());
+                let error = match code {
+                    Some(c) if c == SqlState::QUERY_CANCELED.code() => StoreError::Timeout,
                     Some(_) => StoreError::Query,
                     None if e.is_closed() => StoreError::Unavailable,
                     None => StoreError::Query,
                 };
-                (kind, e.to_string())
+                Refused {
+                    error,
+                    why: e.to_string(),
+                    closed: code.is_none() && e.is_closed(),
+                    data: code.is_some_and(|c| c.starts_with("22")),
+                }
             })?;
         let mut by_token = Rows::with_capacity(rows.len());
         for row in rows {
             let token: String = row
                 .try_get(0)
-                .map_err(|e| (StoreError::Query, e.to_string()))?;
+                .map_err(|e| Refused::new(StoreError::Query, e.to_string()))?;
             // A row that can not be read fails its own lookups only.
             let read = || -> Result<Row, tokio_postgres::Error> {
                 Ok(Row {
