@@ -281,6 +281,29 @@ async fn sampling_zero_exports_nothing_but_still_tells_the_upstream() {
 }
 
 #[actix_rt::test]
+async fn configured_trace_headers_never_go_next_to_the_proxy_s_own() {
+    let receiver = Receiver::start();
+    let up = FakeUpstream::ok();
+    let extra = format!(
+        "{}sampler = \"traceidratio\"\nsampler_arg = \"0\"\n",
+        telemetry(&receiver)
+    );
+    let extra = extra.replace(
+        "[telemetry]",
+        "[proxy.headers]\ntracestate = \"x=1\"\ntraceparent = \"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"\n[telemetry]",
+    );
+    let (running, listen, _dir) = start(&up.url(), "", &extra);
+    get(&listen, None).await;
+    let sent = up.last();
+    let (trace, _, flags) = parts(&sent.header("traceparent").unwrap());
+    assert_ne!(trace, "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(flags, "00");
+    assert_eq!(sent.header("tracestate"), None);
+    let (clean, _) = running.stop().await;
+    assert!(clean);
+}
+
+#[actix_rt::test]
 async fn tracing_off_adds_no_traceparent_and_passes_the_client_s_on_as_before() {
     let up = FakeUpstream::ok();
     let (running, listen, _dir) = start(&up.url(), "", "");

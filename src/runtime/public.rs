@@ -91,6 +91,10 @@ pub fn upstream_request_headers(
         out.insert(header::HOST, cfg.upstream.host_header.clone());
     }
     for (name, value) in &cfg.headers {
+        // With tracing on, each attempt writes its own trace headers, and nothing else may.
+        if tracing && matches!(name.as_str(), "traceparent" | "tracestate") {
+            continue;
+        }
         out.insert(name.clone(), value.clone());
     }
     out

@@ -34,7 +34,9 @@ use actix_web::{HttpMessage, HttpRequest};
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::core::obs::metrics;
-use crate::core::obs::request_id::{self, RequestId, RequestNotes, X_REQUEST_ID, in_request_span};
+use crate::core::obs::request_id::{
+    self, RequestId, RequestNotes, X_REQUEST_ID, in_request_span, in_span_of,
+};
 use crate::core::obs::trace::{self, RequestTrace, Traced};
 use crate::runtime::AuthProxy;
 
@@ -117,23 +119,24 @@ impl Begun {
         };
         trace.finish(&route, status);
         if tracing::enabled!(target: "authjs_proxy::access", tracing::Level::INFO) {
-            let unsampled = trace.unsampled().cloned();
-            trace.in_scope(|| {
+            let line = || {
+                tracing::info!(
+                    target: "authjs_proxy::access",
+                    method,
+                    route = %route,
+                    status,
+                    duration_ms = took.as_secs_f64() * 1000.0,
+                    upstream_attempts = attempts,
+                    "request"
+                );
+            };
+            match trace.unsampled() {
                 // The id and unsampled trace as the request's own lines had them.
-                request_id::sync_traced_scope(id.clone(), unsampled, || {
-                    in_request_span(|| {
-                        tracing::info!(
-                            target: "authjs_proxy::access",
-                            method,
-                            route = %route,
-                            status,
-                            duration_ms = took.as_secs_f64() * 1000.0,
-                            upstream_attempts = attempts,
-                            "request"
-                        );
-                    })
-                })
-            });
+                Some(u) => request_id::sync_traced_scope(id.clone(), Some(u.clone()), || {
+                    in_request_span(line)
+                }),
+                None => trace.in_scope(|| in_span_of(&id, line)),
+            }
         }
         metrics::request(route, method, status, took);
         let mut res = result?;

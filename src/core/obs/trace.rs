@@ -22,6 +22,9 @@ use tracing::instrument::Instrument;
 use crate::core::obs::random::next_u64;
 
 /// The target of the spans made here.
+///
+/// Every span with this target is made at INFO: the exporter's filter tells the subscriber
+/// so (its level hint), and a span below INFO would be lost whenever `RUST_LOG` asks for less.
 pub const TARGET: &str = "authjs_proxy::trace";
 /// `traceparent` (W3C Trace Context).
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
