@@ -106,42 +106,38 @@ if [ "$MODE" = nginx ]; then
   }
 SERVER
   }
-  cat > "$work/nginx.conf" <<CONF
+  nginx_head() { # dir: one worker in the foreground, its temp files in dir; opens http {
+    cat <<HEAD
 daemon off;
 master_process off;
 worker_processes 1;
-pid $work/nginx/nginx.pid;
+pid $1/nginx.pid;
 error_log stderr error;
 events { worker_connections 1024; }
 http {
   access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
+  client_body_temp_path $1/body;
+  proxy_temp_path $1/proxy;
+  fastcgi_temp_path $1/fastcgi;
+  uwsgi_temp_path $1/uwsgi;
+  scgi_temp_path $1/scgi;
+HEAD
+  }
+  ask() { # upstream: the auth_request subrequest as the README's snippet sends it
+    echo "proxy_pass http://$1/_authjs/verify; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";"
+  }
+  cat > "$work/nginx.conf" <<CONF
+$(nginx_head "$work/nginx")
   upstream authjs_proxy { server 127.0.0.1:$OURS_PORT; keepalive 64; }
   upstream noop_verifier { server 127.0.0.1:$VERIFIER_PORT; keepalive 64; }
-$(page_server "$NGINX_PORT" "proxy_pass http://authjs_proxy/_authjs/verify; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";")
+$(page_server "$NGINX_PORT" "$(ask authjs_proxy)")
 $(page_server "$NOOP_PORT" "return 200;")
-$(page_server "$NOOP_HTTP_PORT" "proxy_pass http://noop_verifier/_authjs/verify; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";")
+$(page_server "$NOOP_HTTP_PORT" "$(ask noop_verifier)")
 }
 CONF
   mkdir -p "$work/verifier"
   cat > "$work/verifier.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/verifier/nginx.pid;
-error_log stderr error;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/verifier/body;
-  proxy_temp_path $work/verifier/proxy;
-  fastcgi_temp_path $work/verifier/fastcgi;
-  uwsgi_temp_path $work/verifier/uwsgi;
-  scgi_temp_path $work/verifier/scgi;
+$(nginx_head "$work/verifier")
   keepalive_requests 1000000;
   server { listen 127.0.0.1:$VERIFIER_PORT; location / { return 200; } }
 }

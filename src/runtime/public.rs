@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::core::client::{ClientSide, valid_authority};
+use crate::core::obs::trace::{self, is_trace_header};
 use crate::core::peer::{forwarded_scheme, last_element};
 use crate::hygiene::{TRUSTED_PASSTHROUGH, connection_listed, is_forwarding, is_hop_by_hop};
 use crate::runtime::Snapshot;
@@ -26,7 +27,7 @@ pub fn upstream_request_headers(
     let trusted = cfg.trusts(side.peer_ip);
     // Each upstream attempt carries its own trace headers; the client's never go as they came
     // (a trusted caller's trace is continued through the request's span).
-    let tracing = crate::core::obs::trace::enabled();
+    let tracing = trace::enabled();
     let mut out = HeaderMap::with_capacity(client.len() + 4);
     let listed = connection_listed(client);
     for (name, value) in client.iter() {
@@ -36,7 +37,7 @@ pub fn upstream_request_headers(
             || matches!(n, "content-length" | "accept-encoding" | "expect" | "host")
             || n.contains('_')
             || is_forwarding(n)
-            || (tracing && matches!(n, "traceparent" | "tracestate"))
+            || (tracing && is_trace_header(name))
         {
             continue;
         }
@@ -92,7 +93,7 @@ pub fn upstream_request_headers(
     }
     for (name, value) in &cfg.headers {
         // With tracing on, each attempt writes its own trace headers, and nothing else may.
-        if tracing && matches!(name.as_str(), "traceparent" | "tracestate") {
+        if tracing && is_trace_header(name) {
             continue;
         }
         out.insert(name.clone(), value.clone());

@@ -108,6 +108,12 @@ fn parse_traceparent(v: &[u8]) -> Option<Parent> {
     })
 }
 
+/// Whether `name` is a W3C trace header (`traceparent`, `tracestate`): with tracing on, only
+/// the proxy writes them upstream.
+pub fn is_trace_header(name: &HeaderName) -> bool {
+    name == TRACEPARENT || name == TRACESTATE
+}
+
 /// The trace of a request that is not sampled: no spans, only the id its upstream attempts and
 /// log lines carry, and the caller's `tracestate` when continued.
 /// It rides with the request's id ([`crate::core::obs::request_id::traced_scope`]): one
